@@ -1,0 +1,51 @@
+# Tessera — two commands: `make run` and `make test`. Each bootstraps its own virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench install dev chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+## Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by pip)
+chromium:
+	@command -v chromium >/dev/null || apt-get install -y chromium
+
+## Serve Tessera on http://127.0.0.1:8000 (embedded PostgreSQL unless TESSERA_DATABASE_URL is set)
+run: install
+	$(BIN)/tessera serve
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## Lint, check the architecture contracts, run the whole test suite
+test: lint chromium
+	$(BIN)/pytest
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(VENV)/.installed $@
+
+## Every hot path against the raw-SQL floor (BENCH_* knobs: bench/README.md); needs wrk
+bench: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

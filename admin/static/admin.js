@@ -1,0 +1,133 @@
+/* Tessera admin: the few interactions that need a script. Everything works without it,
+   only less conveniently (confirmations, copy, dynamic option and filter forms). */
+(() => {
+  "use strict";
+
+  /* Destructive forms ask first: <form data-confirm="Delete record 3?"> */
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  /* Copy buttons: <button data-copy="#element-id"> */
+  function copyByRange(element) {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    const done = document.execCommand("copy");
+    selection.removeAllRanges();
+    return done;
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = source.textContent.trim();
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch (error) {
+      copied = copyByRange(source);
+    }
+    const label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    button.textContent = copied ? "Copied" : "Select and copy";
+    button.setAttribute("aria-live", "polite");
+    window.setTimeout(() => { button.textContent = label; }, 2500);
+  });
+
+  /* A field type's options form follows the type picker next to it. */
+  for (const select of document.querySelectorAll("[data-type-select]")) {
+    const container = select.form && select.form.querySelector("[data-options-forms]");
+    if (!container) continue;
+    const sync = () => {
+      for (const fieldset of container.querySelectorAll("[data-options-for]")) {
+        const chosen = fieldset.dataset.optionsFor === select.value;
+        fieldset.hidden = !chosen;
+        fieldset.disabled = !chosen;
+      }
+    };
+    select.addEventListener("change", sync);
+    sync();
+  }
+
+  /* Policies: the rule box only matters when "Whoever matches a rule" is chosen. */
+  for (const fieldset of document.querySelectorAll("[data-policy]")) {
+    const rule = fieldset.querySelector("[data-policy-rule]");
+    const sync = () => {
+      const chosen = fieldset.querySelector("[data-policy-mode]:checked");
+      rule.hidden = !chosen || chosen.value !== "rule";
+    };
+    fieldset.addEventListener("change", sync);
+    sync();
+  }
+
+  /* The filter builder: each row offers exactly the operators its field's type supports. */
+  const builder = document.querySelector("[data-filter-builder]");
+  const menuElement = document.getElementById("filter-operators");
+  if (builder && menuElement) {
+    const menu = JSON.parse(menuElement.textContent);
+    const rows = builder.querySelector("[data-filter-rows]");
+    const hints = { scalar: "value", list: "a, b, c", pair: "low, high", flag: "true or false" };
+    let counter = rows.children.length;
+
+    const shapeOf = (row) => {
+      const option = row.querySelector("[data-filter-op]").selectedOptions[0];
+      return (option && option.dataset.shape) || "scalar";
+    };
+    const syncHint = (row) => {
+      row.querySelector("[data-filter-value]").placeholder = hints[shapeOf(row)] || "value";
+    };
+    const syncOperators = (row) => {
+      const field = row.querySelector("[data-filter-field]").value;
+      const ops = row.querySelector("[data-filter-op]");
+      const entry = menu[field];
+      if (!entry) return;
+      const previous = ops.value;
+      ops.replaceChildren(...entry.operators.map((op) => {
+        const option = new Option(op.label, op.name, false, op.name === previous);
+        option.dataset.shape = op.shape;
+        return option;
+      }));
+      syncHint(row);
+    };
+    const wire = (row) => {
+      row.querySelector("[data-filter-field]").addEventListener("change", () => syncOperators(row));
+      row.querySelector("[data-filter-op]").addEventListener("change", () => syncHint(row));
+      row.querySelector("[data-remove-filter]").addEventListener("click", () => {
+        if (rows.children.length > 1) {
+          row.remove();
+        } else {
+          row.querySelector("[data-filter-field]").value = "";
+          row.querySelector("[data-filter-value]").value = "";
+        }
+      });
+      syncOperators(row);
+    };
+    for (const row of rows.querySelectorAll("[data-filter-row]")) wire(row);
+
+    builder.querySelector("[data-add-filter]").addEventListener("click", () => {
+      const template = rows.lastElementChild;
+      const row = template.cloneNode(true);
+      counter += 1;
+      for (const element of row.querySelectorAll("[id]")) {
+        const base = element.id.replace(/-\d+$/, "");
+        const label = row.querySelector(`label[for="${element.id}"]`);
+        element.id = `${base}-${counter}`;
+        if (label) label.htmlFor = element.id;
+      }
+      row.querySelector("[data-filter-field]").value = "";
+      row.querySelector("[data-filter-value]").value = "";
+      rows.appendChild(row);
+      wire(row);
+      row.querySelector("[data-filter-field]").focus();
+    });
+  }
+})();

@@ -1,0 +1,98 @@
+"""Tessera's kernel. Plugin authors import what they need from here::
+
+    from kernel import FieldType, PluginInfo, hookimpl
+
+Everything exported below is public and stable; anything else in ``kernel`` is internal.
+"""
+
+from kernel.admin_panels import AdminPanel, PanelContext, PanelRedirect
+from kernel.backup import BackupPart
+from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatalog
+from kernel.catalog.names import check_name
+from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field
+from kernel.catalog.system import queryable_fields
+from kernel.catalog.writer import CatalogWriter
+from kernel.ddl.columns import field_column, server_default, system_columns, unique_index_name
+from kernel.ddl.inspect import SchemaInspector
+from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
+from kernel.errors import (
+    BadRequest,
+    Conflict,
+    ErrorItem,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PluginError,
+    QuotaExceeded,
+    TesseraError,
+    Unauthorized,
+    ValidationFailed,
+)
+from kernel.events.bus import EventBus
+from kernel.fields import ConversionContext, FieldType, FieldValueError, NoOptions
+from kernel.hookspecs import hookimpl, hookspec
+from kernel.operators import Operator
+from kernel.plugin_info import PluginInfo
+from kernel.quotas import QuotaPolicy
+from kernel.realtime import Transport
+from kernel.rules import RuleType, RuleViolation
+from kernel.security.policies import validate_policies
+from kernel.security.principal import Principal
+from kernel.storage import ObjectInfo, SignedRequest, StorageBackend
+from kernel.workflows import WorkflowAction
+
+__all__ = [
+    "AdminPanel",
+    "AliasDef",
+    "BackupPart",
+    "BadRequest",
+    "CatalogWriter",
+    "CollectionDef",
+    "Conflict",
+    "ConversionContext",
+    "DdlOperation",
+    "ErrorItem",
+    "EventBus",
+    "FieldDef",
+    "FieldSpec",
+    "FieldType",
+    "FieldValueError",
+    "Forbidden",
+    "NoOptions",
+    "NotFound",
+    "ObjectInfo",
+    "OpContext",
+    "Operator",
+    "PanelContext",
+    "PanelRedirect",
+    "PayloadTooLarge",
+    "Plan",
+    "PluginError",
+    "PluginInfo",
+    "Principal",
+    "ProjectCatalog",
+    "QuotaExceeded",
+    "QuotaPolicy",
+    "ResolvedField",
+    "RuleType",
+    "RuleViolation",
+    "SchemaInspector",
+    "SignedRequest",
+    "Step",
+    "StorageBackend",
+    "TesseraError",
+    "Transport",
+    "Unauthorized",
+    "ValidationFailed",
+    "WorkflowAction",
+    "check_name",
+    "field_column",
+    "hookimpl",
+    "hookspec",
+    "queryable_fields",
+    "resolve_field",
+    "server_default",
+    "system_columns",
+    "unique_index_name",
+    "validate_policies",
+]

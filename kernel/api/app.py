@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the FastAPI application of one process.
+
+Plugins are loaded (and their routers included) when the app is created, so a broken
+plugin stops startup before anything is served; the database and bus connect in the
+lifespan. No module-level state: every app has its own plugin manager and kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from kernel.api import (
+    audit,
+    auth,
+    collections,
+    health,
+    plugins_api,
+    project_openapi,
+    projects,
+    records,
+    schema,
+)
+from kernel.api.errors import install_error_handlers
+from kernel.api.middleware import BodySizeLimit, Metrics
+from kernel.api.responses import JSONResponse
+from kernel.config import Settings, load_settings
+from kernel.errors import PluginError
+from kernel.runtime import Tessera
+
+KERNEL_ROUTERS = (
+    health.router,
+    plugins_api.router,
+    auth.router,
+    projects.router,
+    collections.router,
+    schema.router,
+    records.router,
+    audit.router,
+    project_openapi.router,
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for ``settings``; raises :class:`PluginError` on a plugin problem."""
+    tessera = Tessera.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await tessera.start()
+        try:
+            yield
+        finally:
+            await tessera.stop()
+
+    app = FastAPI(
+        title="Tessera",
+        version="0.1.0",
+        description="A no-code backend on PostgreSQL. Error bodies: "
+        '{"errors": [{"field", "code", "message"}]}.',
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.tessera = tessera
+    install_error_handlers(app)
+    for router in KERNEL_ROUTERS:
+        app.include_router(router)
+    for _, transport in tessera.transports.items():
+        app.include_router(transport(tessera).router())
+    for plugin_name, routers in tessera.plugins.call_each("register_routes", tessera=tessera):
+        for router in routers or ():
+            if not isinstance(router, APIRouter):
+                raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
+            app.include_router(router)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Metrics)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and ``tessera serve`` workers."""
+    return create_app(load_settings())

@@ -1,0 +1,36 @@
+"""Sign-in for admins; sign-up and sign-in for project users."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.responses import json_response
+
+router = APIRouter(tags=["auth"])
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+@router.post("/api/admin/login", summary="Admin sign-in → token")
+async def admin_login(body: Credentials, tessera: TesseraDep) -> Response:
+    return json_response(await tessera.identity.admin_login(body.email, body.password))
+
+
+@router.post(
+    "/api/projects/{project_id}/auth/signup", status_code=201, summary="Project user sign-up"
+)
+async def signup(
+    project_id: str, body: Credentials, tessera: TesseraDep, principal: PrincipalDep
+) -> Response:
+    user = await tessera.identity.signup(project_id, body.email, body.password, principal)
+    return json_response(user, 201)
+
+
+@router.post("/api/projects/{project_id}/auth/login", summary="Project user sign-in → token")
+async def login(project_id: str, body: Credentials, tessera: TesseraDep) -> Response:
+    return json_response(await tessera.identity.login(project_id, body.email, body.password))

@@ -1,0 +1,36 @@
+"""Typed FastAPI dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+
+from kernel.errors import BadRequest
+from kernel.runtime import Tessera
+from kernel.security.principal import Principal
+
+
+def get_tessera(request: Request) -> Tessera:
+    return request.app.state.tessera
+
+
+async def current_principal(request: Request) -> Principal:
+    return await request.app.state.tessera.authenticator.principal(request.headers)
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed with orjson; 400 when it is not JSON."""
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body is not valid JSON", code="malformed_json") from None
+
+
+TesseraDep = Annotated[Tessera, Depends(get_tessera)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+JsonBody = Annotated[Any, Depends(json_body)]

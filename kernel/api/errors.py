@@ -1,0 +1,87 @@
+"""The one place where exceptions become the error body of API.md."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kernel.api.responses import json_response
+from kernel.errors import TesseraError
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"errors": [{"field": field, "code": code, "message": message}]}
+
+
+async def tessera_error(request: Request, error: Exception) -> Any:
+    assert isinstance(error, TesseraError)
+    return json_response(error.body(), error.status, headers=error.headers)
+
+
+async def http_error(request: Request, error: Exception) -> Any:
+    assert isinstance(error, StarletteHTTPException)
+    code = STATUS_CODES.get(error.status_code, "error")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    return json_response(
+        error_body(code, message), error.status_code, headers=getattr(error, "headers", None)
+    )
+
+
+async def validation_error(request: Request, error: Exception) -> Any:
+    """FastAPI's own validation errors: 400 for JSON that does not parse, else 422."""
+    assert isinstance(error, RequestValidationError)
+    items = []
+    status = 422
+    for problem in error.errors():
+        location = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
+        if problem.get("type") == "json_invalid":
+            status = 400
+            items.append(
+                {"field": None, "code": "malformed_json", "message": "body is not valid JSON"}
+            )
+            continue
+        if location and location[0] in {"query", "path", "header"}:
+            status = 400 if location[0] == "query" else status
+            location = location[1:]
+        items.append(
+            {
+                "field": ".".join(location) or None,
+                "code": problem.get("type", "invalid"),
+                "message": problem.get("msg", "invalid"),
+            }
+        )
+    return json_response({"errors": items}, status)
+
+
+async def unexpected_error(request: Request, error: Exception) -> Any:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return json_response(
+        error_body("internal", "internal error; the server log has the details"), 500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TesseraError, tessera_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,231 @@
+"""``GET /api/projects/{p}/openapi.json``: one project's generated API, typed per collection.
+
+The document is OpenAPI 3.1 (JSON Schema 2020-12): each collection gets a record schema,
+a create schema (required fields required) and an update schema (everything optional),
+built from the field types' own ``json_schema``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from kernel.api.access import require_member
+from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.responses import json_response
+from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
+from kernel.catalog.system import SYSTEM_FIELDS
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["schema"])
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "field": {"type": ["string", "null"]},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def _pascal(name: str) -> str:
+    """``line_items`` → ``LineItems``; one-to-one, so schema names and operation ids never
+    collide: a part that cannot start with a capital (empty, or a digit) keeps its ``_``
+    (``x_1`` → ``X_1`` next to ``x1`` → ``X1``; ``a__b`` → ``A_B`` next to ``a_b`` → ``AB``)."""
+    return "".join(
+        part.capitalize() if part[:1].isalpha() else f"_{part}" for part in name.split("_")
+    )
+
+
+def _value_schema(field: FieldDef, nullable: bool) -> dict[str, Any]:
+    schema = dict(field.type.json_schema()) if field.type else {}
+    if field.display_name:
+        schema.setdefault("title", field.display_name)
+    if nullable:
+        return {"anyOf": [schema, {"type": "null"}]} if schema else {}
+    return schema
+
+
+def collection_schemas(collection: CollectionDef) -> dict[str, dict[str, Any]]:
+    name = _pascal(collection.name)
+    fields = list(collection.live_fields.values())
+    record = {
+        "type": "object",
+        "required": [*SYSTEM_FIELDS, *(f.column for f in fields if f.required)],
+        "properties": {
+            **{key: f.type.json_schema() for key, f in SYSTEM_FIELDS.items()},
+            **{f.column: _value_schema(f, not f.required) for f in fields},
+        },
+    }
+    create = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [f.column for f in fields if f.required and not f.has_default],
+        "properties": {f.column: _value_schema(f, not f.required) for f in fields},
+    }
+    update = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {f.column: _value_schema(f, not f.required) for f in fields},
+    }
+    return {f"{name}Record": record, f"{name}Create": create, f"{name}Update": update}
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"description": "error", **_json("Error")} for status in statuses}
+
+
+def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, Any]:
+    name = _pascal(collection.name)
+    base = f"/api/projects/{project_id}/collections/{collection.name}"
+    record_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    sortable = [f.column for f in collection.live_fields.values() if f.type.sortable]
+    page = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}Record"}},
+            "page": {"$ref": "#/components/schemas/Page"},
+        },
+    }
+    list_parameters = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "field:asc|desc, comma-separated; sortable: "
+            + ", ".join(["id", "created_at", "updated_at", *sortable]),
+        },
+        {
+            "name": "filter",
+            "in": "query",
+            "style": "deepObject",
+            "explode": True,
+            "schema": {"type": "object"},
+            "description": "filter[field]=value or filter[field][op]=value",
+        },
+    ]
+    tag = collection.name
+    return {
+        f"{base}/records": {
+            "get": {
+                "tags": [tag],
+                "summary": f"List {collection.display_name}",
+                "operationId": f"list{name}",
+                "parameters": list_parameters,
+                "responses": {
+                    "200": {
+                        "description": "a page",
+                        "content": {"application/json": {"schema": page}},
+                    },
+                    **_errors(400, 401, 403),
+                },
+            },
+            "post": {
+                "tags": [tag],
+                "summary": f"Create a {collection.display_name} record",
+                "operationId": f"create{name}",
+                "requestBody": {"required": True, **_json(f"{name}Create")},
+                "responses": {
+                    "201": {"description": "created", **_json(f"{name}Record")},
+                    **_errors(401, 403, 409, 422),
+                },
+            },
+        },
+        f"{base}/records/{{id}}": {
+            "parameters": [record_id],
+            "get": {
+                "tags": [tag],
+                "operationId": f"get{name}",
+                "responses": {
+                    "200": {"description": "the record", **_json(f"{name}Record")},
+                    **_errors(404),
+                },
+            },
+            "patch": {
+                "tags": [tag],
+                "operationId": f"update{name}",
+                "requestBody": {"required": True, **_json(f"{name}Update")},
+                "responses": {
+                    "200": {"description": "updated", **_json(f"{name}Record")},
+                    **_errors(403, 404, 409, 422),
+                },
+            },
+            "delete": {
+                "tags": [tag],
+                "operationId": f"delete{name}",
+                "responses": {"204": {"description": "deleted"}, **_errors(403, 404)},
+            },
+        },
+    }
+
+
+def project_openapi(
+    catalog: ProjectCatalog, visible: Callable[[str], bool] = lambda name: True
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of one project's records API, limited to the collections
+    ``visible`` admits (a key restricted to some collections learns of no others)."""
+    project = catalog.project
+    schemas: dict[str, Any] = {
+        "Error": ERROR_SCHEMA,
+        "Page": {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer"},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+        },
+    }
+    paths: dict[str, Any] = {}
+    for collection in sorted(catalog.live_collections.values(), key=lambda c: c.name):
+        if not visible(collection.name):
+            continue
+        schemas.update(collection_schemas(collection))
+        paths.update(collection_paths(project.id, collection))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{project.name} — Tessera API",
+            "version": str(project.catalog_version),
+            "description": f"Records API of project {project.id}, generated from its catalog.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+
+
+@router.get("/openapi.json", summary="OpenAPI 3.1 document of this project's records API")
+async def get_project_openapi(
+    project_id: str, tessera: TesseraDep, principal: PrincipalDep
+) -> Response:
+    catalog = await tessera.catalog.get(project_id, fresh=True)
+    require_member(principal, project_id)
+    document = project_openapi(catalog, principal.may_use)
+    document["info"]["x-generated-at"] = datetime.now(UTC).isoformat()
+    return json_response(document)

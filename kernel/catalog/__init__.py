@@ -1,0 +1,1 @@
+"""The platform catalog: projects, collections, fields, aliases and policies."""

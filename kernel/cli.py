@@ -1,0 +1,244 @@
+"""The ``tessera`` command: serve, migrate, plugins, admin (and plugin-provided commands).
+
+Startup problems (bad config, a broken plugin, an unreachable database) print one line to
+stderr and exit non-zero; they never hang and never print a traceback wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kernel.commands import Command
+from kernel.config import Settings, load_settings
+from kernel.db.embedded import EmbeddedPostgres
+from kernel.db.engine import Database, DatabaseUnavailable, redact
+from kernel.db.migrate import head_revisions, migrate, plugin_migrations
+from kernel.errors import ConfigError, PluginError, TesseraError
+from kernel.plugins import installed_entry_points, load_plugins, select_plugins
+from kernel.registry import Registry
+from kernel.runtime import SchemaOutOfDate, Tessera, load_secret_key
+
+log = logging.getLogger("tessera")
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message is for the person at the terminal."""
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+async def _migrate_url(url: str, settings: Settings) -> None:
+    migrations = plugin_migrations(load_plugins(settings))
+    db = await Database.connect(url, pool_size=1, connect_timeout=settings.db_connect_timeout)
+    try:
+        await migrate(db.engine, migrations)
+    finally:
+        await db.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+    try:
+        asyncio.run(_migrate_url(url, settings))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    heads = head_revisions(plugin_migrations(load_plugins(settings)))
+    print(f"platform schema at {', '.join(sorted(heads))} ({redact(url)})")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    overrides = {
+        key: value
+        for key, value in {"host": args.host, "port": args.port, "workers": args.workers}.items()
+        if value is not None
+    }
+    settings = _settings(args, **overrides)
+    Tessera.build(settings)  # fail fast on plugin problems, before any server starts
+    load_secret_key(settings)  # created once here, read by every worker
+    if args.config:
+        os.environ["TESSERA_CONFIG"] = str(Path(args.config).resolve())
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        # Start the embedded server once, in this parent, before uvicorn forks workers.
+        embedded = EmbeddedPostgres(settings.data_dir)
+        print(f"starting embedded PostgreSQL in {embedded.pgdata}", file=sys.stderr)
+        url = embedded.start()
+        os.environ["TESSERA_DATABASE_URL"] = url
+    try:
+        asyncio.run(_migrate_url(url, settings))
+        if settings.workers > 1:
+            metrics_dir = Path(settings.data_dir) / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        print(
+            f"Tessera on http://{settings.host}:{settings.port} "
+            "(admin UI at /admin, API docs at /docs)",
+            file=sys.stderr,
+        )
+        uvicorn.run(
+            "kernel.api.app:create_app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_plugins_list(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    entry_points = installed_entry_points()
+    enabled = select_plugins(list(entry_points), settings.plugins)
+    plugins = load_plugins(settings)
+    rows = [("PLUGIN", "STATE", "VERSION", "DISTRIBUTION", "HOOKS")]
+    for name in sorted(entry_points):
+        entry_point = entry_points[name]
+        distribution = entry_point.dist.name if entry_point.dist else "?"
+        version = entry_point.dist.version if entry_point.dist else "?"
+        if name in enabled:
+            rows.append((name, "enabled", version, distribution, ", ".join(plugins.hooks_of(name))))
+        else:
+            rows.append((name, "disabled", version, distribution, ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]).rstrip())
+
+
+def cmd_admin_create(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+
+    async def create() -> int:
+        tessera = Tessera.build(settings)
+        await tessera.start()
+        try:
+            return await tessera.identity.create_admin(args.email, args.password)
+        finally:
+            await tessera.stop()
+
+    admin_id = asyncio.run(create())
+    print(f"admin {args.email} created (id {admin_id})")
+
+
+KERNEL_COMMANDS = frozenset({"serve", "migrate", "plugins", "admin"})
+
+
+def plugin_commands(argv: list[str] | None) -> list[Command]:
+    """Commands the enabled plugins add, or none when config or plugins do not load (the
+    kernel's own commands then report the problem)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--config")
+    known, _ = early.parse_known_args(argv)
+    try:
+        plugins = load_plugins(load_settings(known.config))
+        registry = Registry.from_hook(plugins, "register_commands", "command", Command)
+    except (ConfigError, PluginError):
+        return []
+    commands = []
+    for name, command in registry.items():
+        if name in KERNEL_COMMANDS:
+            raise PluginError(
+                f"plugin {registry.owner(name)}: command {name!r} is reserved by the kernel"
+            )
+        commands.append(command())
+    return commands
+
+
+def _plugin_runner(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return command.run(args, _settings(args))
+
+    return run
+
+
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera", description="Tessera, a no-code backend")
+    parser.add_argument("--config", help="path to tessera.toml (default: $TESSERA_CONFIG)")
+    # --config is accepted after the command too (tessera serve --config FILE).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="path to tessera.toml")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="migrate, then serve the API and the admin UI"
+    )
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    migrate_command = commands.add_parser(
+        "migrate", parents=[common], help="bring the platform schema to head"
+    )
+    migrate_command.set_defaults(run=cmd_migrate)
+
+    plugins = commands.add_parser("plugins", help="inspect plugins")
+    plugin_commands = plugins.add_subparsers(dest="plugins_command", required=True)
+    plugin_commands.add_parser("list", parents=[common], help="installed plugins").set_defaults(
+        run=cmd_plugins_list
+    )
+
+    admin = commands.add_parser("admin", help="manage admins")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_commands.add_parser("create", parents=[common], help="create an admin")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.set_defaults(run=cmd_admin_create)
+
+    for command in extra:
+        sub = commands.add_parser(command.name, parents=[common], help=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=_plugin_runner(command))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        extra = plugin_commands(argv)
+    except PluginError as error:
+        print(f"tessera: {error}", file=sys.stderr)
+        return 2
+    args = build_parser(extra).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run: Callable[[argparse.Namespace], int | None] = args.run
+    try:
+        code = run(args)
+    except (ConfigError, PluginError, DatabaseUnavailable, SchemaOutOfDate, CommandFailed) as error:
+        print(f"tessera: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError | PluginError) else 1
+    except TesseraError as error:
+        print(f"tessera: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

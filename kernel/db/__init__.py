@@ -1,0 +1,1 @@
+"""Database access: the catalog tables, the engine and pool, migrations, embedded server."""

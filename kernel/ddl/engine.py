@@ -1,0 +1,449 @@
+"""The one engine every schema operation runs through (ARCHITECTURE.md, "Schema changes").
+
+``preview`` validates and plans in a read-only transaction and changes nothing. ``apply``:
+
+1. records the op in ``schema_ops`` as ``pending`` (committed), then ``running``;
+2. opens one transaction: ``lock_timeout``, a shared advisory lock on the project and an
+   exclusive one per collection the op names, reloads the catalog *inside* the locks,
+   runs the preflight checks, plans, runs the DDL steps, writes the catalog rows, the
+   audit event and the op's ``applied`` status, bumps the catalog version; commits;
+3. announces the new catalog version on the bus and notifies plugins.
+
+Any failure rolls the transaction back (PostgreSQL DDL is transactional, so table and
+catalog are exactly as before) and records the op ``failed`` with its error.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kernel.audit import record_audit
+from kernel.catalog.cache import CHANNEL
+from kernel.catalog.loader import load_catalog
+from kernel.catalog.model import ProjectCatalog
+from kernel.catalog.writer import CatalogWriter
+from kernel.db.errors import postgres_error, translate_postgres_error
+from kernel.db.schema import projects, schema_ops
+from kernel.ddl.inspect import SchemaInspector
+from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
+from kernel.errors import (
+    BadRequest,
+    Conflict,
+    ErrorItem,
+    Forbidden,
+    NotFound,
+    TesseraError,
+    Unauthorized,
+    ValidationFailed,
+)
+from kernel.events.bus import RESYNC
+from kernel.security.api_keys import CHANNEL as KEYS_CHANNEL
+from kernel.security.principal import Principal
+
+if TYPE_CHECKING:
+    from kernel.runtime import Tessera
+
+log = logging.getLogger(__name__)
+
+
+def render_steps(steps: list[Step]) -> list[str]:
+    """The SQL each step issues, rendered by Alembic exactly as it will run."""
+    statements: list[str] = []
+    for step in steps:
+        buffer = io.StringIO()
+        context = MigrationContext.configure(
+            dialect_name="postgresql",
+            opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
+        )
+        step.run(Operations(context))
+        statements.extend(
+            " ".join(part.split()) for part in buffer.getvalue().split(";\n") if part.strip()
+        )
+    return statements
+
+
+def _run_steps(connection: Connection, steps: list[Step]) -> None:
+    operations = Operations(MigrationContext.configure(connection=connection))
+    for step in steps:
+        step.run(operations)
+
+
+def describe_op(row: Any) -> dict[str, Any]:
+    """A ``schema_ops`` row as the API shows it."""
+    return {
+        "id": row.id,
+        "op": row.op,
+        "args": row.args,
+        "status": row.status,
+        "ddl": row.ddl,
+        "warnings": row.warnings,
+        "impact": row.impact,
+        "result": row.result,
+        "error": row.error,
+        "transitions": row.transitions,
+        "actor": row.actor,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+    }
+
+
+class SchemaEngine:
+    """Previews and applies schema operations for every project of the deployment."""
+
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    # -- resolution and permission ----------------------------------------------------
+
+    def operation_class(self, name: str) -> type[DdlOperation]:
+        operation = self.tessera.ddl_operations.get(name)
+        if operation is None:
+            available = ", ".join(sorted(self.tessera.ddl_operations))
+            raise BadRequest(
+                f"unknown schema operation {name!r}; available: {available}",
+                code="unknown_op",
+                field="op",
+            )
+        return operation
+
+    @staticmethod
+    def parse_args(operation: type[DdlOperation], raw: Any) -> BaseModel:
+        try:
+            return operation.Args.model_validate(raw if raw is not None else {})
+        except ValidationError as error:
+            raise ValidationFailed(
+                items=[
+                    ErrorItem(
+                        "invalid_argument",
+                        problem["msg"],
+                        ".".join(["args", *(str(part) for part in problem["loc"])]),
+                    )
+                    for problem in error.errors()
+                ]
+            ) from None
+
+    @staticmethod
+    def authorize(
+        principal: Principal, project_id: str, operation: type[DdlOperation] | None
+    ) -> None:
+        """Refuse callers who may not change the schema (``operation`` ``None``: an unknown
+        op name, checked before it is recorded so strangers cannot write to the history)."""
+        if principal.kind == "anonymous":
+            raise Unauthorized("schema changes need credentials")
+        if not principal.belongs_to(project_id) or not principal.can("schema:write"):
+            raise Forbidden("schema changes need the schema:write scope", code="missing_scope")
+        if operation is not None and operation.admin_only and not principal.is_admin:
+            raise Forbidden(f"only admins may run {operation.name}", code="admin_only")
+
+    # -- preview ----------------------------------------------------------------------
+
+    async def preview(
+        self, project_id: str, op_name: str, raw_args: Any, principal: Principal
+    ) -> dict[str, Any]:
+        """Plan ``op_name`` against the current catalog; returns DDL, warnings, impact.
+
+        Runs in a read-only transaction that is rolled back: it cannot change anything.
+        """
+        await self.tessera.catalog.get(project_id)
+        operation = self.operation_class(op_name)
+        self.authorize(principal, project_id, operation)
+        args = self.parse_args(operation, raw_args)
+        async with self.tessera.db.engine.connect() as conn:
+            await conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+            # Impact reads the table: behind a long-held lock, refuse (409) rather than hang.
+            timeout = f"{self.tessera.settings.ddl_lock_timeout_ms}ms"
+            await conn.execute(sa.select(sa.func.set_config("lock_timeout", timeout, True)))
+            catalog = await self._load(conn, project_id)
+            op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
+            plan = op.plan()
+            inspector = SchemaInspector(conn, catalog.project.schema)
+            try:
+                await op.preflight(inspector)
+                impact = await op.impact(inspector)
+            except Exception as error:
+                translated = translate_postgres_error(error)
+                if translated is None:
+                    raise
+                raise translated from None
+            await conn.rollback()
+        return {
+            "op": operation.name,
+            "args": args.model_dump(mode="json"),
+            "ddl": render_steps(plan.steps),
+            "steps": [step.description for step in plan.steps],
+            "warnings": plan.warnings,
+            "safe": plan.safe,
+            "wizard": plan.wizard,
+            "impact": impact,
+        }
+
+    # -- apply ------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        project_id: str,
+        op_name: str,
+        raw_args: Any,
+        principal: Principal,
+        *,
+        override_maintenance: bool = False,
+    ) -> dict[str, Any]:
+        """Apply ``op_name``; returns the ``schema_ops`` row. Raises the client error (and
+        records the op ``failed``) when anything goes wrong. ``override_maintenance`` lets
+        an op through while the project is in maintenance mode."""
+        await self.tessera.catalog.get(project_id)
+        self.authorize(principal, project_id, self.tessera.ddl_operations.get(op_name))
+        op_id = await self._record_pending(project_id, op_name, raw_args, principal)
+        try:
+            operation = self.operation_class(op_name)
+            args = self.parse_args(operation, raw_args)
+            for policy in self.tessera.quota_policies:
+                await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
+            await self._transition(op_id, "running")
+            row, version, keys_changed = await self._apply_locked(
+                op_id, project_id, operation, args, principal, override_maintenance
+            )
+        except TesseraError as error:
+            await self._record_failure(op_id, error)
+            raise
+        except Exception as error:
+            translated = translate_postgres_error(error)
+            if translated is None:
+                await self._record_failure(op_id, None, detail=f"{type(error).__name__}: {error}")
+                raise
+            await self._record_failure(op_id, translated)
+            raise translated from None
+        await self.announce(project_id, version)
+        if keys_changed:
+            # Cached keys still carry the old collection restrictions: forget them everywhere.
+            self.tessera.keys.evict(RESYNC)
+            await self.tessera.bus.publish(KEYS_CHANNEL, RESYNC)
+        described = describe_op(row)
+        await self.tessera.plugins.notify(
+            "on_schema_applied", tessera=self.tessera, project_id=project_id, op=described
+        )
+        return described
+
+    async def announce(self, project_id: str, version: int | None) -> None:
+        """Drop this process's snapshot and tell every other process (``None``: deleted)."""
+        self.tessera.catalog.invalidate(project_id)
+        await self.tessera.bus.publish(CHANNEL, self.tessera.catalog.message(project_id, version))
+
+    async def _apply_locked(
+        self,
+        op_id: int,
+        project_id: str,
+        operation: type[DdlOperation],
+        args: BaseModel,
+        principal: Principal,
+        override_maintenance: bool,
+    ) -> tuple[Any, int, bool]:
+        settings = self.tessera.settings
+        now = datetime.now(UTC)
+        async with self.tessera.db.engine.begin() as conn:
+            await conn.execute(
+                sa.select(
+                    sa.func.set_config("lock_timeout", f"{settings.ddl_lock_timeout_ms}ms", True)
+                )
+            )
+            await lock_project(conn, project_id, shared=True)
+            for name in sorted(set(operation.lock_names(args))):
+                await conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(
+                            sa.func.hashtext(project_id), sa.func.hashtext(name)
+                        )
+                    )
+                )
+            catalog = await self._load(conn, project_id)
+            op = operation(args, OpContext(catalog, self.tessera, principal, now))
+            plan = op.plan()
+            self._require_safe(plan)
+            await self._preflight(conn, catalog, op, args, override_maintenance)
+            inspector = SchemaInspector(conn, catalog.project.schema)
+            await op.preflight(inspector)
+            impact = await op.impact(inspector)
+            ddl = render_steps(plan.steps)
+            try:
+                await conn.run_sync(_run_steps, plan.steps)
+            except Exception as error:
+                raise self._ddl_error(error) from None
+            await op.migrate_data(conn)
+            writer = CatalogWriter(conn, project_id, now)
+            result = await op.write_catalog(writer)
+            target_type, target = op.target()
+            await record_audit(
+                conn,
+                actor=principal,
+                project_id=project_id,
+                action=f"schema.{operation.name}",
+                target_type=target_type,
+                target=target,
+                before=op.before(),
+                after=result,
+            )
+            version = (
+                await conn.execute(
+                    projects.update()
+                    .where(projects.c.id == project_id)
+                    .values(catalog_version=projects.c.catalog_version + 1, updated_at=now)
+                    .returning(projects.c.catalog_version)
+                )
+            ).scalar_one()
+            row = (
+                await conn.execute(
+                    schema_ops.update()
+                    .where(schema_ops.c.id == op_id)
+                    .values(
+                        status="applied",
+                        ddl=ddl,
+                        warnings=plan.warnings,
+                        impact=impact,
+                        result=result,
+                        transitions=_append_transition(
+                            schema_ops.c.transitions, "applied", datetime.now(UTC)
+                        ),
+                        finished_at=sa.func.clock_timestamp(),
+                    )
+                    .returning(*schema_ops.c)
+                )
+            ).one()
+        return row, version, writer.keys_changed
+
+    @staticmethod
+    def _require_safe(plan: Plan) -> None:
+        if not plan.safe:
+            raise ValidationFailed(
+                "this change is not safe to apply in place; preview it to see the guided "
+                "steps that do it without losing data",
+                code="unsafe_change",
+            )
+
+    async def _preflight(
+        self,
+        conn: AsyncConnection,
+        catalog: ProjectCatalog,
+        op: DdlOperation,
+        args: BaseModel,
+        override_maintenance: bool,
+    ) -> None:
+        """Refuse early rather than queue: maintenance mode, long-held locks on the tables."""
+        if catalog.project.settings.maintenance and not override_maintenance:
+            raise Conflict(
+                "the project is in maintenance mode: schema changes are paused. Switch "
+                "maintenance off, or apply with override_maintenance: true",
+                code="maintenance_mode",
+            )
+        inspector = SchemaInspector(conn, catalog.project.schema)
+        threshold = self.tessera.settings.ddl_lock_timeout_ms
+        for name in op.lock_names(args):
+            collection = catalog.collections.get(name)
+            if collection is None:
+                continue
+            holders = await inspector.blocking_locks(collection, threshold)
+            if holders:
+                oldest = max(holder["seconds"] for holder in holders)
+                raise Conflict(
+                    f"collection {name!r} is locked by {len(holders)} other transaction(s), "
+                    f"the oldest running for {oldest:.0f}s; try again when they finish",
+                    code="table_busy",
+                ) from None
+
+    @staticmethod
+    def _ddl_error(error: Exception) -> Exception:
+        pg = postgres_error(error)
+        if pg is not None and pg.sqlstate == "23502":
+            return ValidationFailed(
+                "existing records would have no value for a required field; give the field "
+                "a default, or make it optional",
+                code="required_needs_default",
+            )
+        return translate_postgres_error(error) or error
+
+    async def _load(self, conn: AsyncConnection, project_id: str) -> ProjectCatalog:
+        catalog = await load_catalog(conn, project_id, self.tessera.field_types)
+        if catalog is None:
+            raise NotFound(f"project {project_id!r} not found", code="project_not_found")
+        return catalog
+
+    # -- schema_ops bookkeeping (each in its own short transaction) --------------------
+
+    async def _record_pending(
+        self, project_id: str, op_name: str, raw_args: Any, principal: Principal
+    ) -> int:
+        now = datetime.now(UTC)
+        async with self.tessera.db.engine.begin() as conn:
+            return (
+                await conn.execute(
+                    schema_ops.insert()
+                    .values(
+                        project_id=project_id,
+                        op=str(op_name)[:100],
+                        args=raw_args if isinstance(raw_args, dict) else {"value": raw_args},
+                        status="pending",
+                        transitions=[{"status": "pending", "at": now.isoformat()}],
+                        actor=principal.actor(),
+                    )
+                    .returning(schema_ops.c.id)
+                )
+            ).scalar_one()
+
+    async def _transition(self, op_id: int, status: str) -> None:
+        async with self.tessera.db.engine.begin() as conn:
+            await conn.execute(
+                schema_ops.update()
+                .where(schema_ops.c.id == op_id)
+                .values(
+                    status=status,
+                    transitions=_append_transition(
+                        schema_ops.c.transitions, status, datetime.now(UTC)
+                    ),
+                )
+            )
+
+    async def _record_failure(
+        self, op_id: int, error: TesseraError | None, detail: str | None = None
+    ) -> None:
+        now = datetime.now(UTC)
+        body = (
+            {"status": error.status, **error.body()}
+            if error is not None
+            else {"status": 500, "errors": [{"field": None, "code": "internal", "message": detail}]}
+        )
+        try:
+            async with self.tessera.db.engine.begin() as conn:
+                await conn.execute(
+                    schema_ops.update()
+                    .where(schema_ops.c.id == op_id)
+                    .values(
+                        status="failed",
+                        error=body,
+                        transitions=_append_transition(schema_ops.c.transitions, "failed", now),
+                        finished_at=now,
+                    )
+                )
+        except Exception:
+            log.exception("could not record schema op %s as failed", op_id)
+
+
+def _append_transition(column: Any, status: str, at: datetime) -> Any:
+    entry = sa.literal([{"status": status, "at": at.isoformat()}], JSONB)
+    return column.op("||")(entry)
+
+
+async def lock_project(conn: AsyncConnection, project_id: str, *, shared: bool) -> None:
+    """Take the project's advisory lock for this transaction: shared for schema ops,
+    exclusive for whole-project changes (delete, restore)."""
+    function = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    await conn.execute(sa.select(function(sa.func.hashtext(sa.literal("tessera:" + project_id)))))

@@ -1,0 +1,163 @@
+"""``DdlOperation``: the contract of a schema operation, and the plan it produces.
+
+An operation is constructed with its validated arguments and an :class:`OpContext` whose
+catalog is fresh from the database (read inside the engine's locked transaction when
+applying). It then:
+
+1. ``plan()`` — validates against the catalog and returns a :class:`Plan`: the DDL
+   steps (issued through Alembic's operations, so the preview text is exactly what runs),
+   warnings, and whether it is safe to apply (else a wizard for the UI);
+2. ``impact(inspector)`` — optional read-only facts for the preview (rows, size,
+   dependents);
+3. ``migrate_data(conn)`` — optional data changes after the DDL (a conversion copy);
+4. ``write_catalog(writer)`` — after the DDL ran, the catalog rows, in the same
+   transaction; returns the op's JSON result.
+
+The engine owns locking, ``lock_timeout``, the transaction, ``schema_ops`` status, the
+audit event, the catalog version bump and the bus announcement. Operations never commit.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from alembic.operations import Operations
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
+from kernel.errors import NotFound
+from kernel.security.principal import Principal
+
+if TYPE_CHECKING:
+    from kernel.catalog.writer import CatalogWriter
+    from kernel.ddl.inspect import SchemaInspector
+    from kernel.runtime import Tessera
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One DDL or data step: what it does in words, and the calls that do it."""
+
+    description: str
+    run: Callable[[Operations], None]
+
+
+@dataclass(slots=True)
+class Plan:
+    """What an operation will do.
+
+    ``safe`` False means apply refuses (the change could fail or lose data) and ``wizard``
+    describes the guided alternative the UI walks through, as a list of ops.
+    """
+
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    safe: bool = True
+    wizard: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpContext:
+    """What an operation may consult: the project catalog, the kernel, the actor, the time."""
+
+    catalog: ProjectCatalog
+    tessera: Tessera
+    actor: Principal
+    now: datetime
+
+    @property
+    def schema(self) -> str:
+        return self.catalog.project.schema
+
+    def collection(self, name: str, *, include_deleted: bool = False) -> CollectionDef:
+        """The collection called ``name`` (by current name), or a 404 naming it."""
+        collection = self.catalog.collections.get(name)
+        if collection is None or (collection.is_deleted and not include_deleted):
+            raise NotFound(
+                f"collection {name!r} not found", code="collection_not_found", field="collection"
+            )
+        return collection
+
+    def field(
+        self, collection: CollectionDef, name: str, *, include_deleted: bool = False
+    ) -> FieldDef:
+        """The field ``name`` of ``collection``, or a 404 naming it."""
+        found = collection.field(name)
+        if found is None or (found.is_deleted and not include_deleted):
+            raise NotFound(
+                f"field {name!r} not found in {collection.name!r}",
+                code="field_not_found",
+                field="field",
+            )
+        return found
+
+
+class DdlOperation(ABC):
+    """Base class of schema operations.
+
+    Class attributes: ``name`` (the op name in ``/schema/apply``; unique across plugins),
+    ``label`` (for the UI and history), ``Args`` (pydantic model of the arguments),
+    ``admin_only`` (only admins may apply it, not keys with ``schema:write``).
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    Args: ClassVar[type[BaseModel]]
+    admin_only: ClassVar[bool] = False
+
+    def __init__(self, args: BaseModel, context: OpContext) -> None:
+        self.args = args
+        self.context = context
+
+    @classmethod
+    def lock_names(cls, args: BaseModel) -> list[str]:
+        """Collection names to lock exclusively (the project is always locked shared).
+
+        Decided from the arguments alone, before the catalog is read. The default is the
+        ``collection`` argument, else ``name``; ops touching several collections (renames,
+        relations) return all of them, old and new names alike.
+        """
+        for attribute in ("collection", "name"):
+            value = getattr(args, attribute, None)
+            if isinstance(value, str):
+                return [value]
+        return []
+
+    def target(self) -> tuple[str, str]:
+        """``(target_type, target)`` for the audit log, e.g. ``("field", "orders.total")``."""
+        names = self.lock_names(self.args)
+        return "collection", ",".join(names) or self.context.catalog.project.id
+
+    def before(self) -> Any:
+        """The state this op changes, as JSON for the audit log (``None``: nothing before)."""
+        return None
+
+    @abstractmethod
+    def plan(self) -> Plan:
+        """Validate against ``self.context.catalog`` and return the plan.
+
+        Raise :mod:`kernel.errors` exceptions (422 for bad arguments, 404 for unknown
+        names, 409 for clashes). Must not touch the database.
+        """
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        """Checks that need the database (dependents of a column to purge), run after
+        ``plan()`` in preview and, inside the locks, in apply. Raise to refuse."""
+
+    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        """Read-only facts for the preview: rows affected, estimated duration, dependents."""
+        return {}
+
+    async def migrate_data(self, conn: AsyncConnection) -> None:
+        """Move or convert data after the DDL steps and before the catalog writes, in the
+        same transaction (the copy step of a type-change wizard). The default does nothing."""
+
+    @abstractmethod
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        """Write the catalog rows for the change (after its DDL ran, same transaction) and
+        return the op's result as JSON."""

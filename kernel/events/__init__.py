@@ -1,0 +1,1 @@
+"""Events: the event-bus contract and the outbox of committed writes."""

@@ -1,0 +1,134 @@
+"""The ``FieldType`` base class: what a field-type plugin provides.
+
+A field type turns JSON values into database values and back, names its SQL type, declares
+the options a field of its type takes and the filter operators it supports. The kernel knows
+no field type by name: every type, the core ones included, arrives through the
+``register_field_types`` hook.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+
+class NoOptions(BaseModel):
+    """Options model of a field type that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldValueError(ValueError):
+    """A value a field type cannot accept; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ConversionContext(BaseModel):
+    """What a type conversion may depend on: the project's time zone (IANA name)."""
+
+    timezone: str = "UTC"
+
+
+class FieldType(ABC):
+    """Base class of field types.
+
+    Class attributes a subclass sets:
+
+    - ``name``: stored in the catalog; unique across plugins (a duplicate stops startup).
+    - ``label``: shown in the admin UI's type picker.
+    - ``Options``: pydantic model of the type's options, validated when a field is added;
+      its JSON schema drives the admin options form. Defaults to :class:`NoOptions`.
+    - ``operators``: names of the filter operators the type supports (``eq``, ``gt`` ...).
+      An operator can also claim the type through its own ``field_types``.
+    - ``widget``: the admin form widget (``text``, ``textarea``, ``number``, ``checkbox``,
+      ``date``, ``datetime``, ``json``, or one a plugin's admin panel provides).
+    - ``column_suffix``: appended to the field name to form the SQL column (``_id`` for
+      relation and file fields), so ``customer`` is stored in ``customer_id``.
+    - ``sortable``: whether lists may sort on the field.
+
+    An instance is bound to one field's validated options: ``FieldType(options)``.
+    Everything here runs on the request path and must be pure and fast.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    operators: ClassVar[frozenset[str]] = frozenset()
+    widget: ClassVar[str] = "text"
+    column_suffix: ClassVar[str] = ""
+    sortable: ClassVar[bool] = True
+
+    def __init__(self, options: BaseModel | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def sql_type(self) -> TypeEngine[Any]:
+        """The SQLAlchemy type of the column for these options."""
+
+    @abstractmethod
+    def coerce(self, value: Any) -> Any:
+        """Turn a JSON value from a request body into the value stored in the column.
+
+        ``None`` never reaches this method (the kernel handles nulls and ``required``).
+        Raises :class:`FieldValueError` with a stable code (``invalid_type``,
+        ``max_length``...) when the value is not acceptable.
+        """
+
+    def parse_text(self, raw: str) -> Any:
+        """Turn one value from a query string (a filter, a cursor) into a column value.
+
+        Defaults to :meth:`coerce`; types whose JSON values are not strings (numbers,
+        booleans) override it. Raises :class:`FieldValueError`.
+        """
+        return self.coerce(raw)
+
+    def to_json(self, value: Any) -> Any:
+        """Turn a column value into a JSON-serialisable value (orjson handles dates and times).
+
+        The default returns the value unchanged; override only when it must change, since
+        the kernel skips the call for types that keep this default.
+        """
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of a value of this field, used in the per-project OpenAPI."""
+        return {}
+
+    def convert_to(
+        self, target: FieldType, column: ColumnElement[Any], context: ConversionContext
+    ) -> ColumnElement[Any] | None:
+        """The SQL expression that converts ``column`` (of this type) to ``target`` in place.
+
+        Return ``None`` when the conversion is not safe, i.e. when some value could fail or
+        lose information; the kernel then offers the copy-and-swap wizard instead. The
+        expression is used as ``ALTER COLUMN ... TYPE ... USING <expression>``.
+        """
+        return None
+
+    def convert_value(self, value: Any, target: FieldType) -> Any:
+        """Convert one stored value to ``target``'s type for the copy-and-swap wizard.
+
+        The default goes through JSON, ``target.coerce(self.to_json(value))``, and reads
+        text the way a query string is read (``"42"`` becomes an integer). Raises
+        :class:`FieldValueError` for a value that cannot be converted.
+        """
+        as_json = self.to_json(value)
+        try:
+            return target.coerce(as_json)
+        except FieldValueError:
+            if isinstance(as_json, str):
+                return target.parse_text(as_json)
+            raise
+
+    @classmethod
+    def keeps_json(cls) -> bool:
+        """True when :meth:`to_json` is the identity, so output can skip it."""
+        return cls.to_json is FieldType.to_json

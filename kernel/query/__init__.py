@@ -1,0 +1,1 @@
+"""The query contract shared by collections and views: limit, cursor, sort, filters."""

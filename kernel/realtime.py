@@ -1,0 +1,27 @@
+"""The ``Transport`` base class: a way to stream subscriptions to clients (SSE, WebSocket)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+
+
+class Transport(ABC):
+    """Base class of realtime transports.
+
+    ``name`` is unique across plugins. The kernel builds each enabled transport once as
+    ``Transport(tessera)`` and includes the router it returns; the transport's endpoints
+    authenticate through the kernel's principal resolution and stream what the kernel's
+    subscription service yields, which already applies row rules and key scopes.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, tessera: Any) -> None:
+        self.tessera = tessera
+
+    @abstractmethod
+    def router(self) -> APIRouter:
+        """The routes this transport serves (under ``/api/projects/{project_id}/realtime``)."""

@@ -1,0 +1,1 @@
+"""Records: the generated CRUD API over collection tables, with the query contract."""

@@ -1,0 +1,382 @@
+"""The records API: list, read, create, update, delete and validate, policy-checked.
+
+Every call resolves the project's catalog from the in-process cache, checks the principal's
+project, scope and key restrictions, applies the collection policy (SQL for reads, updates
+and deletes; Python on the candidate row for creates) and runs one precompiled statement on
+the asyncpg pool. A reference the cached catalog does not know (a collection or field just
+added by another process), or a statement that hits a just-renamed column, reloads the
+catalog once and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+
+from kernel.catalog.model import AliasDef, CollectionDef, ProjectCatalog
+from kernel.catalog.system import SYSTEM_FIELDS
+from kernel.db.errors import translate_postgres_error
+from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
+from kernel.expr import Bound, evaluate
+from kernel.query.contract import Limits, ListQuery, parse_list_query
+from kernel.records import statements
+from kernel.records.runtime import CollectionRuntime, runtime_for
+from kernel.records.values import candidate_row, coerce_body
+from kernel.security.policies import Access
+from kernel.security.principal import Principal
+
+if TYPE_CHECKING:
+    from kernel.runtime import Tessera
+
+T = TypeVar("T")
+
+#: Error codes that may only mean "this process's catalog is behind".
+_STALE_CODES = frozenset({"collection_not_found", "unknown_field"})
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a records call returns to the HTTP layer: the data, plus the aliases the
+    request went through (for ``Deprecation`` headers)."""
+
+    data: Any
+    collection: CollectionDef
+    aliases: list[AliasDef] = field(default_factory=list)
+    collection_alias: AliasDef | None = None
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved collection for one request."""
+
+    catalog: ProjectCatalog
+    runtime: CollectionRuntime
+    alias: AliasDef | None
+    rule: Bound | None
+    now: datetime
+
+    @property
+    def collection(self) -> CollectionDef:
+        return self.runtime.collection
+
+
+class RecordService:
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    # -- resolution -------------------------------------------------------------------
+
+    async def _target(
+        self, project_id: str, name: str, principal: Principal, scope: str, action: str
+    ) -> Target:
+        catalog = await self.tessera.catalog.get(project_id)
+        if not principal.belongs_to(project_id):
+            raise Forbidden("credentials of another project", code="wrong_project")
+        now = datetime.now(UTC)
+        resolved = catalog.resolve_collection(name, now)
+        if resolved is None:
+            raise NotFound(f"collection {name!r} not found", code="collection_not_found")
+        collection, alias = resolved
+        if not principal.can(scope):
+            raise Forbidden(f"this credential lacks the {scope} scope", code="missing_scope")
+        if principal.collections is not None and not any(
+            principal.may_use(known) for known in _names_of(catalog, collection, now)
+        ):
+            raise Forbidden(
+                f"this key may not access {collection.name!r}", code="collection_not_allowed"
+            )
+        runtime = runtime_for(catalog, collection, self.tessera.operators, now)
+        rule = runtime.policy(action)
+        if principal.is_admin:
+            bound = None
+        elif rule is Access.ADMINS_ONLY:
+            raise Forbidden(
+                f"only admins may {action} records of {collection.name!r}", code="policy_denied"
+            )
+        else:
+            bound = None if rule is Access.ANYONE else rule
+        return Target(catalog, runtime, alias, bound, now)
+
+    async def _fresh(self, project_id: str, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """Run ``attempt``; if it fails in a way a stale catalog explains, reload and retry.
+        Old names the request used are noted for the aliases' usage statistics."""
+        outcome = await self._attempt_fresh(project_id, attempt)
+        if outcome.aliases or outcome.collection_alias:
+            self.tessera.alias_usage.record([outcome.collection_alias, *outcome.aliases])
+        return outcome
+
+    async def _attempt_fresh(
+        self, project_id: str, attempt: Callable[[], Awaitable[Outcome]]
+    ) -> Outcome:
+        seen = (await self.tessera.catalog.get(project_id)).version
+        try:
+            return await attempt()
+        except TesseraError as error:
+            if not any(item.code in _STALE_CODES for item in error.items):
+                raise
+            # Only a catalog that moved on explains it; checking costs one indexed query.
+            if (await self.tessera.catalog.get(project_id, fresh=True)).version == seen:
+                raise
+        except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
+            # The table changed under a statement of this snapshot: a schema change committed.
+            await self.tessera.catalog.refresh(project_id)
+        return await attempt()
+
+    def _context(self, target: Target, principal: Principal, **values: Any) -> dict[str, Any]:
+        return {**principal.context, "now": target.now, **values}
+
+    def _output(self, runtime: CollectionRuntime, row: asyncpg.Record) -> dict[str, Any]:
+        record = dict(row)
+        for column, convert in runtime.json_converters.items():
+            if record.get(column) is not None:
+                record[column] = convert(record[column])
+        return record
+
+    async def _run(
+        self, runtime: CollectionRuntime, call: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        try:
+            async with self.tessera.db.pool.acquire() as conn:
+                return await call(conn)
+        except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
+            raise
+        except asyncpg.PostgresError as error:
+            translated = translate_postgres_error(error, runtime.column_names)
+            if translated is None:
+                raise
+            raise translated from None
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def list(
+        self,
+        project_id: str,
+        name: str,
+        items: Iterable[tuple[str, str]],
+        principal: Principal,
+    ) -> Outcome:
+        """One page of records: ``{"data": [...], "page": {"limit", "next_cursor"}}``."""
+        items = list(items)
+
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:read", "list")
+            runtime = target.runtime
+            query = parse_list_query(
+                items,
+                runtime.resolve,
+                self.tessera.operators,
+                self.limits(target.catalog),
+                id_field=SYSTEM_FIELDS["id"],
+            )
+            if query.include:
+                raise BadRequest(
+                    f"{runtime.collection.name!r} has no relation named {query.include[0]!r}",
+                    code="unknown_include",
+                    field="include",
+                )
+            return await self._page(target, query, principal)
+
+        return await self._fresh(project_id, attempt)
+
+    def limits(self, catalog: ProjectCatalog) -> Limits:
+        settings = self.tessera.settings
+        return Limits(
+            default_limit=settings.default_page_limit,
+            max_limit=catalog.project.settings.max_page_limit or settings.max_page_limit,
+            max_filters=settings.max_filters,
+        )
+
+    async def _page(self, target: Target, query: ListQuery, principal: Principal) -> Outcome:
+        runtime = target.runtime
+        scope = f"{runtime.collection.id}|{query.sort_signature}"
+        context = self._context(target, principal, **query.values, limit=query.limit + 1)
+        nulls: tuple[bool, ...] | None = None
+        if query.cursor is not None:
+            raw_values = self.tessera.cursors.decode(scope, query.cursor)
+            if len(raw_values) != len(query.sort):
+                raise ValidationFailed("cursor does not match the sort", code="invalid_cursor")
+            for index, (key, raw) in enumerate(zip(query.sort, raw_values, strict=True)):
+                context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
+            nulls = tuple(raw is None for raw in raw_values)
+        statement = statements.select_page(runtime, target.rule, query, nulls)
+        rows = await self._run(
+            runtime, lambda conn: conn.fetch(statement.sql, *statement.args(context))
+        )
+        next_cursor = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            last = rows[-1]
+            next_cursor = self.tessera.cursors.encode(
+                scope, [last[key.field.column] for key in query.sort]
+            )
+        return Outcome(
+            data={
+                "data": [self._output(runtime, row) for row in rows],
+                "page": {"limit": query.limit, "next_cursor": next_cursor},
+            },
+            collection=runtime.collection,
+            aliases=query.aliases_used,
+            collection_alias=target.alias,
+        )
+
+    async def get(
+        self, project_id: str, name: str, record_id: int, principal: Principal
+    ) -> Outcome:
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:read", "read")
+            statement = statements.select_one(target.runtime, target.rule)
+            context = self._context(target, principal, id=record_id)
+            row = await self._run(
+                target.runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
+            )
+            if row is None:
+                raise NotFound(f"record {record_id} not found", code="record_not_found")
+            return Outcome(self._output(target.runtime, row), target.collection, [], target.alias)
+
+        return await self._fresh(project_id, attempt)
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def create(
+        self,
+        project_id: str,
+        name: str,
+        body: Any,
+        principal: Principal,
+        meta: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Create a record. ``meta`` is added to the outbox event (a workflow's depth)."""
+
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:write", "create")
+            runtime = target.runtime
+            values, aliases = coerce_body(runtime, body, partial=False)
+            await self._check_write_quota(project_id, runtime.collection.name, "create")
+            context = self._context(
+                target, principal, meta={**(meta or {}), "actor": principal.actor()}
+            )
+            if target.rule is not None and not evaluate(
+                target.rule, candidate_row(runtime, values), context
+            ):
+                raise Forbidden(
+                    "the collection's create rule does not allow this record", code="policy_denied"
+                )
+            columns = tuple(sorted(values))
+            statement = statements.insert_record(runtime, columns)
+            context.update({f"v.{column}": value for column, value in values.items()})
+            row = await self._run(
+                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
+            )
+            self.tessera.events.committed()
+            return Outcome(self._output(runtime, row), runtime.collection, aliases, target.alias)
+
+        return await self._fresh(project_id, attempt)
+
+    async def update(
+        self,
+        project_id: str,
+        name: str,
+        record_id: int,
+        body: Any,
+        principal: Principal,
+        meta: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Update some fields of a record; ``meta`` is added to the outbox event."""
+
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:write", "update")
+            runtime = target.runtime
+            values, aliases = coerce_body(runtime, body, partial=True)
+            await self._check_write_quota(project_id, runtime.collection.name, "update")
+            columns = tuple(sorted(values))
+            statement = statements.update_record(runtime, columns, target.rule)
+            context = self._context(
+                target,
+                principal,
+                id=record_id,
+                meta={**(meta or {}), "actor": principal.actor()},
+                **{f"v.{column}": value for column, value in values.items()},
+            )
+            row = await self._run(
+                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
+            )
+            if row is None:
+                await self._explain_refusal(target, context, "update")
+            self.tessera.events.committed()
+            return Outcome(self._output(runtime, row), runtime.collection, aliases, target.alias)
+
+        return await self._fresh(project_id, attempt)
+
+    async def delete(
+        self, project_id: str, name: str, record_id: int, principal: Principal
+    ) -> Outcome:
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:write", "delete")
+            runtime = target.runtime
+            await self._check_write_quota(project_id, runtime.collection.name, "delete")
+            statement = statements.delete_record(runtime, target.rule)
+            context = self._context(
+                target, principal, id=record_id, meta={"actor": principal.actor()}
+            )
+            row = await self._run(
+                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
+            )
+            if row is None:
+                raise NotFound(f"record {record_id} not found", code="record_not_found")
+            self.tessera.events.committed()
+            return Outcome(None, runtime.collection, [], target.alias)
+
+        return await self._fresh(project_id, attempt)
+
+    async def validate(
+        self, project_id: str, name: str, body: Any, principal: Principal
+    ) -> Outcome:
+        """The "try input" check: would this record be accepted? Writes nothing."""
+
+        async def attempt() -> Outcome:
+            target = await self._target(project_id, name, principal, "records:read", "read")
+            record = body.get("record") if isinstance(body, dict) else None
+            try:
+                _, aliases = coerce_body(target.runtime, record, partial=False)
+            except ValidationFailed as error:
+                return Outcome(
+                    {"valid": False, "errors": error.body()["errors"]},
+                    target.collection,
+                    [],
+                    target.alias,
+                )
+            return Outcome({"valid": True, "errors": []}, target.collection, aliases, target.alias)
+
+        return await self._fresh(project_id, attempt)
+
+    async def _explain_refusal(self, target: Target, context: dict[str, Any], action: str) -> None:
+        """After a write matched no row: 403 if the record is visible (the new values break
+        the rule), else 404."""
+        statement = statements.exists_one(target.runtime, target.rule)
+        visible = await self._run(
+            target.runtime, lambda conn: conn.fetchval(statement.sql, *statement.args(context))
+        )
+        record_id = context["id"]
+        if visible:
+            raise Forbidden(
+                f"the collection's {action} rule does not allow this change", code="policy_denied"
+            )
+        raise NotFound(f"record {record_id} not found", code="record_not_found")
+
+    async def _check_write_quota(self, project_id: str, collection: str, action: str) -> None:
+        for policy in self.tessera.quota_policies:
+            await policy.check_write(project_id, collection, action)
+
+
+def _names_of(catalog: ProjectCatalog, collection: CollectionDef, now: datetime) -> list[str]:
+    """The collection's name and its live old names (a key restricted to a collection keeps
+    working through a rename)."""
+    return [collection.name] + [
+        old
+        for old, (target, _) in catalog.live_collection_aliases(now).items()
+        if target.id == collection.id
+    ]

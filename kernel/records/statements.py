@@ -1,0 +1,188 @@
+"""Build the statements of the records API, once per shape (cached on the runtime).
+
+Writes are single statements: a data-modifying CTE changes the row and, in the same
+statement, appends the outbox event, so the write and its event commit together in one
+round trip without an explicit transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from kernel.catalog.model import FieldDef
+from kernel.db.schema import events
+from kernel.expr import Binder, Bound, to_sql
+from kernel.query.contract import ListQuery
+from kernel.query.keyset import after_cursor, order_by
+from kernel.records.runtime import CollectionRuntime
+from kernel.statements import CompiledStatement, Params, compile_statement
+
+
+def _id_param(params: Params) -> Any:
+    return params.dynamic("id", sa.BigInteger())
+
+
+def select_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
+    """``SELECT <record> WHERE id = :id [AND <rule>]``."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        statement = sa.select(*runtime.output_columns()).where(
+            runtime.table.c.id == _id_param(params)
+        )
+        if rule is not None:
+            statement = statement.where(to_sql(rule, runtime.column, params))
+        return compile_statement(statement, params)
+
+    return runtime.statement(("get", rule is not None), build)
+
+
+def exists_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
+    """``SELECT 1 WHERE id = :id [AND <rule>]`` — tells a 403 from a 404 after a refusal."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        statement = sa.select(sa.literal(1)).where(runtime.table.c.id == _id_param(params))
+        if rule is not None:
+            statement = statement.where(to_sql(rule, runtime.column, params))
+        return compile_statement(statement, params)
+
+    return runtime.statement(("exists", rule is not None), build)
+
+
+def select_page(
+    runtime: CollectionRuntime,
+    rule: Bound | None,
+    query: ListQuery,
+    cursor_nulls: tuple[bool, ...] | None,
+) -> CompiledStatement:
+    """One page: rule, filters and keyset in ``WHERE``; ``LIMIT :limit`` (page size + 1)."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        statement = sa.select(*runtime.output_columns())
+        if rule is not None:
+            statement = statement.where(to_sql(rule, runtime.column, params))
+        if query.filter is not None:
+            bound = Binder(runtime.queryable, runtime.operators).bind(query.filter)
+            statement = statement.where(to_sql(bound, runtime.column, params))
+        if cursor_nulls is not None:
+            statement = statement.where(
+                after_cursor(query.sort, runtime.column, params, cursor_nulls)
+            )
+        statement = statement.order_by(*order_by(query.sort, runtime.column)).limit(
+            params.dynamic("limit", sa.Integer())
+        )
+        return compile_statement(statement, params)
+
+    key = ("list", rule is not None, query.filter, query.sort_signature, cursor_nulls)
+    return runtime.statement(key, build)
+
+
+def _with_event(
+    runtime: CollectionRuntime,
+    params: Params,
+    write: Any,
+    event_type: str,
+    changed: tuple[str, ...],
+) -> Any:
+    """``WITH w AS (<write> RETURNING *), e AS (INSERT INTO events ...) SELECT <record>``."""
+    written = write.returning(*runtime.table.c).cte("w")
+    event = (
+        sa.insert(events)
+        .from_select(
+            [
+                "project_id",
+                "collection_id",
+                "collection",
+                "record_id",
+                "type",
+                "changed_fields",
+                "row",
+                "meta",
+            ],
+            sa.select(
+                params.static(runtime.project_id, sa.Text()),
+                params.static(runtime.collection.id, sa.BigInteger()),
+                params.static(runtime.collection.name, sa.Text()),
+                written.c.id,
+                params.static(event_type, sa.Text()),
+                params.static(list(changed), ARRAY(sa.Text())),
+                sa.func.to_jsonb(sa.literal_column(written.name)),
+                params.dynamic("meta", JSONB()),
+            ),
+        )
+        .cte("e")
+    )
+    return sa.select(*runtime.output_columns(written)).add_cte(event)
+
+
+def _field_names(runtime: CollectionRuntime, columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(runtime.column_names.get(column, column) for column in columns)
+
+
+def insert_record(runtime: CollectionRuntime, columns: tuple[str, ...]) -> CompiledStatement:
+    """Insert the given columns (values from context keys ``v.<column>``)."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        table = runtime.table
+        values = {c: params.dynamic(f"v.{c}", table.c[c].type) for c in columns}
+        write = sa.insert(table).values(values) if values else sa.insert(table).values({})
+        statement = _with_event(runtime, params, write, "insert", _field_names(runtime, columns))
+        return compile_statement(statement, params)
+
+    return runtime.statement(("insert", columns), build)
+
+
+def update_record(
+    runtime: CollectionRuntime, columns: tuple[str, ...], rule: Bound | None
+) -> CompiledStatement:
+    """Update the given columns of record ``id``.
+
+    With a rule, the row must satisfy it both before the change and after it: the second
+    check compiles the rule with the new values in place of the changed columns, so a user
+    cannot move a record out of their own reach (e.g. give it to someone else).
+    """
+
+    def build() -> CompiledStatement:
+        params = Params()
+        table = runtime.table
+        new_values = {c: params.dynamic(f"v.{c}", table.c[c].type) for c in columns}
+        write = (
+            sa.update(table)
+            .where(table.c.id == _id_param(params))
+            .values({**new_values, "updated_at": sa.func.now()})
+        )
+        if rule is not None:
+
+            def after_change(field: FieldDef) -> Any:
+                if field.column in new_values:
+                    return params.dynamic(f"v.{field.column}", table.c[field.column].type)
+                return table.c[field.column]
+
+            write = write.where(to_sql(rule, runtime.column, params)).where(
+                to_sql(rule, after_change, params)
+            )
+        statement = _with_event(runtime, params, write, "update", _field_names(runtime, columns))
+        return compile_statement(statement, params)
+
+    return runtime.statement(("update", columns, rule is not None), build)
+
+
+def delete_record(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
+    """Delete record ``id`` (when the rule allows), recording the old row in the event."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        table = runtime.table
+        write = sa.delete(table).where(table.c.id == _id_param(params))
+        if rule is not None:
+            write = write.where(to_sql(rule, runtime.column, params))
+        statement = _with_event(runtime, params, write, "delete", ())
+        return compile_statement(statement, params)
+
+    return runtime.statement(("delete", rule is not None), build)

@@ -1,0 +1,212 @@
+"""``Tessera``: the running kernel one process serves from, handed to every hook.
+
+``Tessera.build(settings)`` loads plugins and builds the registries (synchronous, no I/O);
+``await tessera.start()`` connects the database and the bus and runs plugins' ``startup``
+hooks; ``await tessera.stop()`` undoes it in reverse. Its public attributes are what
+plugins may use: settings, plugins, registries, db, bus, catalog, services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from kernel.backup import BackupPart
+from kernel.catalog.cache import CHANNEL as CATALOG_CHANNEL
+from kernel.catalog.cache import CatalogCache
+from kernel.catalog.usage import AliasUsage
+from kernel.config import Settings
+from kernel.db.embedded import EmbeddedPostgres
+from kernel.db.engine import Database
+from kernel.db.migrate import current_revisions, missing_revisions, plugin_migrations
+from kernel.ddl.engine import SchemaEngine
+from kernel.ddl.operation import DdlOperation
+from kernel.errors import PluginError
+from kernel.events.bus import EventBus
+from kernel.events.outbox import EventNotifier
+from kernel.fields import FieldType
+from kernel.operators import Operator
+from kernel.plugins import PluginSet, load_plugins
+from kernel.projects import ProjectService
+from kernel.quotas import QuotaPolicy
+from kernel.realtime import Transport
+from kernel.records.cursor import CursorCodec
+from kernel.records.service import RecordService
+from kernel.registry import Registry
+from kernel.rules import RuleType
+from kernel.security.api_keys import CHANNEL as KEYS_CHANNEL
+from kernel.security.api_keys import ApiKeyResolver
+from kernel.security.authenticate import Authenticator
+from kernel.security.identity import IdentityService
+from kernel.security.keys import KeyService
+from kernel.security.tokens import TokenService
+from kernel.storage import StorageBackend
+from kernel.workflows import WorkflowAction
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutOfDate(Exception):
+    """The platform schema is not at the migrations' head."""
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The configured secret, else one generated once and kept in ``data_dir/secret_key``."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = Path(settings.data_dir) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+class Tessera:
+    """The kernel of one process."""
+
+    def __init__(self, settings: Settings, plugins: PluginSet) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.field_types: Registry[FieldType] = Registry.from_hook(
+            plugins, "register_field_types", "field type", FieldType
+        )
+        self.operators: Registry[Operator] = Registry.from_hook(
+            plugins, "register_operators", "operator", Operator
+        )
+        self.ddl_operations: Registry[DdlOperation] = Registry.from_hook(
+            plugins, "register_ddl_operations", "schema operation", DdlOperation
+        )
+        self.rule_types: Registry[RuleType] = Registry.from_hook(
+            plugins, "register_rule_types", "rule type", RuleType
+        )
+        self.storage_backends: Registry[StorageBackend] = Registry.from_hook(
+            plugins, "register_storage_backends", "storage backend", StorageBackend
+        )
+        self.transports: Registry[Transport] = Registry.from_hook(
+            plugins, "register_transports", "transport", Transport
+        )
+        self.event_buses: Registry[EventBus] = Registry.from_hook(
+            plugins, "register_event_buses", "event bus", EventBus
+        )
+        self.quota_policy_classes: Registry[QuotaPolicy] = Registry.from_hook(
+            plugins, "register_quota_policies", "quota policy", QuotaPolicy
+        )
+        self.backup_parts: Registry[BackupPart] = Registry.from_hook(
+            plugins, "register_backup_parts", "backup part", BackupPart
+        )
+        self.workflow_actions: Registry[WorkflowAction] = Registry.from_hook(
+            plugins, "register_workflow_actions", "workflow action", WorkflowAction
+        )
+        self._require_essentials()
+        self.migrations = plugin_migrations(plugins)
+        self.bus_class = self.event_buses.choose(settings.effective_event_bus(), "event_bus")
+
+        self.secret_key = load_secret_key(settings)
+        self.tokens = TokenService(self.secret_key, settings.token_ttl_seconds)
+        self.cursors = CursorCodec(self.secret_key)
+        self.schema = SchemaEngine(self)
+        self.records = RecordService(self)
+        self.projects = ProjectService(self)
+        self.identity = IdentityService(self)
+        self.api_keys = KeyService(self)
+        self.quota_policies: list[QuotaPolicy] = []
+        #: Per-process objects plugins keep between hooks, under their plugin's name.
+        self.state: dict[str, Any] = {}
+        self._embedded: EmbeddedPostgres | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def build(cls, settings: Settings) -> Tessera:
+        """Load plugins and registries; raises :class:`PluginError` with a one-line cause."""
+        return cls(settings, load_plugins(settings))
+
+    def registries(self) -> dict[str, Registry]:
+        """Every registry by the kind of thing it holds."""
+        return {
+            registry.kind: registry
+            for registry in (
+                self.field_types,
+                self.operators,
+                self.ddl_operations,
+                self.rule_types,
+                self.storage_backends,
+                self.transports,
+                self.event_buses,
+                self.quota_policy_classes,
+                self.backup_parts,
+                self.workflow_actions,
+            )
+        }
+
+    def _require_essentials(self) -> None:
+        for registry, example in (
+            (self.field_types, "field_types.core"),
+            (self.operators, "operators.core"),
+            (self.event_buses, "transports.postgres"),
+        ):
+            if not len(registry):
+                raise PluginError(f"no {registry.kind} is registered: enable {example} or another")
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to PostgreSQL and the bus, check the schema, run plugin startup hooks."""
+        url = self.settings.database_url
+        if url is None:
+            self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            url = await asyncio.to_thread(self._embedded.start)
+        self.db = await Database.connect(
+            url,
+            pool_size=self.settings.db_pool_size,
+            connect_timeout=self.settings.db_connect_timeout,
+        )
+        await self._check_schema()
+        self.catalog = CatalogCache(self.db, self.field_types)
+        self.keys = ApiKeyResolver(self.db)
+        self.alias_usage = AliasUsage(self.db)
+        self.authenticator = Authenticator(self.tokens, self.keys)
+        self.bus = self.bus_class(self)
+        self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
+        self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
+        self.events = EventNotifier(self.bus)
+        self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
+        await self.plugins.call_lifecycle("startup", tessera=self)
+        await self.bus.start()
+        self._background.append(asyncio.create_task(self.keys.run_flusher()))
+        self._background.append(asyncio.create_task(self.alias_usage.run_flusher()))
+        await self.identity.ensure_first_admin()
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
+        with contextlib.suppress(Exception):
+            await self.keys.flush_last_used()
+        with contextlib.suppress(Exception):
+            await self.alias_usage.flush()
+        await self.plugins.call_lifecycle("shutdown", reverse=True, tessera=self)
+        await self.events.close()
+        await self.bus.stop()
+        await self.db.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+    async def _check_schema(self) -> None:
+        current = await current_revisions(self.db.engine)
+        missing = missing_revisions(current, self.migrations)
+        if missing:
+            raise SchemaOutOfDate(
+                f"the platform schema is at {', '.join(sorted(current)) or 'nothing'}; "
+                f"{', '.join(sorted(missing))} not applied: "
+                "run `tessera migrate` (tessera serve migrates by itself)"
+            )

@@ -1,0 +1,1 @@
+"""Identity: who is calling (principals), passwords, tokens, API keys, policies."""

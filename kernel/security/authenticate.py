@@ -1,0 +1,35 @@
+"""Who is calling: a bearer token, an API key, or nobody."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kernel.errors import Unauthorized
+from kernel.security.api_keys import ApiKeyResolver
+from kernel.security.principal import ANONYMOUS, Principal
+from kernel.security.tokens import TokenService
+
+
+class Authenticator:
+    """Turns request headers into a :class:`Principal`.
+
+    No credentials give the anonymous principal (policies decide what it may do); bad
+    credentials are a 401 even where anonymous access would be allowed, so a client with an
+    expired token learns about it instead of silently seeing less.
+    """
+
+    def __init__(self, tokens: TokenService, keys: ApiKeyResolver) -> None:
+        self.tokens = tokens
+        self.keys = keys
+
+    async def principal(self, headers: Mapping[str, str]) -> Principal:
+        authorization = headers.get("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("use 'Authorization: Bearer <token>'", code="invalid_token")
+            return self.tokens.verify(token.strip())
+        key = headers.get("x-api-key")
+        if key:
+            return await self.keys.resolve(key.strip())
+        return ANONYMOUS

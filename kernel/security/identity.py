@@ -1,0 +1,196 @@
+"""Admins and project users: sign-up, sign-in, and the first admin."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from kernel.audit import record_audit
+from kernel.db.schema import admins, project_users
+from kernel.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from kernel.security.passwords import (
+    DUMMY_HASH,
+    check_password_strength,
+    hash_password,
+    verify_password,
+)
+from kernel.security.principal import ANONYMOUS, END_USER_SCOPES, Principal
+
+if TYPE_CHECKING:
+    from kernel.runtime import Tessera
+
+log = logging.getLogger(__name__)
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+
+
+def normalise_email(email: object) -> str:
+    if not isinstance(email, str) or not EMAIL.fullmatch(email.strip()):
+        raise ValidationFailed("not a valid email address", code="invalid_email", field="email")
+    return email.strip().lower()
+
+
+class IdentityService:
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    # -- admins -----------------------------------------------------------------------
+
+    async def create_admin(self, email: str, password: str, actor: Principal | None = None) -> int:
+        email = normalise_email(email)
+        check_password_strength(password)
+        password_hash = await hash_password(password)
+        try:
+            async with self.tessera.db.engine.begin() as conn:
+                admin_id = (
+                    await conn.execute(
+                        admins.insert()
+                        .values(email=email, password_hash=password_hash)
+                        .returning(admins.c.id)
+                    )
+                ).scalar_one()
+                await record_audit(
+                    conn,
+                    actor=actor or Principal(kind="admin", id=admin_id, email=email),
+                    action="admin.create",
+                    target_type="admin",
+                    target=email,
+                    after={"id": admin_id, "email": email},
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"an admin with email {email} exists", code="duplicate", field="email"
+            ) from None
+        return admin_id
+
+    async def has_admin(self) -> bool:
+        """Whether any admin exists (until one does, the admin UI offers first-run setup)."""
+        async with self.tessera.db.engine.connect() as conn:
+            return bool(
+                (await conn.execute(sa.select(sa.exists().select_from(admins)))).scalar_one()
+            )
+
+    async def ensure_first_admin(self) -> None:
+        """Create the admin named by ``admin_email``/``admin_password`` if there is none."""
+        settings = self.tessera.settings
+        if not settings.admin_email or settings.admin_password is None:
+            return
+        if await self.has_admin():
+            return
+        try:
+            await self.create_admin(
+                settings.admin_email, settings.admin_password.get_secret_value()
+            )
+            log.info("created the first admin, %s", settings.admin_email)
+        except Conflict:
+            pass  # another worker created it first
+
+    async def admin_login(self, email: Any, password: Any) -> dict[str, Any]:
+        email = normalise_email(email)
+        async with self.tessera.db.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(admins).where(admins.c.email == email))
+            ).one_or_none()
+        if (
+            not await verify_password(row.password_hash if row else DUMMY_HASH, str(password))
+            or row is None
+        ):
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        async with self.tessera.db.engine.begin() as conn:
+            await conn.execute(
+                admins.update().where(admins.c.id == row.id).values(last_login_at=datetime.now(UTC))
+            )
+        principal = Principal(kind="admin", id=row.id, role="admin", email=row.email)
+        return {
+            "token": self.tessera.tokens.issue(principal),
+            "admin": {"id": row.id, "email": row.email},
+        }
+
+    # -- project users ------------------------------------------------------------------
+
+    async def signup(
+        self, project_id: str, email: Any, password: Any, principal: Principal
+    ) -> dict[str, Any]:
+        catalog = await self.tessera.catalog.get(project_id)
+        if not catalog.project.settings.allow_signup and not principal.is_admin:
+            raise Forbidden("sign-up is closed for this project", code="signup_closed")
+        email = normalise_email(email)
+        check_password_strength(password)
+        password_hash = await hash_password(password)
+        try:
+            async with self.tessera.db.engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        project_users.insert()
+                        .values(project_id=project_id, email=email, password_hash=password_hash)
+                        .returning(
+                            project_users.c.id, project_users.c.role, project_users.c.created_at
+                        )
+                    )
+                ).one()
+                user = {
+                    "id": row.id,
+                    "email": email,
+                    "role": row.role,
+                    "created_at": row.created_at,
+                }
+                await record_audit(
+                    conn,
+                    actor=principal
+                    if principal is not ANONYMOUS
+                    else _self(project_id, row.id, email),
+                    project_id=project_id,
+                    action="user.create",
+                    target_type="user",
+                    target=email,
+                    after=user,
+                )
+        except IntegrityError:
+            raise Conflict(
+                "this email is already registered", code="duplicate", field="email"
+            ) from None
+        return user
+
+    async def login(self, project_id: str, email: Any, password: Any) -> dict[str, Any]:
+        await self.tessera.catalog.get(project_id)
+        email = normalise_email(email)
+        async with self.tessera.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(project_users).where(
+                        project_users.c.project_id == project_id, project_users.c.email == email
+                    )
+                )
+            ).one_or_none()
+        if (
+            not await verify_password(row.password_hash if row else DUMMY_HASH, str(password))
+            or row is None
+        ):
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        async with self.tessera.db.engine.begin() as conn:
+            await conn.execute(
+                project_users.update()
+                .where(project_users.c.id == row.id)
+                .values(last_login_at=datetime.now(UTC))
+            )
+        principal = Principal(
+            kind="user",
+            id=row.id,
+            project_id=project_id,
+            role=row.role,
+            email=row.email,
+            scopes=END_USER_SCOPES,
+        )
+        return {
+            "token": self.tessera.tokens.issue(principal),
+            "user": {"id": row.id, "email": row.email, "role": row.role},
+        }
+
+
+def _self(project_id: str, user_id: int, email: str) -> Principal:
+    return Principal(kind="user", id=user_id, project_id=project_id, email=email)

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the jobs plugin (exposed at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+QUEUE_DEPTH = Gauge(
+    "tessera_jobs_queue_depth", "Deliveries and workflow runs waiting to be carried out", ["kind"]
+)
+DELIVERIES = Counter(
+    "tessera_webhook_deliveries_total", "Webhook delivery attempts by outcome", ["status"]
+)
+DELIVERY_FAILURES = Counter(
+    "tessera_webhook_delivery_failures_total", "Deliveries that failed for good"
+)
+RUNS = Counter("tessera_workflow_runs_total", "Finished workflow runs by status", ["status"])

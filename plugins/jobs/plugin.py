@@ -1,0 +1,73 @@
+"""The plugin ``jobs``: webhooks and workflows, durable and visible.
+
+Without Redis, the actors run inside the API process (``make run`` needs nothing else);
+with ``redis_url`` they run in ``tessera worker`` processes through dramatiq's Redis broker.
+Either way the API processes dispatch and sweep, so nothing waits for a particular process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+
+from kernel import AdminPanel, PluginInfo, WorkflowAction, hookimpl
+from kernel.commands import Command
+from kernel.db.migrate import Migrations
+from plugins.jobs import api, tables
+from plugins.jobs.actions import BUILT_IN_ACTIONS
+from plugins.jobs.config import JobsConfig
+from plugins.jobs.host import JobHost
+from plugins.jobs.panels import PANELS
+from plugins.jobs.worker import ROLE, WorkerCommand
+
+NAME = "jobs"
+
+
+@hookimpl
+def plugin_info() -> PluginInfo:
+    return PluginInfo(
+        description="Webhooks and workflows on dramatiq: durable, at least once, visible",
+        config=JobsConfig,
+    )
+
+
+@hookimpl
+def register_migrations() -> list[Migrations]:
+    return [Migrations(Path(__file__).parent / "migrations", tables.metadata)]
+
+
+@hookimpl
+def register_workflow_actions() -> list[type[WorkflowAction]]:
+    return list(BUILT_IN_ACTIONS)
+
+
+@hookimpl
+def register_commands() -> list[type[Command]]:
+    return [WorkerCommand]
+
+
+@hookimpl
+def register_routes(tessera: Any) -> list[APIRouter]:
+    return [api.router]
+
+
+@hookimpl
+def register_admin_panels(tessera: Any) -> list[AdminPanel]:
+    return list(PANELS)
+
+
+@hookimpl
+async def startup(tessera: Any) -> None:
+    config: JobsConfig = tessera.plugins.config(NAME)
+    host = JobHost(tessera, config, consume=tessera.state.get(ROLE) == "worker")
+    await host.start()
+    tessera.state[NAME] = host
+
+
+@hookimpl
+async def shutdown(tessera: Any) -> None:
+    host = tessera.state.pop(NAME, None)
+    if host is not None:
+        await host.stop()

@@ -1,0 +1,2 @@
+"""Schema-operation plugins: ``schema.core`` (create, add field, drop, policies) and
+``schema.evolution`` (renames, soft drops, type changes)."""

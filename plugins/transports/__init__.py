@@ -1,0 +1,1 @@
+"""Transport plugins: event buses (postgres, redis) and realtime transports."""

@@ -1,0 +1,144 @@
+"""The admin's guards that need no browser: CSRF on every form post, first-run setup only
+from this machine, masked plugin secrets, redirects that stay in the admin, plugin panels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from admin import flash
+from admin.app import VIEWS
+from admin.routing import require_login_csrf, require_session_csrf
+from admin.urls import safe_next
+from admin.views.plugins import MASK, shown_config
+from kernel import PluginError, PluginInfo
+from kernel.api.app import create_app
+from kernel.config import Settings
+from kernel.db.engine import Database
+from kernel.db.migrate import migrate, plugin_migrations
+from kernel.plugins import LoadedPlugin, load_plugins
+from tests.conftest import running
+from tests.fake_plugins import FakeDistributions
+from tests.services import create_database, drop_database
+
+CSRF_CHECKS = {require_session_csrf, require_login_csrf}
+
+
+def test_every_admin_form_post_checks_a_csrf_token() -> None:
+    posts = [
+        route
+        for view in VIEWS
+        for route in view.router.routes
+        if "POST" in getattr(route, "methods", ())
+    ]
+    assert len(posts) >= 15
+    unguarded = [
+        route.path
+        for route in posts
+        if not any(dependency.dependency in CSRF_CHECKS for dependency in route.dependencies)
+    ]
+    assert unguarded == []
+
+
+@pytest.fixture
+async def settings_without_admin(
+    postgres_server: str, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Settings]:
+    url = await create_database(postgres_server, prefix="tessera_no_admin")
+    db = await Database.connect(url, pool_size=1, connect_timeout=10)
+    try:
+        await migrate(db.engine, plugin_migrations(load_plugins(Settings())))
+    finally:
+        await db.close()
+    yield make_settings(database_url=url, admin_email=None, admin_password=None)
+    await drop_database(postgres_server, url)
+
+
+async def test_first_run_setup_is_offered_on_this_machine_only(
+    settings_without_admin: Settings,
+) -> None:
+    async with running(settings_without_admin) as local:
+        # httpx's ASGI transport calls from 127.0.0.1: the machine itself.
+        assert (await local.get("/admin")).headers["location"] == "/admin/setup"
+        assert (await local.get("/admin/setup")).status_code == 200
+
+        remote_transport = httpx.ASGITransport(app=local.app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(
+            transport=remote_transport, base_url="http://tessera.test"
+        ) as remote:
+            assert (await remote.get("/admin")).headers["location"] == "/admin/projects"
+            setup = await remote.get("/admin/setup")
+            assert setup.status_code == 404
+            assert "create the first admin" not in setup.text.lower()
+            login = await remote.get("/admin/login")
+            assert login.status_code == 200
+            assert "No admin account exists yet" in login.text
+
+
+class StorageConfig(BaseModel):
+    region: str = "eu-west-1"
+    secret_access_key: str = "hunter2-hunter2"
+
+
+def test_plugin_config_is_shown_with_its_secret_keys_masked() -> None:
+    plugin = LoadedPlugin(
+        name="storage.fake",
+        obj=object(),
+        distribution="fake",
+        version="1.0",
+        info=PluginInfo(config=StorageConfig, secret_keys=frozenset({"secret_access_key"})),
+        config=StorageConfig(),
+    )
+    assert shown_config(plugin) == {"region": "eu-west-1", "secret_access_key": MASK}
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/admin/p/shop", "/admin/p/shop"),
+        ("https://evil.example/admin", "/admin/projects"),
+        ("//evil.example/admin", "/admin/projects"),
+        ("/admin\\..\\evil", "/admin/projects"),
+        ("/api/projects", "/admin/projects"),
+        (None, "/admin/projects"),
+    ],
+)
+def test_redirects_after_forms_stay_in_the_admin(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+def test_a_forged_flash_cookie_shows_nothing() -> None:
+    value = flash.encode(b"key", [flash.Flash("success", "Saved")])
+    assert flash.decode(b"key", value) == [flash.Flash("success", "Saved")]
+    assert flash.decode(b"other key", value) == []
+    assert flash.decode(b"key", value.replace(".", "x.", 1)) == []
+
+
+PANEL_PLUGIN = """
+    from kernel import AdminPanel, hookimpl
+
+    async def render(request, tessera):
+        return "<p>{name}</p>"
+
+    @hookimpl
+    def register_admin_panels(tessera):
+        return [AdminPanel(slug="reports", title="{name}", render=render)]
+"""
+
+
+def test_two_plugins_claiming_one_admin_page_stop_startup_naming_both(
+    fake_distributions: FakeDistributions, make_settings: Callable[..., Settings]
+) -> None:
+    for name in ("panels.one", "panels.two"):
+        module = name.replace(".", "_")
+        fake_distributions.add(
+            f"tests-{module}", {name: module}, {module: PANEL_PLUGIN.format(name=name)}
+        )
+    with pytest.raises(PluginError) as error:
+        create_app(make_settings())
+    assert "admin panel 'reports' is registered by both panels.one and panels.two" in str(
+        error.value
+    )

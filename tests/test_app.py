@@ -1,0 +1,100 @@
+"""The application shell: health, readiness, metrics, OpenAPI, and the error body."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_healthz_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_database_and_bus(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": True, "bus": True}
+
+
+async def test_unknown_route_gets_the_error_body(client: httpx.AsyncClient) -> None:
+    response = await client.get("/no/such/route")
+    assert response.status_code == 404
+    assert response.json() == {
+        "errors": [{"field": None, "code": "not_found", "message": "Not Found"}]
+    }
+
+
+async def test_wrong_method_gets_the_error_body(client: httpx.AsyncClient) -> None:
+    response = await client.put("/healthz")
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["code"] == "method_not_allowed"
+
+
+async def test_fastapi_validation_errors_use_the_error_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/admin/login", json={"email": "a@b.c"})
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert errors[0]["field"] == "password"
+    assert set(errors[0]) == {"field", "code", "message"}
+
+
+async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/admin/login", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "malformed_json"
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert (
+        'tessera_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
+    )
+
+
+async def test_openapi_documents_every_api_route(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    for path in (
+        "/api/admin/login",
+        "/api/plugins",
+        "/api/projects",
+        "/api/projects/{project_id}",
+        "/api/projects/{project_id}/api-keys",
+        "/api/projects/{project_id}/api-keys/{key_id}",
+        "/api/projects/{project_id}/auth/signup",
+        "/api/projects/{project_id}/auth/login",
+        "/api/projects/{project_id}/collections",
+        "/api/projects/{project_id}/collections/{collection}",
+        "/api/projects/{project_id}/collections/{collection}/fields",
+        "/api/projects/{project_id}/collections/{collection}/policies",
+        "/api/projects/{project_id}/collections/{collection}/records",
+        "/api/projects/{project_id}/collections/{collection}/records/{record_id}",
+        "/api/projects/{project_id}/collections/{collection}/validate",
+        "/api/projects/{project_id}/schema/preview",
+        "/api/projects/{project_id}/schema/apply",
+        "/api/projects/{project_id}/schema/ops",
+        "/api/projects/{project_id}/schema/ops/{op_id}",
+        "/api/projects/{project_id}/audit",
+        "/api/projects/{project_id}/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths, path
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+
+
+async def test_oversized_body_is_a_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/admin/login",
+        content=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["code"] == "payload_too_large"

@@ -1,0 +1,260 @@
+"""Tenant isolation: credentials of project A can neither see nor change project B.
+
+Every project route is listed once in ``ROUTES``; a route the app serves but the table does
+not list fails ``test_every_project_route_is_checked``, so adding a route is adding a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from kernel.security.principal import SCOPES
+from tests.conftest import Api, unique_id
+
+OPEN = dict.fromkeys(("list", "read", "create", "update", "delete"), "")
+SECRET_OF_B = "only-b-may-see-this"
+NEW_FIELD = {"collection": "items", "field": {"name": "extra", "type": "string"}}
+#: Routes that are not about acting on a project with its credentials.
+NOT_CHECKED = {
+    ("POST", "/api/projects/{project_id}/auth/signup"),
+    ("POST", "/api/projects/{project_id}/auth/login"),
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    body: Any = None
+    query: dict[str, str] = field(default_factory=dict)
+
+    def request(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.path.format(**values),
+            "params": {name: value.format(**values) for name, value in self.query.items()},
+            "json": self.body,
+        }
+
+
+ROUTES = [
+    Route("GET", "/api/projects/{project_id}"),
+    Route("PATCH", "/api/projects/{project_id}", {"name": "taken over"}),
+    Route("PATCH", "/api/projects/{project_id}", {"settings": {"allow_signup": False}}),
+    Route("DELETE", "/api/projects/{project_id}", query={"confirm": "{project_id}"}),
+    Route("GET", "/api/projects/{project_id}/api-keys"),
+    Route("POST", "/api/projects/{project_id}/api-keys", {"name": "mine", "scopes": list(SCOPES)}),
+    Route("DELETE", "/api/projects/{project_id}/api-keys/{key_id}"),
+    Route("GET", "/api/projects/{project_id}/collections"),
+    Route("POST", "/api/projects/{project_id}/collections", {"name": "planted", "fields": []}),
+    Route("GET", "/api/projects/{project_id}/collections/{collection}"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/collections/{collection}/fields",
+        {"name": "extra", "type": "string"},
+    ),
+    Route("PUT", "/api/projects/{project_id}/collections/{collection}/policies", OPEN),
+    Route(
+        "POST", "/api/projects/{project_id}/schema/preview", {"op": "add_field", "args": NEW_FIELD}
+    ),
+    Route(
+        "POST", "/api/projects/{project_id}/schema/apply", {"op": "add_field", "args": NEW_FIELD}
+    ),
+    Route("POST", "/api/projects/{project_id}/schema/apply", {"op": "no_such_op", "args": {}}),
+    Route("GET", "/api/projects/{project_id}/schema/ops"),
+    Route("GET", "/api/projects/{project_id}/schema/ops/{op_id}"),
+    Route("GET", "/api/projects/{project_id}/collections/{collection}/records"),
+    Route(
+        "POST", "/api/projects/{project_id}/collections/{collection}/records", {"name": "planted"}
+    ),
+    Route("GET", "/api/projects/{project_id}/collections/{collection}/records/{record_id}"),
+    Route(
+        "PATCH",
+        "/api/projects/{project_id}/collections/{collection}/records/{record_id}",
+        {"name": "changed"},
+    ),
+    Route("DELETE", "/api/projects/{project_id}/collections/{collection}/records/{record_id}"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/collections/{collection}/validate",
+        {"record": {"name": "x"}},
+    ),
+    Route("GET", "/api/projects/{project_id}/audit"),
+    Route("GET", "/api/projects/{project_id}/openapi.json"),
+    Route("GET", "/api/projects/{project_id}/webhooks"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/webhooks",
+        {"url": "http://127.0.0.1:9/planted", "events": ["*"]},
+    ),
+    Route("DELETE", "/api/projects/{project_id}/webhooks/{webhook_id}"),
+    Route("GET", "/api/projects/{project_id}/webhooks/{webhook_id}/deliveries"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    ),
+    Route("GET", "/api/projects/{project_id}/workflows"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/workflows",
+        {
+            "name": "planted",
+            "trigger": {"collection": "items", "events": ["insert"]},
+            "actions": [{"type": "set_field", "options": {"field": "name", "value": "x"}}],
+        },
+    ),
+    Route("GET", "/api/projects/{project_id}/workflows/{workflow_id}"),
+    Route("PATCH", "/api/projects/{project_id}/workflows/{workflow_id}", {"active": False}),
+    Route("DELETE", "/api/projects/{project_id}/workflows/{workflow_id}"),
+    Route("GET", "/api/projects/{project_id}/workflows/{workflow_id}/runs"),
+]
+
+
+@dataclass
+class Tenant:
+    api: Api
+    values: dict[str, Any]
+    key: dict[str, str]
+    user: dict[str, str]
+
+
+async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> Tenant:
+    """A project with an open collection ``items`` holding one record, an API key with
+    every scope, a project user, and a second key (to be the target of revocations)."""
+    project_id = unique_id("iso")
+    response = await client.post(
+        "/api/projects", json={"id": project_id, "name": "Tenant"}, headers=admin_headers
+    )
+    assert response.status_code == 201, response.text
+    api = Api(client, admin_headers, project_id)
+    await api.create_collection("items", [{"name": "name", "type": "string"}])
+    await api.set_policies("items", **OPEN)
+    record = await api.create("items", {"name": SECRET_OF_B})
+    key = await api.key(list(SCOPES))
+    spare = await client.post(
+        api.url("/api-keys"),
+        json={"name": "spare", "scopes": ["records:read"]},
+        headers=admin_headers,
+    )
+    assert spare.status_code == 201, spare.text
+    hook = await client.post(
+        api.url("/webhooks"),
+        json={"url": "http://127.0.0.1:9/hook", "events": ["nothing.insert"]},
+        headers=admin_headers,
+    )
+    assert hook.status_code == 201, hook.text
+    flow = await client.post(
+        api.url("/workflows"),
+        json={
+            "name": "noop",
+            "trigger": {"collection": "items", "events": ["delete"], "condition": "name = 'never'"},
+            "actions": [{"type": "set_field", "options": {"field": "name", "value": "x"}}],
+        },
+        headers=admin_headers,
+    )
+    assert flow.status_code == 201, flow.text
+    ops = await client.get(api.url("/schema/ops"), headers=admin_headers)
+    values = {
+        "webhook_id": hook.json()["id"],
+        "delivery_id": 1,
+        "workflow_id": flow.json()["id"],
+        "project_id": project_id,
+        "collection": "items",
+        "record_id": record["id"],
+        "key_id": spare.json()["id"],
+        "op_id": ops.json()["data"][0]["id"],
+    }
+    return Tenant(api, values, key, await api.user(f"user@{project_id}.example.com"))
+
+
+@pytest.fixture(scope="module")
+async def tenants(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> tuple[Tenant, Tenant]:
+    return await make_tenant(client, admin_headers), await make_tenant(client, admin_headers)
+
+
+async def snapshot(tenant: Tenant) -> dict[str, Any]:
+    """Everything an admin can see of a project."""
+    api = tenant.api
+    state = {}
+    for path in (
+        "",
+        "/api-keys",
+        "/collections",
+        "/collections/items/records",
+        "/schema/ops",
+        "/audit",
+        "/webhooks",
+        "/workflows",
+    ):
+        response = await api.client.get(api.url(path), headers=api.headers)
+        assert response.status_code == 200, response.text
+        state[path] = response.json()
+    return state
+
+
+def route_id(route: Route) -> str:
+    body = f" {route.body}" if route.method in {"PATCH", "POST", "PUT"} else ""
+    return f"{route.method} {route.path}{body}"
+
+
+@pytest.mark.parametrize("who", ["key", "user"])
+@pytest.mark.parametrize("route", ROUTES, ids=route_id)
+async def test_credentials_of_another_project_are_refused(
+    tenants: tuple[Tenant, Tenant], route: Route, who: str
+) -> None:
+    a, b = tenants
+    headers = a.key if who == "key" else a.user
+    before = await snapshot(b)
+
+    response = await b.api.client.request(**route.request(b.values), headers=headers)
+
+    assert response.status_code in (403, 404), response.text
+    errors = response.json()["errors"]
+    assert errors and set(errors[0]) == {"field", "code", "message"}
+    assert SECRET_OF_B not in response.text
+    assert await snapshot(b) == before
+
+
+@pytest.mark.parametrize("who", ["key", "user"])
+async def test_the_same_credentials_work_in_their_own_project(
+    tenants: tuple[Tenant, Tenant], who: str
+) -> None:
+    a, _ = tenants
+    headers = a.key if who == "key" else a.user
+    records = a.api.url("/collections/items/records")
+    listed = await a.api.client.get(records, headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert [row["name"] for row in listed.json()["data"]] == [SECRET_OF_B]
+    read = await a.api.client.get(f"{records}/{a.values['record_id']}", headers=headers)
+    assert read.status_code == 200
+
+
+async def test_open_collections_of_another_project_stay_closed_to_its_credentials(
+    tenants: tuple[Tenant, Tenant],
+) -> None:
+    """B's collection admits anonymous callers; A's credentials still do not pass as them."""
+    a, b = tenants
+    records = b.api.url("/collections/items/records")
+    assert (await b.api.client.get(records)).status_code == 200
+    response = await b.api.client.get(records, headers=a.key)
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["code"] == "wrong_project"
+
+
+async def test_every_project_route_is_checked(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    served = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/projects/{project_id}")
+        for method in operations
+    }
+    checked = {(route.method, route.path) for route in ROUTES}
+    assert served - NOT_CHECKED - checked == set()
+    assert checked - served == set()

@@ -1,0 +1,247 @@
+"""Plugin discovery, selection and loading through real entry points."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from kernel.config import PluginSettings, Settings
+from kernel.errors import PluginError
+from kernel.plugins import load_plugins, select_plugins
+from kernel.runtime import Tessera
+from tests.fake_plugins import FakeDistributions
+
+BUILT_INS = {"field_types.core", "operators.core", "schema.core", "transports.postgres"}
+
+
+def settings(**plugins: object) -> Settings:
+    return Settings(plugins=PluginSettings(**plugins))
+
+
+def test_builtins_load_through_entry_points() -> None:
+    plugins = load_plugins(settings())
+    assert set(plugins.names) >= BUILT_INS
+    core = plugins.get("field_types.core")
+    assert core.distribution == "tessera"
+    assert "register_field_types" in plugins.hooks_of("field_types.core")
+
+
+def test_globs_select_in_config_order_and_disabled_removes() -> None:
+    available = ["a.one", "a.two", "b.one", "c"]
+    chosen = select_plugins(available, PluginSettings(enabled=["c", "a.*", "*"], disabled=["b.*"]))
+    assert chosen == ["c", "a.one", "a.two"]
+
+
+def test_unknown_plugin_name_in_enabled_stops_startup() -> None:
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings(enabled=["field_types.core", "no.such.plugin"]))
+    message = str(raised.value)
+    assert "plugins.enabled: no installed plugin named 'no.such.plugin'" in message
+    assert "field_types.core" in message  # lists what is installed
+    assert "\n" not in message
+
+
+def test_plugin_raising_on_import_stops_startup_naming_it(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add(
+        "tests-broken",
+        {"broken.raises": "broken_raises"},
+        {"broken_raises": "raise RuntimeError('boom at import')\n"},
+    )
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings())
+    assert str(raised.value) == (
+        "plugin broken.raises (from tests-broken): failed to load broken_raises: "
+        "RuntimeError: boom at import"
+    )
+
+
+def test_plugin_that_cannot_be_imported_stops_startup(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add("tests-ghost", {"ghost": "no_such_module_anywhere"}, {})
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings())
+    message = str(raised.value)
+    assert message.startswith("plugin ghost (from tests-ghost): failed to load")
+    assert "ModuleNotFoundError" in message
+
+
+def test_disabled_broken_plugin_is_never_imported(fake_distributions: FakeDistributions) -> None:
+    fake_distributions.add(
+        "tests-broken",
+        {"broken.raises": "broken_raises"},
+        {"broken_raises": "raise RuntimeError('boom at import')\n"},
+    )
+    plugins = load_plugins(settings(disabled=["broken.*"]))
+    assert "broken.raises" not in plugins
+
+
+def test_requirement_on_a_disabled_plugin_stops_startup(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add(
+        "tests-needy",
+        {"needy": "needy_plugin", "helper.one": "helper_plugin"},
+        {
+            "needy_plugin": """
+                from kernel import PluginInfo, hookimpl
+
+                @hookimpl
+                def plugin_info():
+                    return PluginInfo(requires=["helper.*"])
+            """,
+            "helper_plugin": "",
+        },
+    )
+    assert "needy" in load_plugins(settings())
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings(disabled=["helper.one"]))
+    assert str(raised.value) == (
+        "plugin needy: requires 'helper.*', which is not enabled; enable one of: helper.one"
+    )
+
+
+CONFIGURED = """
+    from pydantic import BaseModel
+    from kernel import PluginInfo, hookimpl
+
+    class Config(BaseModel):
+        greeting: str = "hello"
+        repeat: int = 1
+
+    @hookimpl
+    def plugin_info():
+        return PluginInfo(config=Config, secret_keys=frozenset({"greeting"}))
+"""
+
+
+def test_plugin_config_reaches_the_plugin_validated(fake_distributions: FakeDistributions) -> None:
+    fake_distributions.add(
+        "tests-configured", {"configured": "configured_plugin"}, {"configured_plugin": CONFIGURED}
+    )
+    plugins = load_plugins(settings(config={"configured": {"repeat": "3"}}))
+    config = plugins.config("configured")
+    assert (config.greeting, config.repeat) == ("hello", 3)
+
+
+def test_invalid_plugin_config_names_the_key(fake_distributions: FakeDistributions) -> None:
+    fake_distributions.add(
+        "tests-configured", {"configured": "configured_plugin"}, {"configured_plugin": CONFIGURED}
+    )
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings(config={"configured": {"repeat": "many"}}))
+    assert str(raised.value).startswith("plugin configured: config: repeat: Input should be")
+
+
+def test_config_for_a_plugin_without_a_config_model_is_refused() -> None:
+    with pytest.raises(PluginError, match="plugin operators.core: takes no config"):
+        load_plugins(settings(config={"operators.core": {"x": 1}}))
+
+
+def test_config_for_an_uninstalled_plugin_is_refused() -> None:
+    with pytest.raises(PluginError, match="plugins.config: no installed plugin named 'typo'"):
+        load_plugins(settings(config={"typo": {}}))
+
+
+def test_misspelt_hook_fails_loudly(fake_distributions: FakeDistributions) -> None:
+    fake_distributions.add(
+        "tests-typo",
+        {"typo.hook": "typo_hook"},
+        {
+            "typo_hook": """
+                from kernel import hookimpl
+
+                @hookimpl
+                def register_feild_types():
+                    return []
+            """
+        },
+    )
+    with pytest.raises(PluginError, match="typo.hook.*register_feild_types"):
+        load_plugins(settings())
+
+
+def test_duplicate_registration_names_both_plugins(fake_distributions: FakeDistributions) -> None:
+    fake_distributions.add(
+        "tests-dupe",
+        {"dupe.types": "dupe_types"},
+        {
+            "dupe_types": """
+                from kernel import hookimpl
+                from plugins.field_types.core import StringType
+
+                class Again(StringType):
+                    pass
+
+                @hookimpl
+                def register_field_types():
+                    return [Again]
+            """
+        },
+    )
+    with pytest.raises(PluginError) as raised:
+        Tessera.build(settings())
+    assert str(raised.value) == (
+        "field type 'string' is registered by both dupe.types and field_types.core"
+    )
+
+
+def test_registering_something_that_is_not_a_class_of_the_kind_is_refused(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add(
+        "tests-wrong",
+        {"wrong.kind": "wrong_kind"},
+        {
+            "wrong_kind": """
+                from kernel import hookimpl
+
+                @hookimpl
+                def register_operators():
+                    return [object]
+            """
+        },
+    )
+    with pytest.raises(PluginError, match="plugin wrong.kind: register_operators returned"):
+        Tessera.build(settings())
+
+
+def test_hooks_run_in_config_order(fake_distributions: FakeDistributions) -> None:
+    source = """
+        from kernel import hookimpl
+
+        @hookimpl
+        def register_backup_parts():
+            return []
+    """
+    fake_distributions.add(
+        "tests-order",
+        {"order.first": "order_first", "order.second": "order_second"},
+        {"order_first": source, "order_second": source},
+    )
+    for enabled in (["order.first", "order.second"], ["order.second", "order.first"]):
+        plugins = load_plugins(settings(enabled=[*enabled, "*"]))
+        called = [name for name, _ in plugins.call_each("register_backup_parts")]
+        assert called == enabled
+
+
+def test_essential_kinds_are_required() -> None:
+    with pytest.raises(PluginError, match="no field type is registered: enable field_types.core"):
+        Tessera.build(settings(disabled=["field_types.*"]))
+
+
+def test_unknown_event_bus_lists_the_available_ones() -> None:
+    with pytest.raises(PluginError) as raised:
+        Tessera.build(Settings(event_bus="carrier-pigeon"))
+    assert "event_bus: no event bus named 'carrier-pigeon'; available:" in str(raised.value)
+    assert "postgres (transports.postgres)" in str(raised.value)
+
+
+def test_trace_plugins_logs_every_hook_call(caplog: pytest.LogCaptureFixture) -> None:
+    plugins = load_plugins(Settings(trace_plugins=True))
+    with caplog.at_level(logging.INFO, logger="kernel.plugins"):
+        plugins.call_each("register_operators")
+    assert "hook register_operators -> operators.core" in caplog.text
