@@ -1,0 +1,199 @@
+"""The benchmark's data: one project, one collection, deterministic rows.
+
+The project, collection, policies and API key are made through the API like a user would;
+the rows are copied straight into the project's table (100,000 HTTP creates would measure
+nothing but patience), then analysed. The rows are a pure function of their number, so
+every run sees the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+PROJECT = "bench"
+COLLECTION = "items"
+SCHEMA = f"p_{PROJECT}"
+FIELDS = [
+    {"name": "title", "type": "string", "required": True},
+    {"name": "amount", "type": "integer"},
+    {"name": "score", "type": "float"},
+    {"name": "due_at", "type": "datetime"},
+]
+COLUMNS = ("title", "amount", "score", "due_at")
+#: Rows the policy hides have a negative amount (about 5 % of them).
+POLICY = "amount >= 0"
+POLICIES = {"list": POLICY, "read": POLICY, "create": POLICY, "update": POLICY, "delete": None}
+#: The list operations: a filter on the integer field, a sort on the datetime field.
+LIST_FILTER = ("amount", "lt", 5000)
+LIST_SORT = "due_at:desc"
+PAGE_SIZE = 25
+#: Tessera has no index operation yet; a deployment that sorts on a field indexes it, so the
+#: bench does too (matching ``ORDER BY due_at DESC, id ASC``): list ops then measure the API,
+#: not a sequential scan of the table.
+INDEXES = (f"CREATE INDEX items_due_at_id ON {SCHEMA}.{COLLECTION} (due_at DESC, id ASC)",)
+#: Deep pages start at least this many matching rows into the walk.
+DEEP_FROM_ROW = 10_000
+DEEP_CURSORS = 50
+WALK_PAGE_SIZE = 200
+
+BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
+COPY_BATCH = 5_000
+
+
+def row(number: int) -> tuple[str, int, float, datetime]:
+    """Row ``number`` (1-based, also its id): title, amount, score, due_at."""
+    amount = (number * 7919) % 10_500 - 500
+    score = ((number * 104_729) % 100_000) / 100
+    due_at = BASE_TIME + timedelta(seconds=(number * 2_654_435_761) % (365 * 86_400))
+    return f"item {number:06d}", amount, score, due_at
+
+
+def visible_ids(rows: int) -> list[int]:
+    """Ids of the seeded rows the policy lets a key see."""
+    return [number for number in range(1, rows + 1) if row(number)[1] >= 0]
+
+
+@dataclass(frozen=True, slots=True)
+class DeepPage:
+    """A cursor deep into the filtered walk and the sort values it continues after."""
+
+    cursor: str
+    due_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """What the operations need to know about the seeded data."""
+
+    api_key: str
+    key_id: int
+    records_path: str
+    visible_ids: list[int]
+    deep_pages: list[DeepPage]
+    #: Tessera's catalog ids, which the write statements put in the outbox event.
+    collection_id: int
+
+
+def _progress(done: int, total: int, width: int = 40) -> None:
+    filled = width * done // total
+    bar = "#" * filled + "." * (width - filled)
+    end = "\n" if done == total else ""
+    print(f"\rbench: seeding [{bar}] {done:>7,}/{total:,} rows", end=end, file=sys.stderr)
+
+
+def _batches(rows: int) -> Iterator[list[tuple[Any, ...]]]:
+    for start in range(1, rows + 1, COPY_BATCH):
+        yield [row(number) for number in range(start, min(start + COPY_BATCH, rows + 1))]
+
+
+async def _copy_rows(database_url: str, rows: int) -> int:
+    """Copy the rows, index and analyse; return the collection's catalog id."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        done = 0
+        _progress(done, rows)
+        for batch in _batches(rows):
+            await conn.copy_records_to_table(
+                COLLECTION, schema_name=SCHEMA, columns=COLUMNS, records=batch
+            )
+            done += len(batch)
+            _progress(done, rows)
+        for statement in INDEXES:
+            await conn.execute(statement)
+        await conn.execute(f"ANALYZE {SCHEMA}.{COLLECTION}")
+        return await conn.fetchval(
+            "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = $2",
+            PROJECT,
+            COLLECTION,
+        )
+    finally:
+        await conn.close()
+
+
+def _check(response: httpx.Response, what: str) -> Any:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
+    return response.json() if response.content else None
+
+
+def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int]:
+    token = _check(
+        client.post("/api/admin/login", json={"email": email, "password": password}), "login"
+    )["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    _check(client.post("/api/projects", json={"id": PROJECT, "name": "Bench"}), "project")
+    _check(
+        client.post(
+            f"/api/projects/{PROJECT}/collections", json={"name": COLLECTION, "fields": FIELDS}
+        ),
+        "collection",
+    )
+    _check(
+        client.put(f"/api/projects/{PROJECT}/collections/{COLLECTION}/policies", json=POLICIES),
+        "policies",
+    )
+    key = _check(
+        client.post(
+            f"/api/projects/{PROJECT}/api-keys",
+            json={"name": "bench", "scopes": ["records:read", "records:write"]},
+        ),
+        "api key",
+    )
+    del client.headers["Authorization"]
+    return key["key"], key["id"]
+
+
+def list_query(cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, str | int]:
+    """The query string of the list operations."""
+    field, op, value = LIST_FILTER
+    query: dict[str, str | int] = {f"filter[{field}][{op}]": value, "sort": LIST_SORT}
+    query["limit"] = limit
+    if cursor is not None:
+        query["cursor"] = cursor
+    return query
+
+
+def _deep_pages(client: httpx.Client, path: str, key: str) -> list[DeepPage]:
+    """Walk the filtered list through the API and keep cursors past ``DEEP_FROM_ROW``."""
+    pages: list[DeepPage] = []
+    cursor = None
+    seen = 0
+    max_pages = (DEEP_FROM_ROW // WALK_PAGE_SIZE) + DEEP_CURSORS + 1
+    for _ in range(max_pages):
+        answer = _check(
+            client.get(path, params=list_query(cursor, WALK_PAGE_SIZE), headers={"X-API-Key": key}),
+            "list walk",
+        )
+        seen += len(answer["data"])
+        cursor = answer["page"]["next_cursor"]
+        if cursor is None:
+            break
+        if seen >= DEEP_FROM_ROW:
+            last = answer["data"][-1]
+            pages.append(DeepPage(cursor, datetime.fromisoformat(last["due_at"]), last["id"]))
+        if len(pages) == DEEP_CURSORS:
+            break
+    if not pages:
+        raise RuntimeError(f"the filtered list ends before row {DEEP_FROM_ROW}: seed more rows")
+    return pages
+
+
+def seed(
+    base_url: str, database_url: str, rows: int, admin_email: str, admin_password: str
+) -> Dataset:
+    """Create the project, collection, policies and key; copy ``rows`` rows; collect cursors."""
+    with httpx.Client(base_url=base_url, timeout=60.0) as client:
+        key, key_id = _setup_through_api(client, admin_email, admin_password)
+        collection_id = asyncio.run(_copy_rows(database_url, rows))
+        path = f"/api/projects/{PROJECT}/collections/{COLLECTION}/records"
+        deep = _deep_pages(client, path, key)
+    return Dataset(key, key_id, path, visible_ids(rows), deep, collection_id)
