@@ -3,10 +3,14 @@ dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 
 local first_page = nil
 
+function prepare(cursor)
+   return wrk.format("GET", BASE_PATH .. "&cursor=" .. cursor)
+end
+
 function request()
    if #ITEMS == 0 then
       first_page = first_page or wrk.format("GET", BASE_PATH)
       return first_page
    end
-   return wrk.format("GET", BASE_PATH .. "&cursor=" .. pick())
+   return pick()
 end

@@ -24,6 +24,7 @@ from kernel.api import (
     schema,
 )
 from kernel.api.errors import install_error_handlers
+from kernel.api.fastpath import RecordsFastPath, records_fast_path
 from kernel.api.middleware import BodySizeLimit, Metrics
 from kernel.api.responses import JSONResponse
 from kernel.config import Settings, load_settings
@@ -74,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
             app.include_router(router)
+    # Innermost first: the records fast path sees requests after the size limit and metrics.
+    app.add_middleware(RecordsFastPath, **records_fast_path(records.router.routes))
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics)
     return app

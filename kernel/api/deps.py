@@ -12,7 +12,8 @@ from kernel.runtime import Tessera
 from kernel.security.principal import Principal
 
 
-def get_tessera(request: Request) -> Tessera:
+async def get_tessera(request: Request) -> Tessera:
+    # async: FastAPI would run a plain function in a thread pool, on every request.
     return request.app.state.tessera
 
 

@@ -60,10 +60,15 @@ class BodySizeLimit:
 
 
 class Metrics:
-    """Counts requests and latencies by route template (not raw path: bounded labels)."""
+    """Counts requests and latencies by route template (not raw path: bounded labels).
+
+    The labelled children are kept per (method, template, status): ``labels()`` costs more
+    than the increment itself, and the label sets are few.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,9 +85,21 @@ class Metrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], template, str(status["code"])).inc()
-            LATENCY.labels(template).observe(time.perf_counter() - started)
-            if status["code"] >= 500:
-                ERRORS.labels(template).inc()
+            template = getattr(scope.get("route"), "path", "unmatched")
+            requests, latency, errors = self._labelled(scope["method"], template, status["code"])
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+            if errors is not None:
+                errors.inc()
+
+    def _labelled(self, method: str, template: str, code: int) -> tuple[Any, Any, Any]:
+        key = (method, template, code)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels(method, template, str(code)),
+                LATENCY.labels(template),
+                ERRORS.labels(template) if code >= 500 else None,
+            )
+            self._children[key] = children
+        return children

@@ -71,8 +71,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``): one round trip saved per request. The pool's contract is that
+    nothing leaves session state behind; see :class:`Database`."""
+
+
 class Database:
-    """The deployment's database: ``engine`` (SQLAlchemy) and ``pool`` (asyncpg)."""
+    """The deployment's database: ``engine`` (SQLAlchemy) and ``pool`` (asyncpg).
+
+    Pool contract: a connection goes back to the pool as it is, not reset. Code using the
+    pool keeps its state transaction-scoped (``SET LOCAL``, ``pg_advisory_xact_lock``,
+    transactions closed by ``async with conn.transaction()``); session state such as
+    ``LISTEN``, ``SET`` or session advisory locks belongs on :meth:`dedicated_connection`.
+    asyncpg still rolls back a transaction left open, and prepared statements stay cached
+    per connection, which is the point.
+    """
 
     def __init__(
         self, url: str, engine: AsyncEngine, pool: asyncpg.Pool, connect_timeout: float
@@ -94,6 +108,7 @@ class Database:
                     min_size=1,
                     max_size=pool_size,
                     init=_init_connection,
+                    reset=_keep_session,
                     timeout=connect_timeout,
                     command_timeout=None,
                 ),

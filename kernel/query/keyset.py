@@ -4,6 +4,11 @@ PostgreSQL sorts nulls last ascending and first descending. For sort keys k1..kn
 always ``id``), the rows after a cursor c are those where, for some i, k1..k(i-1) equal
 c's values and ki comes strictly after c's value. "Equal" is ``IS NOT DISTINCT FROM`` and
 "after" accounts for where nulls sort, so no row is skipped or repeated.
+
+PostgreSQL cannot seek an index with that ``OR``, so the condition also carries the range of
+the first key it implies (``k1 <= c1`` when descending, for instance): with an index on the
+sort keys, a page deep into a walk starts where the cursor points instead of filtering its
+way there, and costs what the first page costs.
 """
 
 from __future__ import annotations
@@ -46,7 +51,26 @@ def after_cursor(
         if after is None:
             continue
         branches.append(sa.and_(*equal_before, after))
-    return sa.or_(*branches) if branches else sa.false()
+    if not branches:
+        return sa.false()
+    condition = sa.or_(*branches)
+    if len(branches) == 1:
+        return condition
+    seek = _first_key_range(column(sort[0].field), params, nulls[0], sort[0])
+    return condition if seek is None else sa.and_(seek, condition)
+
+
+def _first_key_range(
+    col: ColumnElement[Any], params: Params, is_null: bool, key: SortKey
+) -> ColumnElement[bool] | None:
+    """The index-usable range of the first sort key that every later row lies in."""
+    if key.descending:
+        # DESC NULLS FIRST: after a value, only that value or smaller ones (nulls came first).
+        return None if is_null else col <= _value(params, "k0", key.field)
+    if is_null:
+        return col.is_(None)  # ASC NULLS LAST: after a null, only nulls
+    # ASC: that value or larger ones, then the nulls of an optional field (no plain range).
+    return col >= _value(params, "k0", key.field) if key.field.required else None
 
 
 def _value(params: Params, source: str, field: FieldDef) -> Any:

@@ -64,7 +64,7 @@ class JobHost:
             max_retries=0,
             time_limit=ACTOR_TIME_LIMIT_MS,
         )
-        self.leader = LeaderLock(tessera)
+        self.leader = LeaderLock(tessera, retry_interval=self.config.poll_interval)
         self.wake = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.http: httpx.AsyncClient | None = None
