@@ -53,9 +53,14 @@ class ProcessGroup:
         return used
 
 
-class ReapedChildren:
-    """Child processes of this one that ended (and were waited for) within the window: wrk,
-    whose CPU is only known once it has exited."""
+class ResourceUsage:
+    """CPU that ``getrusage`` reports: ``RUSAGE_SELF`` for this process (the floor's
+    client), ``RUSAGE_CHILDREN`` for children that ended and were waited for within the
+    window (wrk, whose CPU is only known once it has exited)."""
+
+    def __init__(self, who: int) -> None:
+        self.who = who
+        self._before = 0.0
 
     def start(self) -> None:
         self._before = self._now()
@@ -63,24 +68,8 @@ class ReapedChildren:
     def seconds(self) -> float:
         return self._now() - self._before
 
-    @staticmethod
-    def _now() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
-
-class ThisProcess:
-    """The benchmark process itself (the floor's client)."""
-
-    def start(self) -> None:
-        self._before = self._now()
-
-    def seconds(self) -> float:
-        return self._now() - self._before
-
-    @staticmethod
-    def _now() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
+    def _now(self) -> float:
+        usage = resource.getrusage(self.who)
         return usage.ru_utime + usage.ru_stime
 
 

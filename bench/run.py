@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -19,8 +20,7 @@ from bench import seed as seeding
 from bench.cpu import (
     CpuMeter,
     ProcessGroup,
-    ReapedChildren,
-    ThisProcess,
+    ResourceUsage,
     postmaster_pid,
     process_tree,
 )
@@ -133,7 +133,9 @@ class Runner:
         profile_path = settings.results_dir / f"profile-{op.name}.txt"
         if settings.profile:
             profiler = start_profiler(self.server.pid, settings.duration, profile_path)
-        meter = self._meter(server=self._server(), generator=ReapedChildren())
+        meter = self._meter(
+            server=self._server(), generator=ResourceUsage(resource.RUSAGE_CHILDREN)
+        )
         wrk = self._wrk(op, data_file, settings.duration)
         meter.start()
         result = finish_wrk(wrk, settings.duration)
@@ -153,7 +155,7 @@ class Runner:
         floor, floor_cpu = run_floor(
             self.database_url,
             op,
-            self._meter(client=ThisProcess(), server=self._server()),
+            self._meter(client=ResourceUsage(resource.RUSAGE_SELF), server=self._server()),
             concurrency=settings.concurrency,
             pool_size=settings.floor_pool_size,
             warmup=settings.warmup,
