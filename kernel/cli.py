@@ -63,7 +63,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
+    from kernel.serve import AddressInUse, ServeOptions, serve_single, serve_workers
 
     overrides = {
         key: value
@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     embedded = None
     url = settings.database_url
     if url is None:
-        # Start the embedded server once, in this parent, before uvicorn forks workers.
+        # Start the embedded server once, in this parent, before the workers start.
         embedded = EmbeddedPostgres(settings.data_dir)
         print(f"starting embedded PostgreSQL in {embedded.pgdata}", file=sys.stderr)
         url = embedded.start()
@@ -95,17 +95,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "(admin UI at /admin, API docs at /docs)",
             file=sys.stderr,
         )
-        uvicorn.run(
-            "kernel.api.app:create_app_from_environment",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            loop="uvloop",
-            http="httptools",
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        options = ServeOptions(settings.host, settings.port, settings.log_level)
+        if settings.workers == 1:
+            serve_single(options)
+        else:
+            try:
+                status = serve_workers(options, settings.workers)
+            except AddressInUse as error:
+                raise CommandFailed(str(error)) from None
+            if status:
+                raise CommandFailed("the workers could not start; their log is above")
     finally:
         if embedded is not None:
             embedded.stop()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from kernel.api import (
     audit,
@@ -44,7 +45,28 @@ KERNEL_ROUTERS = (
 )
 
 
-def create_app(settings: Settings) -> FastAPI:
+class TesseraApp(FastAPI):
+    """FastAPI, with the records fast path asked first (:mod:`kernel.api.fastpath`).
+
+    Records requests are answered by ``fast_path`` without entering FastAPI's middleware
+    stack and router; every other request, and every other kind of scope, goes through
+    FastAPI as usual.
+    """
+
+    fast_path: RecordsFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.fast_path
+        if fast_path is not None and scope["type"] == "http":
+            matched = fast_path.match(scope)
+            if matched is not None:
+                scope["app"] = self
+                await fast_path.serve(*matched, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings) -> TesseraApp:
     """Build the app for ``settings``; raises :class:`PluginError` on a plugin problem."""
     tessera = Tessera.build(settings)
 
@@ -56,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await tessera.stop()
 
-    app = FastAPI(
+    app = TesseraApp(
         title="Tessera",
         version="0.1.0",
         description="A no-code backend on PostgreSQL. Error bodies: "
@@ -75,13 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
             app.include_router(router)
-    # Innermost first: the records fast path sees requests after the size limit and metrics.
-    app.add_middleware(RecordsFastPath, **records_fast_path(records.router.routes))
+    app.fast_path = records_fast_path(records.router.routes, settings.max_body_bytes)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(Metrics)
     return app
 
 
-def create_app_from_environment() -> FastAPI:
+def create_app_from_environment() -> TesseraApp:
     """Factory for ``uvicorn --factory`` and ``tessera serve`` workers."""
     return create_app(load_settings())

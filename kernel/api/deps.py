@@ -21,15 +21,19 @@ async def current_principal(request: Request) -> Principal:
     return await request.app.state.tessera.authenticator.principal(request.headers)
 
 
-async def json_body(request: Request) -> Any:
-    """The request body parsed with orjson; 400 when it is not JSON."""
-    raw = await request.body()
+def parse_json_body(raw: bytes) -> Any:
+    """A request body parsed with orjson (None when empty); 400 when it is not JSON."""
     if not raw:
         return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("body is not valid JSON", code="malformed_json") from None
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed with orjson; 400 when it is not JSON."""
+    return parse_json_body(await request.body())
 
 
 TesseraDep = Annotated[Tessera, Depends(get_tessera)]

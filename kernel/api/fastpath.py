@@ -1,20 +1,22 @@
-"""The records fast path: the generated records routes dispatched without FastAPI's routing
-and dependency injection.
+"""The records fast path: the generated records routes served before FastAPI's stack.
 
-A records request is the hot path of every app built on Tessera. FastAPI would match it
-against every route of the app, solve its dependencies (running the synchronous ones in a
-thread pool) and wrap it in exception middleware on each call. This ASGI middleware
-matches the records routes' own compiled path patterns and calls *the same endpoint
-functions* of :mod:`kernel.api.records` with the same arguments the dependencies would
-give them (the kernel, the principal, the parsed body), and renders errors with the same
-handlers. Behaviour is identical; FastAPI still owns the OpenAPI description and every
-other route. Anything the fast path does not recognise goes on to FastAPI unchanged.
+A records request is the hot path of every app built on Tessera. Through FastAPI it would
+pass the app's middleware stack (server errors, telemetry, body limit, metrics), be matched
+against every route and have its dependencies solved, at a cost larger than the query's.
+:class:`~kernel.api.app.TesseraApp` asks this fast path first: it matches the records
+routes' own compiled path patterns and calls *the same endpoint functions* of
+:mod:`kernel.api.records` with the same arguments the dependencies would give them (the
+kernel, the principal, the parsed body), renders errors with the same handlers, applies the
+same body size limit and feeds the same request metrics. Behaviour is identical; FastAPI
+still owns the OpenAPI description and every other route, and anything the fast path does
+not recognise (another method, another path) goes on to FastAPI unchanged.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +24,17 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from kernel.api.deps import json_body
+from kernel.api.deps import parse_json_body
 from kernel.api.errors import tessera_error, unexpected_error
-from kernel.errors import TesseraError
+from kernel.api.middleware import RequestMetrics
+from kernel.errors import PayloadTooLarge, TesseraError
 
 #: Endpoint parameters the fast path knows how to supply (everything else is a path param).
 _INJECTED = frozenset({"request", "tessera", "principal", "body"})
+#: The headers :meth:`Authenticator.principal` reads.
+_CREDENTIALS = {b"authorization": "authorization", b"x-api-key": "x-api-key"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,53 +62,94 @@ def _compile(route: APIRoute) -> _Route:
     )
 
 
-class RecordsFastPath:
-    """Serves ``routes`` (the records router's routes) directly; passes the rest on."""
+class _Disconnected(Exception):
+    """The client went away before its body arrived: there is nobody to answer."""
 
-    def __init__(self, app: ASGIApp, routes: list[APIRoute], prefix: str) -> None:
-        self.app = app
+
+class RecordsFastPath:
+    """Serves ``routes`` (the records router's routes, all under ``prefix``)."""
+
+    def __init__(self, routes: list[APIRoute], prefix: str, body_limit: int) -> None:
         self.prefix = prefix
         self.routes = [_compile(route) for route in routes]
+        self.body_limit = body_limit
+        self.metrics = RequestMetrics()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+    def match(self, scope: Scope) -> tuple[_Route, dict[str, str]] | None:
+        """The route and path parameters of an HTTP ``scope`` the fast path serves, or None."""
+        path = scope["path"]
+        if not path.startswith(self.prefix):
+            return None
         method = scope["method"]
         for candidate in self.routes:
             if method in candidate.methods:
-                match = candidate.pattern.match(scope["path"])
-                if match is not None:
-                    await self._serve(candidate, match.groupdict(), scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+                found = candidate.pattern.match(path)
+                if found is not None:
+                    return candidate, found.groupdict()
+        return None
 
-    async def _serve(
+    async def serve(
         self, route: _Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
     ) -> None:
-        scope["route"] = route.route  # the request metrics label by route template
+        """Answer the request ``match`` recognised (``scope["app"]`` is the app)."""
+        started = time.perf_counter()
+        scope["route"] = route.route  # for anything that labels by route template
         request = Request(scope, receive)
-        tessera = scope["app"].state.tessera
+        credentials: dict[str, str] = {}
+        declared_length = 0
+        for name, value in scope["headers"]:
+            header = _CREDENTIALS.get(name)
+            if header is not None:
+                credentials.setdefault(header, value.decode("latin-1"))
+            elif name == b"content-length" and value.isdigit():
+                declared_length = int(value)
         try:
+            if declared_length > self.body_limit:
+                raise PayloadTooLarge(self._too_large())
+            tessera = scope["app"].state.tessera
             arguments: dict[str, Any] = {name: params[name] for name in route.path_params}
             arguments["request"] = request
             arguments["tessera"] = tessera
-            arguments["principal"] = await tessera.authenticator.principal(request.headers)
+            arguments["principal"] = await tessera.authenticator.principal(credentials)
             if route.wants_body:
-                arguments["body"] = await json_body(request)
+                arguments["body"] = parse_json_body(await self._body(receive))
             response = await route.endpoint(**arguments)
+        except _Disconnected:
+            return
         except TesseraError as error:
             response = await tessera_error(request, error)
         except Exception as error:
             response = await unexpected_error(request, error)
-        await response(scope, receive, send)
+        status = response.status_code
+        headers = response.raw_headers
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+        elapsed = time.perf_counter() - started
+        self.metrics.record(scope["method"], route.route.path, status, elapsed)
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.body_limit:
+                raise PayloadTooLarge(self._too_large())
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> str:
+        return f"request body is larger than {self.body_limit} bytes"
 
 
-def records_fast_path(routes: list[Any]) -> dict[str, Any]:
-    """Keyword arguments for ``app.add_middleware(RecordsFastPath, ...)``: the records
-    router's API routes and the path prefix they share."""
+def records_fast_path(routes: list[Any], body_limit: int) -> RecordsFastPath:
+    """The fast path for the records router's routes (which must share a path prefix)."""
     api_routes = [route for route in routes if isinstance(route, APIRoute)]
     prefix = api_routes[0].path.split("{", 1)[0]
     if any(not route.path.startswith(prefix) for route in api_routes):
         raise ValueError("the records routes do not share a prefix")
-    return {"routes": api_routes, "prefix": prefix}
+    return RecordsFastPath(api_routes, prefix, body_limit)

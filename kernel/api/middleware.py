@@ -59,16 +59,39 @@ class BodySizeLimit:
         await JSONResponse(error.body(), status_code=413)(scope, receive, send)
 
 
-class Metrics:
+class RequestMetrics:
     """Counts requests and latencies by route template (not raw path: bounded labels).
 
     The labelled children are kept per (method, template, status): ``labels()`` costs more
     than the increment itself, and the label sets are few.
     """
 
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def record(self, method: str, template: str, status: int, seconds: float) -> None:
+        key = (method, template, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels(method, template, str(status)),
+                LATENCY.labels(template),
+                ERRORS.labels(template) if status >= 500 else None,
+            )
+            self._children[key] = children
+        requests, latency, errors = children
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
+
+
+class Metrics:
+    """ASGI middleware feeding :class:`RequestMetrics` for every HTTP request."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self.metrics = RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,20 +109,6 @@ class Metrics:
             await self.app(scope, receive, sending)
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
-            requests, latency, errors = self._labelled(scope["method"], template, status["code"])
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
-            if errors is not None:
-                errors.inc()
-
-    def _labelled(self, method: str, template: str, code: int) -> tuple[Any, Any, Any]:
-        key = (method, template, code)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                REQUESTS.labels(method, template, str(code)),
-                LATENCY.labels(template),
-                ERRORS.labels(template) if code >= 500 else None,
+            self.metrics.record(
+                scope["method"], template, status["code"], time.perf_counter() - started
             )
-            self._children[key] = children
-        return children

@@ -17,6 +17,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from kernel.db.pool import ConnectionPool
+
 log = logging.getLogger(__name__)
 
 
@@ -71,25 +73,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL;
-    UNLISTEN *; RESET ALL``): one round trip saved per request. The pool's contract is that
-    nothing leaves session state behind; see :class:`Database`."""
-
-
 class Database:
-    """The deployment's database: ``engine`` (SQLAlchemy) and ``pool`` (asyncpg).
+    """The deployment's database: ``engine`` (SQLAlchemy) and ``pool``
+    (:class:`~kernel.db.pool.ConnectionPool` of asyncpg connections).
 
-    Pool contract: a connection goes back to the pool as it is, not reset. Code using the
-    pool keeps its state transaction-scoped (``SET LOCAL``, ``pg_advisory_xact_lock``,
-    transactions closed by ``async with conn.transaction()``); session state such as
-    ``LISTEN``, ``SET`` or session advisory locks belongs on :meth:`dedicated_connection`.
-    asyncpg still rolls back a transaction left open, and prepared statements stay cached
-    per connection, which is the point.
+    Pool contract: a connection goes back to the pool as it is, not reset (no round trip
+    per request), and prepared statements stay cached per connection, which is the point.
+    Code using the pool keeps its state transaction-scoped (``SET LOCAL``,
+    ``pg_advisory_xact_lock``, transactions closed by ``async with conn.transaction()``);
+    session state such as ``LISTEN``, ``SET`` or session advisory locks belongs on
+    :meth:`dedicated_connection`. A connection given back inside a transaction, closed, or
+    from a cancelled block is terminated rather than reused.
     """
 
     def __init__(
-        self, url: str, engine: AsyncEngine, pool: asyncpg.Pool, connect_timeout: float
+        self, url: str, engine: AsyncEngine, pool: ConnectionPool, connect_timeout: float
     ) -> None:
         self.url = url
         self.engine = engine
@@ -101,18 +99,15 @@ class Database:
         """Open the pool and the engine; raise :class:`DatabaseUnavailable` quickly if the
         server cannot be reached (never hang)."""
         dsn = asyncpg_dsn(url)
+
+        async def connect() -> asyncpg.Connection:
+            connection = await asyncpg.connect(dsn, timeout=connect_timeout)
+            await _init_connection(connection)
+            return connection
+
         try:
             pool = await asyncio.wait_for(
-                asyncpg.create_pool(
-                    dsn,
-                    min_size=1,
-                    max_size=pool_size,
-                    init=_init_connection,
-                    reset=_keep_session,
-                    timeout=connect_timeout,
-                    command_timeout=None,
-                ),
-                timeout=connect_timeout + 1,
+                ConnectionPool.open(connect, pool_size), timeout=connect_timeout + 1
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             reason = str(error) or type(error).__name__
@@ -149,10 +144,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        try:
-            await asyncio.wait_for(self.pool.close(), timeout=5)
-        except TimeoutError:
-            self.pool.terminate()
+        await self.pool.close(grace=5)
 
     async def scalar(self, statement: sa.Executable) -> Any:
         """Run one control-plane statement in its own transaction and return its scalar."""

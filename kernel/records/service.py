@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from kernel.runtime import Tessera
 
 T = TypeVar("T")
+#: One try at a records call against a catalog snapshot (retried once on a newer one).
+Attempt = Callable[[ProjectCatalog], Awaitable["Outcome"]]
 
 #: Error codes that may only mean "this process's catalog is behind".
 _STALE_CODES = frozenset({"collection_not_found", "unknown_field"})
@@ -70,10 +72,15 @@ class RecordService:
 
     # -- resolution -------------------------------------------------------------------
 
-    async def _target(
-        self, project_id: str, name: str, principal: Principal, scope: str, action: str
+    def _target(
+        self,
+        catalog: ProjectCatalog,
+        project_id: str,
+        name: str,
+        principal: Principal,
+        scope: str,
+        action: str,
     ) -> Target:
-        catalog = await self.tessera.catalog.get(project_id)
         if not principal.belongs_to(project_id):
             raise Forbidden("credentials of another project", code="wrong_project")
         now = datetime.now(UTC)
@@ -101,7 +108,7 @@ class RecordService:
             bound = None if rule is Access.ANYONE else rule
         return Target(catalog, runtime, alias, bound, now)
 
-    async def _fresh(self, project_id: str, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    async def _fresh(self, project_id: str, attempt: Attempt) -> Outcome:
         """Run ``attempt``; if it fails in a way a stale catalog explains, reload and retry.
         Old names the request used are noted for the aliases' usage statistics."""
         outcome = await self._attempt_fresh(project_id, attempt)
@@ -109,22 +116,22 @@ class RecordService:
             self.tessera.alias_usage.record([outcome.collection_alias, *outcome.aliases])
         return outcome
 
-    async def _attempt_fresh(
-        self, project_id: str, attempt: Callable[[], Awaitable[Outcome]]
-    ) -> Outcome:
-        seen = (await self.tessera.catalog.get(project_id)).version
+    async def _attempt_fresh(self, project_id: str, attempt: Attempt) -> Outcome:
+        catalogs = self.tessera.catalog
+        catalog = await catalogs.get(project_id)
         try:
-            return await attempt()
+            return await attempt(catalog)
         except TesseraError as error:
             if not any(item.code in _STALE_CODES for item in error.items):
                 raise
             # Only a catalog that moved on explains it; checking costs one indexed query.
-            if (await self.tessera.catalog.get(project_id, fresh=True)).version == seen:
+            newer = await catalogs.get(project_id, fresh=True)
+            if newer.version == catalog.version:
                 raise
         except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
             # The table changed under a statement of this snapshot: a schema change committed.
-            await self.tessera.catalog.refresh(project_id)
-        return await attempt()
+            newer = await catalogs.refresh(project_id)
+        return await attempt(newer)
 
     def _context(self, target: Target, principal: Principal, **values: Any) -> dict[str, Any]:
         return {**principal.context, "now": target.now, **values}
@@ -162,8 +169,8 @@ class RecordService:
         """One page of records: ``{"data": [...], "page": {"limit", "next_cursor"}}``."""
         items = list(items)
 
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:read", "list")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:read", "list")
             runtime = target.runtime
             query = parse_list_query(
                 items,
@@ -226,8 +233,8 @@ class RecordService:
     async def get(
         self, project_id: str, name: str, record_id: int, principal: Principal
     ) -> Outcome:
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:read", "read")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:read", "read")
             statement = statements.select_one(target.runtime, target.rule)
             context = self._context(target, principal, id=record_id)
             row = await self._run(
@@ -251,8 +258,8 @@ class RecordService:
     ) -> Outcome:
         """Create a record. ``meta`` is added to the outbox event (a workflow's depth)."""
 
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:write", "create")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:write", "create")
             runtime = target.runtime
             values, aliases = coerce_body(runtime, body, partial=False)
             await self._check_write_quota(project_id, runtime.collection.name, "create")
@@ -287,8 +294,8 @@ class RecordService:
     ) -> Outcome:
         """Update some fields of a record; ``meta`` is added to the outbox event."""
 
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:write", "update")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:write", "update")
             runtime = target.runtime
             values, aliases = coerce_body(runtime, body, partial=True)
             await self._check_write_quota(project_id, runtime.collection.name, "update")
@@ -314,8 +321,8 @@ class RecordService:
     async def delete(
         self, project_id: str, name: str, record_id: int, principal: Principal
     ) -> Outcome:
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:write", "delete")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:write", "delete")
             runtime = target.runtime
             await self._check_write_quota(project_id, runtime.collection.name, "delete")
             statement = statements.delete_record(runtime, target.rule)
@@ -337,8 +344,8 @@ class RecordService:
     ) -> Outcome:
         """The "try input" check: would this record be accepted? Writes nothing."""
 
-        async def attempt() -> Outcome:
-            target = await self._target(project_id, name, principal, "records:read", "read")
+        async def attempt(catalog: ProjectCatalog) -> Outcome:
+            target = self._target(catalog, project_id, name, principal, "records:read", "read")
             record = body.get("record") if isinstance(body, dict) else None
             try:
                 _, aliases = coerce_body(target.runtime, record, partial=False)

@@ -1,0 +1,210 @@
+"""The data plane's connection pool (kernel/db/pool.py) against a real PostgreSQL: bounded,
+fair, reusing what it can and replacing what it cannot trust."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from kernel.db.engine import asyncpg_dsn
+from kernel.db.pool import ConnectionPool, PoolClosed
+
+
+class _Server:
+    """Opens connections to the test database and counts them."""
+
+    def __init__(self, url: str) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.opened = 0
+        self.fail_next = False
+
+    async def connect(self) -> asyncpg.Connection:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("connection refused (test)")
+        self.opened += 1
+        return await asyncpg.connect(self.dsn)
+
+
+@pytest.fixture
+def server(database_url: str) -> _Server:
+    return _Server(database_url)
+
+
+@pytest.fixture
+async def pool(server: _Server) -> AsyncIterator[ConnectionPool]:
+    pool = await ConnectionPool.open(server.connect, size=2)
+    yield pool
+    await pool.close(grace=1)
+
+
+async def _backend(pool: ConnectionPool) -> int:
+    async with pool.acquire() as conn:
+        return conn.get_server_pid()
+
+
+async def test_opens_lazily_and_reuses_the_warmest_connection(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    assert server.opened == 1
+    first = await _backend(pool)
+    assert await _backend(pool) == first
+    assert server.opened == 1
+    async with pool.acquire() as a, pool.acquire() as b:
+        assert a.get_server_pid() != b.get_server_pid()
+    assert server.opened == 2
+    assert pool.open_connections == 2 and pool.idle == 2
+
+
+async def test_never_lends_more_than_its_size_and_serves_waiters_in_order(
+    pool: ConnectionPool,
+) -> None:
+    order: list[int] = []
+    busy = 0
+    most = 0
+
+    async def client(number: int) -> None:
+        nonlocal busy, most
+        async with pool.acquire() as conn:
+            busy += 1
+            most = max(most, busy)
+            order.append(number)
+            await conn.execute("SELECT pg_sleep(0.02)")
+            busy -= 1
+
+    await asyncio.gather(*(client(number) for number in range(8)))
+    assert most == 2
+    assert order == list(range(8))
+    assert pool.open_connections == 2
+
+
+async def test_session_state_survives_release(pool: ConnectionPool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("SET application_name = 'kept'")
+        backend = conn.get_server_pid()
+    async with pool.acquire() as conn:
+        assert conn.get_server_pid() == backend
+        assert await conn.fetchval("SHOW application_name") == "kept"
+
+
+async def test_a_connection_left_in_a_transaction_is_replaced(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    async with pool.acquire() as conn:
+        backend = conn.get_server_pid()
+        await conn.execute("BEGIN")
+        await conn.execute("CREATE TEMP TABLE left_open (x int)")
+    assert pool.open_connections == 0
+    async with pool.acquire() as conn:
+        assert conn.get_server_pid() != backend
+        assert await conn.fetchval("SELECT to_regclass('left_open')") is None
+        assert not conn.is_in_transaction()
+    assert server.opened == 2
+
+
+async def test_an_error_from_the_server_keeps_the_connection(pool: ConnectionPool) -> None:
+    backend = await _backend(pool)
+    with pytest.raises(asyncpg.UndefinedTableError):
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT * FROM no_such_table")
+    assert await _backend(pool) == backend
+
+
+async def test_a_cancelled_query_retires_its_connection(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    backend = await _backend(pool)
+
+    async def slow() -> None:
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT pg_sleep(10)")
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with pool.acquire() as conn:
+        assert conn.get_server_pid() != backend
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+
+
+async def test_a_closed_connection_is_replaced(pool: ConnectionPool) -> None:
+    async with pool.acquire() as conn:
+        backend = conn.get_server_pid()
+        await conn.close()
+    assert await _backend(pool) != backend
+
+
+async def test_a_waiter_cancelled_while_waiting_does_not_leak(pool: ConnectionPool) -> None:
+    async with pool.acquire(), pool.acquire():
+        waiter = asyncio.create_task(_backend(pool))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    assert pool.idle == 2
+    async with pool.acquire(), pool.acquire():
+        pass
+
+
+async def test_a_failed_connect_frees_its_slot(pool: ConnectionPool, server: _Server) -> None:
+    server.fail_next = True
+    async with pool.acquire():
+        with pytest.raises(OSError, match="refused"):
+            async with pool.acquire():
+                pass
+        assert pool.open_connections == 1
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+    assert pool.open_connections == 2
+
+
+async def test_a_waiter_takes_the_place_of_a_retired_connection(
+    server: _Server,
+) -> None:
+    pool = await ConnectionPool.open(server.connect, size=1)
+    try:
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with pool.acquire() as conn:
+                await release.wait()
+                await conn.execute("BEGIN")  # given back inside a transaction: retired
+
+        held = asyncio.create_task(holder())
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(_backend(pool))
+        await asyncio.sleep(0.05)
+        release.set()
+        await held
+        assert isinstance(await asyncio.wait_for(waiting, 5), int)
+        assert server.opened == 2
+    finally:
+        await pool.close(grace=1)
+
+
+async def test_close_fails_waiters_and_refuses_new_acquires(pool: ConnectionPool) -> None:
+    async with pool.acquire(), pool.acquire():
+        waiter = asyncio.create_task(_backend(pool))
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(pool.close(grace=2))
+        with pytest.raises(PoolClosed):
+            await waiter
+    await closing
+    assert pool.open_connections == 0
+    with pytest.raises(PoolClosed):
+        await _backend(pool)
+
+
+async def test_close_terminates_what_is_not_given_back_in_time(pool: ConnectionPool) -> None:
+    lease = pool.acquire()
+    conn = await lease.__aenter__()
+    await pool.close(grace=0.1)
+    assert conn.is_closed()
+    assert pool.open_connections == 0
+    await lease.__aexit__(None, None, None)  # a late release is harmless
+    assert pool.open_connections == 0
