@@ -58,6 +58,7 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         http="httptools",
         log_level=options.log_level,
         access_log=False,
+        server_header=False,  # no "server: uvicorn" on every response
     )
 
 

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -30,6 +30,9 @@ from kernel.api.deps import parse_json_body
 from kernel.api.errors import tessera_error, unexpected_error
 from kernel.api.middleware import RequestMetrics
 from kernel.errors import PayloadTooLarge, TesseraError
+
+if TYPE_CHECKING:
+    from kernel.runtime import Tessera
 
 #: Endpoint parameters the fast path knows how to supply (everything else is a path param).
 _INJECTED = frozenset({"request", "tessera", "principal", "body"})
@@ -69,7 +72,10 @@ class _Disconnected(Exception):
 class RecordsFastPath:
     """Serves ``routes`` (the records router's routes, all under ``prefix``)."""
 
-    def __init__(self, routes: list[APIRoute], prefix: str, body_limit: int) -> None:
+    def __init__(
+        self, tessera: Tessera, routes: list[APIRoute], prefix: str, body_limit: int
+    ) -> None:
+        self.tessera = tessera
         self.prefix = prefix
         self.routes = [_compile(route) for route in routes]
         self.body_limit = body_limit
@@ -91,7 +97,7 @@ class RecordsFastPath:
     async def serve(
         self, route: _Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """Answer the request ``match`` recognised (``scope["app"]`` is the app)."""
+        """Answer the request ``match`` recognised."""
         started = time.perf_counter()
         scope["route"] = route.route  # for anything that labels by route template
         request = Request(scope, receive)
@@ -106,7 +112,7 @@ class RecordsFastPath:
         try:
             if declared_length > self.body_limit:
                 raise PayloadTooLarge(self._too_large())
-            tessera = scope["app"].state.tessera
+            tessera = self.tessera
             arguments: dict[str, Any] = {name: params[name] for name in route.path_params}
             arguments["request"] = request
             arguments["tessera"] = tessera
@@ -146,10 +152,10 @@ class RecordsFastPath:
         return f"request body is larger than {self.body_limit} bytes"
 
 
-def records_fast_path(routes: list[Any], body_limit: int) -> RecordsFastPath:
+def records_fast_path(tessera: Tessera, routes: list[Any], body_limit: int) -> RecordsFastPath:
     """The fast path for the records router's routes (which must share a path prefix)."""
     api_routes = [route for route in routes if isinstance(route, APIRoute)]
     prefix = api_routes[0].path.split("{", 1)[0]
     if any(not route.path.startswith(prefix) for route in api_routes):
         raise ValueError("the records routes do not share a prefix")
-    return RecordsFastPath(api_routes, prefix, body_limit)
+    return RecordsFastPath(tessera, api_routes, prefix, body_limit)

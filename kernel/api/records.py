@@ -6,6 +6,8 @@ Responses over an old name (a renamed collection or field within its grace perio
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from fastapi import APIRouter, Request, Response
 
 from kernel.api.deps import JsonBody, PrincipalDep, TesseraDep
@@ -71,9 +73,9 @@ def _respond(request: Request, outcome: Outcome, status: int = 200) -> Response:
 async def list_records(
     project_id: str, collection: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
-    outcome = await tessera.records.list(
-        project_id, collection, request.query_params.multi_items(), principal
-    )
+    # What request.query_params.multi_items() gives, without building the multidict.
+    items = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    outcome = await tessera.records.list(project_id, collection, items, principal)
     return _respond(request, outcome)
 
 

@@ -30,10 +30,13 @@ def _unb64(text: str) -> bytes:
 
 class CursorCodec:
     def __init__(self, secret: bytes) -> None:
-        self._key = hashlib.sha256(b"tessera-cursor:" + secret).digest()
+        key = hashlib.sha256(b"tessera-cursor:" + secret).digest()
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once, copied per use
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        mac = self._mac.copy()
+        mac.update(payload)
+        return mac.digest()[:_SIGNATURE_BYTES]
 
     def encode(self, scope: str, values: list[Any]) -> str:
         """A cursor for ``values`` (JSON-able after orjson) within ``scope``."""

@@ -69,6 +69,8 @@ class CollectionRuntime:
             (old + field.type.column_suffix, field.column)
             for old, (field, _) in self.field_aliases.items()
         ]
+        #: The keys of a record row, in the order of :meth:`output_columns`.
+        self.output_keys = tuple(key for key, _ in self.output)
         self.json_converters: dict[str, Callable[[Any], Any]] = {
             f.column: f.type.to_json for f in live.values() if not type(f.type).keeps_json()
         }

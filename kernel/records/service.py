@@ -137,10 +137,12 @@ class RecordService:
         return {**principal.context, "now": target.now, **values}
 
     def _output(self, runtime: CollectionRuntime, row: asyncpg.Record) -> dict[str, Any]:
-        record = dict(row)
-        for column, convert in runtime.json_converters.items():
-            if record.get(column) is not None:
-                record[column] = convert(record[column])
+        # Every record statement selects runtime.output_columns(), in this order.
+        record = dict(zip(runtime.output_keys, row, strict=True))
+        if runtime.json_converters:
+            for column, convert in runtime.json_converters.items():
+                if record.get(column) is not None:
+                    record[column] = convert(record[column])
         return record
 
     async def _run(
