@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-not-secret"
@@ -29,24 +28,9 @@ class ServerFailed(Exception):
 @dataclass(frozen=True, slots=True)
 class RunningServer:
     base_url: str
-    #: The ``tessera serve`` process (uvicorn's supervisor when workers > 1).
+    #: The ``tessera serve`` process (the supervisor of the workers when there are several).
     pid: int
     log_path: Path
-
-    def worker_pids(self) -> list[int]:
-        """The processes that serve requests: the uvicorn workers, or the one process."""
-        try:
-            children = psutil.Process(self.pid).children()
-        except psutil.NoSuchProcess:
-            return []
-        python = [child.pid for child in children if "python" in _name(child)]
-        return python or [self.pid]
-
-
-def _name(process: psutil.Process) -> str:
-    with contextlib.suppress(psutil.Error):
-        return process.name().lower()
-    return ""
 
 
 def free_port() -> int:
