@@ -67,6 +67,30 @@ async def test_fast_path_errors_have_the_api_error_body(api: Api) -> None:
     assert invalid.json()["errors"][0]["field"] == "qty"
 
 
+async def test_fast_path_refuses_oversized_bodies_and_writes_nothing(api: Api) -> None:
+    await api.create_collection("notes", [{"name": "text", "type": "string"}])
+    records = api.url("/collections/notes/records")
+    limit = 1024 * 1024
+    body = b'{"text": "' + b"x" * limit + b'"}'
+    declared = await api.client.post(
+        records, content=body, headers={**api.headers, "Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.json()["errors"][0]["code"] == "payload_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    streamed = await api.client.post(
+        records, content=chunks(), headers={**api.headers, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["errors"][0]["code"] == "payload_too_large"
+    listed = await api.client.get(records, headers=api.headers)
+    assert listed.json()["data"] == []
+
+
 async def test_methods_the_fast_path_does_not_serve_reach_fastapi(api: Api) -> None:
     await api.create_collection("orders", [{"name": "qty", "type": "integer"}])
     response = await api.client.put(
