@@ -20,11 +20,13 @@ class _Server:
         self.dsn = asyncpg_dsn(url)
         self.opened = 0
         self.fail_next = False
+        self.delay = 0.0
 
     async def connect(self) -> asyncpg.Connection:
         if self.fail_next:
             self.fail_next = False
             raise OSError("connection refused (test)")
+        await asyncio.sleep(self.delay)
         self.opened += 1
         return await asyncpg.connect(self.dsn)
 
@@ -207,4 +209,17 @@ async def test_close_terminates_what_is_not_given_back_in_time(pool: ConnectionP
     assert conn.is_closed()
     assert pool.open_connections == 0
     await lease.__aexit__(None, None, None)  # a late release is harmless
+    assert pool.open_connections == 0
+
+
+async def test_a_connection_opened_after_the_pool_closed_is_not_lent(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    async with pool.acquire():
+        server.delay = 0.3
+        opening = asyncio.create_task(_backend(pool))  # the second slot: opens a connection
+        await asyncio.sleep(0.05)
+        pool.terminate()
+    with pytest.raises(PoolClosed):
+        await opening
     assert pool.open_connections == 0

@@ -57,8 +57,8 @@ class ConnectionPool:
         pool = cls(connect, size)
         try:
             for _ in range(min(min_size, size)):
-                pool._open += 1
                 pool._idle.append(await connect())
+                pool._open += 1
         except BaseException:
             pool.terminate()
             raise
@@ -87,6 +87,10 @@ class ConnectionPool:
                 connection = await self._new_connection()
             else:
                 connection = await self._wait()
+            if self._closed:  # closed while the connection was being opened
+                connection.terminate()
+                self._gone()
+                raise PoolClosed("the connection pool is closed")
         self._lent.add(connection)
         return connection
 
@@ -174,10 +178,12 @@ class ConnectionPool:
         self._fail_waiters()
         for connection in [*self._idle, *self._lent]:
             connection.terminate()
+        # Connections still being opened stay counted until they arrive (see _take).
+        self._open -= len(self._idle) + len(self._lent)
         self._idle.clear()
         self._lent.clear()
-        self._open = 0
-        self._drained.set()
+        if self._open == 0:
+            self._drained.set()
 
     def _fail_waiters(self) -> None:
         for waiter in self._waiters:
