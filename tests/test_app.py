@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from kernel.api.middleware import FLUSH_SECONDS, RequestMetrics
 
 
 async def test_healthz_answers(client: httpx.AsyncClient) -> None:
@@ -54,6 +61,58 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
     assert (
         'tessera_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
     )
+
+
+def _sample(text: str, name: str, labels: str) -> float:
+    """One sample's value from a Prometheus exposition (0 when absent)."""
+    prefix = f"{name}{{{labels}}} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return 0.0
+
+
+async def test_metrics_histogram_counts_every_request(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/metrics")).text
+    for _ in range(3):
+        assert (await client.get("/healthz")).status_code == 200
+    after = (await client.get("/metrics")).text
+
+    def delta(name: str, labels: str) -> float:
+        return _sample(after, name, labels) - _sample(before, name, labels)
+
+    route = 'route="/healthz"'
+    assert delta("tessera_http_requests_total", f'method="GET",{route},status="200"') == 3
+    assert delta("tessera_http_request_seconds_count", route) == 3
+    assert delta("tessera_http_request_seconds_bucket", f'le="+Inf",{route}') == 3
+    assert delta("tessera_http_request_seconds_sum", route) > 0
+
+
+async def test_request_metrics_reach_prometheus_by_themselves() -> None:
+    """Counted in the process first, added to the metrics within FLUSH_SECONDS, bucketed
+    as Prometheus' own ``observe`` would (bounds inclusive)."""
+    metrics = RequestMetrics()
+    route = f"/test/{uuid.uuid4().hex}"
+    for seconds in (0.0005, 0.001, 0.003, 7.0):
+        metrics.record("GET", route, 200, seconds)
+    metrics.record("GET", route, 503, 0.02)
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert value("tessera_http_request_seconds_count", route=route) is None  # not yet
+    await asyncio.sleep(FLUSH_SECONDS + 0.3)
+    requests = "tessera_http_requests_total"
+    assert value(requests, method="GET", route=route, status="200") == 4
+    assert value(requests, method="GET", route=route, status="503") == 1
+    assert value("tessera_http_errors_total", route=route) == 1
+    buckets = "tessera_http_request_seconds_bucket"
+    assert value(buckets, route=route, le="0.001") == 2
+    assert value(buckets, route=route, le="0.005") == 3
+    assert value(buckets, route=route, le="0.025") == 4
+    assert value(buckets, route=route, le="5.0") == 4
+    assert value(buckets, route=route, le="+Inf") == 5
+    assert value("tessera_http_request_seconds_sum", route=route) == pytest.approx(7.0245)
 
 
 async def test_openapi_documents_every_api_route(client: httpx.AsyncClient) -> None:

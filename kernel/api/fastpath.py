@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from kernel.api.deps import parse_json_body
 from kernel.api.errors import tessera_error, unexpected_error
-from kernel.api.middleware import RequestMetrics
+from kernel.api.middleware import REQUEST_METRICS
 from kernel.errors import PayloadTooLarge, TesseraError
 
 if TYPE_CHECKING:
@@ -79,7 +79,6 @@ class RecordsFastPath:
         self.prefix = prefix
         self.routes = [_compile(route) for route in routes]
         self.body_limit = body_limit
-        self.metrics = RequestMetrics()
 
     def match(self, scope: Scope) -> tuple[_Route, dict[str, str]] | None:
         """The route and path parameters of an HTTP ``scope`` the fast path serves, or None."""
@@ -116,7 +115,10 @@ class RecordsFastPath:
             arguments: dict[str, Any] = {name: params[name] for name in route.path_params}
             arguments["request"] = request
             arguments["tessera"] = tessera
-            arguments["principal"] = await tessera.authenticator.principal(credentials)
+            principal = tessera.authenticator.known(credentials)
+            if principal is None:
+                principal = await tessera.authenticator.principal(credentials)
+            arguments["principal"] = principal
             if route.wants_body:
                 arguments["body"] = parse_json_body(await self._body(receive))
             response = await route.endpoint(**arguments)
@@ -131,7 +133,7 @@ class RecordsFastPath:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
         elapsed = time.perf_counter() - started
-        self.metrics.record(scope["method"], route.route.path, status, elapsed)
+        REQUEST_METRICS.record(scope["method"], route.route.path, status, elapsed)
 
     async def _body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []

@@ -15,6 +15,7 @@ from prometheus_client import (
 )
 
 from kernel.api.deps import TesseraDep
+from kernel.api.middleware import REQUEST_METRICS
 from kernel.api.responses import json_response
 
 router = APIRouter(tags=["health"])
@@ -36,6 +37,7 @@ async def readyz(tessera: TesseraDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics() -> Response:
+    REQUEST_METRICS.flush()  # this process's latest counts; other workers' within a second
     registry = DEFAULT_REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         from prometheus_client import multiprocess

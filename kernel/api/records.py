@@ -6,12 +6,11 @@ Responses over an old name (a renamed collection or field within its grace perio
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from fastapi import APIRouter, Request, Response
 
 from kernel.api.deps import JsonBody, PrincipalDep, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.query_string import query_items
+from kernel.api.responses import record_json_response
 from kernel.errors import NotFound
 from kernel.records.service import Outcome
 
@@ -66,7 +65,7 @@ def deprecation_headers(request: Request, outcome: Outcome) -> dict[str, str] | 
 
 
 def _respond(request: Request, outcome: Outcome, status: int = 200) -> Response:
-    return json_response(outcome.data, status, deprecation_headers(request, outcome))
+    return record_json_response(outcome.data, status, deprecation_headers(request, outcome))
 
 
 @router.get("/records", summary="List records (query contract)", openapi_extra=_LIST_PARAMETERS)
@@ -74,7 +73,7 @@ async def list_records(
     project_id: str, collection: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
     # What request.query_params.multi_items() gives, without building the multidict.
-    items = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    items = query_items(request.scope["query_string"].decode("latin-1"))
     outcome = await tessera.records.list(project_id, collection, items, principal)
     return _respond(request, outcome)
 

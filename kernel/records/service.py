@@ -222,9 +222,15 @@ class RecordService:
             next_cursor = self.tessera.cursors.encode(
                 scope, [last[key.field.column] for key in query.sort]
             )
+        if runtime.json_converters:
+            records = [self._output(runtime, row) for row in rows]
+        else:
+            # Every record statement selects output_keys, in order: lengths always match.
+            keys = runtime.output_keys
+            records = [dict(zip(keys, row, strict=False)) for row in rows]
         return Outcome(
             data={
-                "data": [self._output(runtime, row) for row in rows],
+                "data": records,
                 "page": {"limit": query.limit, "next_cursor": next_cursor},
             },
             collection=runtime.collection,

@@ -47,15 +47,23 @@ class ApiKeyResolver:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._used: set[int] = set()
 
+    def cached(self, key: str) -> Principal | None:
+        """The key's principal when resolved less than ``ttl`` ago (no I/O), else None."""
+        entry = self._cache.get(hash_key(key))
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        principal = entry[0]
+        self._used.add(principal.id)
+        return principal
+
     async def resolve(self, key: str) -> Principal:
-        digest = hash_key(key)
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            principal = cached[0]
-        else:
+        """The key's principal; 401 ``invalid_api_key`` for an unknown or revoked key."""
+        principal = self.cached(key)
+        if principal is None:
+            digest = hash_key(key)
             principal = await self._load(digest)
             self._cache[digest] = (principal, time.monotonic() + self.ttl)
-        self._used.add(principal.id)
+            self._used.add(principal.id)
         return principal
 
     async def _load(self, digest: str) -> Principal:

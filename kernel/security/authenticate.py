@@ -23,6 +23,15 @@ class Authenticator:
         self.keys = keys
 
     async def principal(self, headers: Mapping[str, str]) -> Principal:
+        principal = self.known(headers)
+        if principal is None:
+            return await self.keys.resolve(headers["x-api-key"].strip())
+        return principal
+
+    def known(self, headers: Mapping[str, str]) -> Principal | None:
+        """The caller when that takes no I/O (no credentials, a token, a key resolved
+        recently); None when an API key must be looked up (:meth:`principal` does).
+        Raises :class:`Unauthorized` for a malformed or invalid token."""
         authorization = headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -31,5 +40,5 @@ class Authenticator:
             return self.tokens.verify(token.strip())
         key = headers.get("x-api-key")
         if key:
-            return await self.keys.resolve(key.strip())
+            return self.keys.cached(key.strip())
         return ANONYMOUS
