@@ -223,3 +223,46 @@ async def test_a_connection_opened_after_the_pool_closed_is_not_lent(
     with pytest.raises(PoolClosed):
         await opening
     assert pool.open_connections == 0
+
+
+async def test_one_statement_helpers_lend_and_take_back(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    rows = await pool.fetch("SELECT generate_series(1, $1::int) AS n", 3)
+    assert [row["n"] for row in rows] == [1, 2, 3]
+    row = await pool.fetchrow("SELECT $1::text AS word", "tessera")
+    assert row is not None and row["word"] == "tessera"
+    assert await pool.fetchrow("SELECT 1 WHERE false") is None
+    assert await pool.fetchval("SELECT pg_backend_pid()") == await _backend(pool)
+    assert pool.idle == 1 and server.opened == 1
+
+
+async def test_one_statement_helper_keeps_the_connection_after_a_server_error(
+    pool: ConnectionPool,
+) -> None:
+    backend = await _backend(pool)
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await pool.fetchval("SELECT 1 / $1::int", 0)
+    assert await pool.fetchval("SELECT pg_backend_pid()") == backend
+
+
+async def test_one_statement_helper_retires_a_cancelled_connection(
+    pool: ConnectionPool, server: _Server
+) -> None:
+    backend = await _backend(pool)
+    statement = asyncio.ensure_future(pool.fetchval("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    statement.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await statement
+    assert pool.open_connections == 0
+    assert await pool.fetchval("SELECT pg_backend_pid()") != backend
+    assert server.opened == 2
+
+
+async def test_one_statement_helpers_wait_for_a_free_connection(pool: ConnectionPool) -> None:
+    async with pool.acquire(), pool.acquire():
+        waiting = asyncio.ensure_future(pool.fetchval("SELECT 42"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+    assert await waiting == 42

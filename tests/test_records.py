@@ -935,6 +935,28 @@ async def test_cursor_walks_id_order_across_pages_exactly_once(api: Api) -> None
     assert flat_ids(pages) == created
 
 
+async def test_a_reused_query_string_serves_each_cursor_and_refuses_each_bad_query(
+    api: Api,
+) -> None:
+    """List queries are parsed once per shape (everything but the cursor): walking pages,
+    the cursor's position in the query string, and refusals must not leak between calls."""
+    collection = await items(api)
+    created = await seed(api, collection, [{"qty": n} for n in range(7)])
+    first = await page(api, collection, [("filter[qty][gte]", "1"), ("limit", "3")])
+    cursor = first["page"]["next_cursor"]
+    second = await page(
+        api, collection, [("cursor", cursor), ("filter[qty][gte]", "1"), ("limit", "3")]
+    )
+    assert [row["id"] for row in first["data"] + second["data"]] == created[1:7]
+    other = await page(api, collection, [("filter[qty][gte]", "5"), ("limit", "3")])
+    assert [row["id"] for row in other["data"]] == created[5:7]
+    for _ in range(2):
+        response = await api.client.get(
+            records_url(api, collection), params={"filter[nope]": "1"}, headers=api.headers
+        )
+        assert only_error(response, 400)["code"] == "unknown_field"
+
+
 async def test_last_full_page_has_no_next_cursor(api: Api) -> None:
     collection = await items(api)
     created = await seed(api, collection, [{"qty": n} for n in range(6)])

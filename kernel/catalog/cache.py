@@ -35,6 +35,14 @@ class CatalogCache:
         self._entries: dict[str, tuple[ProjectCatalog, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def cached(self, project_id: str) -> ProjectCatalog | None:
+        """The project's snapshot when one is held and needs no revalidation (no I/O);
+        None otherwise (then :meth:`get`)."""
+        entry = self._entries.get(project_id)
+        if entry is not None and time.monotonic() - entry[1] < self.revalidate_after:
+            return entry[0]
+        return None
+
     async def get(self, project_id: str, *, fresh: bool = False) -> ProjectCatalog:
         """The project's catalog; raises :class:`NotFound` for an unknown project.
 

@@ -20,8 +20,14 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any, TypeVar
 
 import asyncpg
+
+T = TypeVar("T")
+_FETCH = asyncpg.Connection.fetch
+_FETCHROW = asyncpg.Connection.fetchrow
+_FETCHVAL = asyncpg.Connection.fetchval
 
 
 class PoolClosed(asyncpg.InterfaceError):
@@ -68,6 +74,36 @@ class ConnectionPool:
         """An async context manager lending one connection for the block."""
         return Lease(self)
 
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """``conn.fetch(query, *args)`` on a connection lent for just that statement
+        (what ``async with pool.acquire() as conn`` does around it, in fewer steps: this is
+        the records API's path)."""
+        return await self._one_statement(_FETCH, query, args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """``conn.fetchrow(query, *args)`` on a connection lent for just that statement."""
+        return await self._one_statement(_FETCHROW, query, args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """``conn.fetchval(query, *args)`` on a connection lent for just that statement."""
+        return await self._one_statement(_FETCHVAL, query, args)
+
+    async def _one_statement(
+        self, method: Callable[..., Awaitable[T]], query: str, args: tuple[Any, ...]
+    ) -> T:
+        connection = self._idle.pop() if self._idle else await self._take_slowly()
+        self._lent.add(connection)
+        interrupted = True
+        try:
+            result = await method(connection, query, *args)
+            interrupted = False
+            return result
+        except Exception:
+            interrupted = False
+            raise
+        finally:
+            self._release(connection, interrupted)
+
     @property
     def idle(self) -> int:
         return len(self._idle)
@@ -77,21 +113,23 @@ class ConnectionPool:
         return self._open
 
     async def _take(self) -> asyncpg.Connection:
-        if self._idle:
-            connection = self._idle.pop()
-        else:
-            if self._closed:
-                raise PoolClosed("the connection pool is closed")
-            if self._open < self.size:
-                self._open += 1
-                connection = await self._new_connection()
-            else:
-                connection = await self._wait()
-            if self._closed:  # closed while the connection was being opened
-                connection.terminate()
-                self._gone()
-                raise PoolClosed("the connection pool is closed")
+        connection = self._idle.pop() if self._idle else await self._take_slowly()
         self._lent.add(connection)
+        return connection
+
+    async def _take_slowly(self) -> asyncpg.Connection:
+        """A connection when none is idle: a new one, or the next one given back."""
+        if self._closed:
+            raise PoolClosed("the connection pool is closed")
+        if self._open < self.size:
+            self._open += 1
+            connection = await self._new_connection()
+        else:
+            connection = await self._wait()
+        if self._closed:  # closed while the connection was being opened
+            connection.terminate()
+            self._gone()
+            raise PoolClosed("the connection pool is closed")
         return connection
 
     async def _new_connection(self) -> asyncpg.Connection:

@@ -18,6 +18,7 @@ from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatal
 from kernel.catalog.system import SYSTEM_FIELDS, queryable_fields
 from kernel.expr import ExpressionError
 from kernel.operators import Operator
+from kernel.query.contract import ListQuery
 from kernel.registry import Registry
 from kernel.security.policies import Access, PolicyRule, bind_policy
 from kernel.statements import CompiledStatement
@@ -25,6 +26,8 @@ from kernel.statements import CompiledStatement
 log = logging.getLogger(__name__)
 
 MAX_CACHED_STATEMENTS = 512
+#: Distinct list query strings kept parsed per collection (filter values are part of them).
+MAX_CACHED_LIST_QUERIES = 256
 
 
 class CollectionRuntime:
@@ -76,6 +79,7 @@ class CollectionRuntime:
         }
         self._policies: dict[str, PolicyRule] = {}
         self._statements: dict[Hashable, CompiledStatement] = {}
+        self._list_queries: dict[tuple[tuple[str, str], ...], ListQuery] = {}
 
     def current(self, now: datetime) -> bool:
         """Whether the runtime still reflects the live aliases at ``now``."""
@@ -121,6 +125,19 @@ class CollectionRuntime:
             compiled = build()
             self._statements[key] = compiled
         return compiled
+
+    def list_query(
+        self, shape: tuple[tuple[str, str], ...], parse: Callable[[], ListQuery]
+    ) -> ListQuery:
+        """The parsed list query for the query-string items ``shape``, parsed on first use
+        (a query that does not parse raises and is not kept). Callers only read it."""
+        query = self._list_queries.get(shape)
+        if query is None:
+            if len(self._list_queries) >= MAX_CACHED_LIST_QUERIES:
+                self._list_queries.clear()
+            query = parse()
+            self._list_queries[shape] = query
+        return query
 
 
 def runtime_for(

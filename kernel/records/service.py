@@ -20,6 +20,7 @@ import asyncpg
 from kernel.catalog.model import AliasDef, CollectionDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
 from kernel.db.errors import translate_postgres_error
+from kernel.db.pool import ConnectionPool
 from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
 from kernel.expr import Bound, evaluate
 from kernel.query.contract import Limits, ListQuery, parse_list_query
@@ -28,6 +29,7 @@ from kernel.records.runtime import CollectionRuntime, runtime_for
 from kernel.records.values import candidate_row, coerce_body
 from kernel.security.policies import Access
 from kernel.security.principal import Principal
+from kernel.statements import CompiledStatement
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
@@ -70,6 +72,10 @@ class RecordService:
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
 
+    @property
+    def _pool(self) -> ConnectionPool:
+        return self.tessera.db.pool
+
     # -- resolution -------------------------------------------------------------------
 
     def _target(
@@ -109,29 +115,28 @@ class RecordService:
         return Target(catalog, runtime, alias, bound, now)
 
     async def _fresh(self, project_id: str, attempt: Attempt) -> Outcome:
-        """Run ``attempt``; if it fails in a way a stale catalog explains, reload and retry.
-        Old names the request used are noted for the aliases' usage statistics."""
-        outcome = await self._attempt_fresh(project_id, attempt)
-        if outcome.aliases or outcome.collection_alias:
-            self.tessera.alias_usage.record([outcome.collection_alias, *outcome.aliases])
-        return outcome
-
-    async def _attempt_fresh(self, project_id: str, attempt: Attempt) -> Outcome:
+        """Run ``attempt``; if it fails in a way a stale catalog explains, reload and retry
+        once. Old names the request used are noted for the aliases' usage statistics."""
         catalogs = self.tessera.catalog
-        catalog = await catalogs.get(project_id)
+        catalog = catalogs.cached(project_id) or await catalogs.get(project_id)
+        retry_on: ProjectCatalog | None = None
         try:
-            return await attempt(catalog)
+            outcome = await attempt(catalog)
         except TesseraError as error:
             if not any(item.code in _STALE_CODES for item in error.items):
                 raise
             # Only a catalog that moved on explains it; checking costs one indexed query.
-            newer = await catalogs.get(project_id, fresh=True)
-            if newer.version == catalog.version:
+            retry_on = await catalogs.get(project_id, fresh=True)
+            if retry_on.version == catalog.version:
                 raise
         except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
             # The table changed under a statement of this snapshot: a schema change committed.
-            newer = await catalogs.refresh(project_id)
-        return await attempt(newer)
+            retry_on = await catalogs.refresh(project_id)
+        if retry_on is not None:
+            outcome = await attempt(retry_on)
+        if outcome.aliases or outcome.collection_alias:
+            self.tessera.alias_usage.record([outcome.collection_alias, *outcome.aliases])
+        return outcome
 
     def _context(self, target: Target, principal: Principal, **values: Any) -> dict[str, Any]:
         return {**principal.context, "now": target.now, **values}
@@ -146,11 +151,16 @@ class RecordService:
         return record
 
     async def _run(
-        self, runtime: CollectionRuntime, call: Callable[[asyncpg.Connection], Awaitable[T]]
+        self,
+        runtime: CollectionRuntime,
+        method: Callable[..., Awaitable[T]],
+        statement: CompiledStatement,
+        context: dict[str, Any],
     ) -> T:
+        """``method`` (one of the pool's ``fetch``, ``fetchrow``, ``fetchval``) on the
+        statement filled from ``context``; PostgreSQL errors a client caused become 4xx."""
         try:
-            async with self.tessera.db.pool.acquire() as conn:
-                return await call(conn)
+            return await method(statement.sql, *statement.args(context))
         except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
             raise
         except asyncpg.PostgresError as error:
@@ -168,18 +178,30 @@ class RecordService:
         items: Iterable[tuple[str, str]],
         principal: Principal,
     ) -> Outcome:
-        """One page of records: ``{"data": [...], "page": {"limit", "next_cursor"}}``."""
-        items = list(items)
+        """One page of records: ``{"data": [...], "page": {"limit", "next_cursor"}}``.
+
+        A client walks pages with one query string and a new cursor each time, so the query
+        is parsed once per collection runtime and shape (everything but the cursor)."""
+        shape: list[tuple[str, str]] = []
+        cursor: str | None = None
+        for key, value in items:
+            if key == "cursor":
+                cursor = value or None
+            else:
+                shape.append((key, value))
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self._target(catalog, project_id, name, principal, "records:read", "list")
             runtime = target.runtime
-            query = parse_list_query(
-                items,
-                runtime.resolve,
-                self.tessera.operators,
-                self.limits(target.catalog),
-                id_field=SYSTEM_FIELDS["id"],
+            query = runtime.list_query(
+                tuple(shape),
+                lambda: parse_list_query(
+                    shape,
+                    runtime.resolve,
+                    self.tessera.operators,
+                    self.limits(target.catalog),
+                    id_field=SYSTEM_FIELDS["id"],
+                ),
             )
             if query.include:
                 raise BadRequest(
@@ -187,7 +209,7 @@ class RecordService:
                     code="unknown_include",
                     field="include",
                 )
-            return await self._page(target, query, principal)
+            return await self._page(target, query, cursor, principal)
 
         return await self._fresh(project_id, attempt)
 
@@ -199,22 +221,24 @@ class RecordService:
             max_filters=settings.max_filters,
         )
 
-    async def _page(self, target: Target, query: ListQuery, principal: Principal) -> Outcome:
+    async def _page(
+        self, target: Target, query: ListQuery, cursor: str | None, principal: Principal
+    ) -> Outcome:
+        """The page after ``cursor`` (None: the first page). ``query`` may be shared between
+        requests: it is only read."""
         runtime = target.runtime
         scope = f"{runtime.collection.id}|{query.sort_signature}"
         context = self._context(target, principal, **query.values, limit=query.limit + 1)
         nulls: tuple[bool, ...] | None = None
-        if query.cursor is not None:
-            raw_values = self.tessera.cursors.decode(scope, query.cursor)
+        if cursor is not None:
+            raw_values = self.tessera.cursors.decode(scope, cursor)
             if len(raw_values) != len(query.sort):
                 raise ValidationFailed("cursor does not match the sort", code="invalid_cursor")
             for index, (key, raw) in enumerate(zip(query.sort, raw_values, strict=True)):
                 context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
             nulls = tuple(raw is None for raw in raw_values)
         statement = statements.select_page(runtime, target.rule, query, nulls)
-        rows = await self._run(
-            runtime, lambda conn: conn.fetch(statement.sql, *statement.args(context))
-        )
+        rows = await self._run(runtime, self._pool.fetch, statement, context)
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
@@ -245,9 +269,7 @@ class RecordService:
             target = self._target(catalog, project_id, name, principal, "records:read", "read")
             statement = statements.select_one(target.runtime, target.rule)
             context = self._context(target, principal, id=record_id)
-            row = await self._run(
-                target.runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
-            )
+            row = await self._run(target.runtime, self._pool.fetchrow, statement, context)
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             return Outcome(self._output(target.runtime, row), target.collection, [], target.alias)
@@ -283,9 +305,7 @@ class RecordService:
             columns = tuple(sorted(values))
             statement = statements.insert_record(runtime, columns)
             context.update({f"v.{column}": value for column, value in values.items()})
-            row = await self._run(
-                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
-            )
+            row = await self._run(runtime, self._pool.fetchrow, statement, context)
             self.tessera.events.committed()
             return Outcome(self._output(runtime, row), runtime.collection, aliases, target.alias)
 
@@ -316,9 +336,7 @@ class RecordService:
                 meta={**(meta or {}), "actor": principal.actor()},
                 **{f"v.{column}": value for column, value in values.items()},
             )
-            row = await self._run(
-                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
-            )
+            row = await self._run(runtime, self._pool.fetchrow, statement, context)
             if row is None:
                 await self._explain_refusal(target, context, "update")
             self.tessera.events.committed()
@@ -337,9 +355,7 @@ class RecordService:
             context = self._context(
                 target, principal, id=record_id, meta={"actor": principal.actor()}
             )
-            row = await self._run(
-                runtime, lambda conn: conn.fetchrow(statement.sql, *statement.args(context))
-            )
+            row = await self._run(runtime, self._pool.fetchrow, statement, context)
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             self.tessera.events.committed()
@@ -372,9 +388,7 @@ class RecordService:
         """After a write matched no row: 403 if the record is visible (the new values break
         the rule), else 404."""
         statement = statements.exists_one(target.runtime, target.rule)
-        visible = await self._run(
-            target.runtime, lambda conn: conn.fetchval(statement.sql, *statement.args(context))
-        )
+        visible = await self._run(target.runtime, self._pool.fetchval, statement, context)
         record_id = context["id"]
         if visible:
             raise Forbidden(
