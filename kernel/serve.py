@@ -26,6 +26,8 @@ from types import FrameType
 
 import uvicorn
 
+from kernel.http_protocol import HttpProtocol
+
 APP_FACTORY = "kernel.api.app:create_app_from_environment"
 #: How long a worker may take to finish its requests after being asked to stop.
 STOP_GRACE_SECONDS = 30.0
@@ -55,7 +57,7 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         host=options.host,
         port=options.port,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,  # httptools; a response head leaves with its first body part
         log_level=options.log_level,
         access_log=False,
         server_header=False,  # no "server: uvicorn" on every response
