@@ -46,7 +46,6 @@ class _Route:
     pattern: re.Pattern[str]
     methods: frozenset[str]
     endpoint: Callable[..., Awaitable[Response]]
-    path_params: tuple[str, ...]
     wants_body: bool
 
 
@@ -55,12 +54,14 @@ def _compile(route: APIRoute) -> _Route:
     unknown = set(parameters) - _INJECTED - set(route.param_convertors)
     if unknown:
         raise TypeError(f"fast path cannot supply {sorted(unknown)} to {route.path}")
+    unused = set(route.param_convertors) - set(parameters)
+    if unused:
+        raise TypeError(f"{route.path}: the endpoint does not take {sorted(unused)}")
     return _Route(
         route=route,
         pattern=route.path_regex,
         methods=frozenset(route.methods or ()),
         endpoint=route.endpoint,
-        path_params=tuple(name for name in parameters if name in route.param_convertors),
         wants_body="body" in parameters,
     )
 
@@ -112,7 +113,7 @@ class RecordsFastPath:
             if declared_length > self.body_limit:
                 raise PayloadTooLarge(self._too_large())
             tessera = self.tessera
-            arguments: dict[str, Any] = {name: params[name] for name in route.path_params}
+            arguments: dict[str, Any] = params  # the path parameters, a fresh dict per match
             arguments["request"] = request
             arguments["tessera"] = tessera
             principal = tessera.authenticator.known(credentials)
