@@ -24,3 +24,10 @@ CASES = [
 @pytest.mark.parametrize("query", CASES)
 def test_same_items_as_parse_qsl(query: str) -> None:
     assert query_items(query) == parse_qsl(query, keep_blank_values=True)
+    assert query_items(query) == parse_qsl(query, keep_blank_values=True)  # decoded parts kept
+
+
+def test_long_and_many_parts_stay_correct() -> None:
+    long_value = "%41" * 200  # over the length worth keeping
+    query = f"filter[title]={long_value}&" + "&".join(f"f%5B{n}%5D=%2B" for n in range(5000))
+    assert query_items(query) == parse_qsl(query, keep_blank_values=True)

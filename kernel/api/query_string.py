@@ -1,12 +1,20 @@
 """Query-string parsing for the records hot path.
 
 ``urllib.parse.parse_qsl`` unquotes every name and value in Python, which costs more than
-the rest of parsing a list request; most parts (``limit=25``, a cursor) need no unquoting.
+the rest of parsing a list request. Most parts need no unquoting (``limit=25``, a cursor),
+and the ones that do (``filter%5Bqty%5D%5Bgte%5D=5``) come back request after request, so
+their decoded form is kept.
 """
 
 from __future__ import annotations
 
 from urllib.parse import unquote_plus
+
+#: Escaped parts kept decoded, and the longest part worth keeping.
+MAX_CACHED_PARTS = 4096
+MAX_CACHED_PART_LENGTH = 256
+
+_decoded: dict[str, tuple[str, str]] = {}
 
 
 def query_items(query: str) -> list[tuple[str, str]]:
@@ -18,8 +26,21 @@ def query_items(query: str) -> list[tuple[str, str]]:
     for part in query.split("&"):
         if not part:
             continue
-        name, _, value = part.partition("=")
         if "%" in part or "+" in part:
-            name, value = unquote_plus(name), unquote_plus(value)
-        items.append((name, value))
+            items.append(_decode(part))
+        else:
+            name, _, value = part.partition("=")
+            items.append((name, value))
     return items
+
+
+def _decode(part: str) -> tuple[str, str]:
+    decoded = _decoded.get(part)
+    if decoded is None:
+        name, _, value = part.partition("=")
+        decoded = (unquote_plus(name), unquote_plus(value))
+        if len(part) <= MAX_CACHED_PART_LENGTH:
+            if len(_decoded) >= MAX_CACHED_PARTS:
+                _decoded.clear()
+            _decoded[part] = decoded
+    return decoded

@@ -54,10 +54,11 @@ class ListQuery:
     include: tuple[str, ...]
     extra: dict[str, str] = field(default_factory=dict)
     aliases_used: list[AliasDef] = field(default_factory=list)
+    #: ``column:asc|desc`` of every sort key, comma-separated (statement and cursor keys).
+    sort_signature: str = field(init=False)
 
-    @property
-    def sort_signature(self) -> str:
-        return ",".join(key.signature for key in self.sort)
+    def __post_init__(self) -> None:
+        self.sort_signature = ",".join(key.signature for key in self.sort)
 
 
 @dataclass(frozen=True, slots=True)
