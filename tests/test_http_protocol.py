@@ -46,6 +46,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 STREAM_SEEN = asyncio.Event()
+#: The servers' keep-alive timeout, in seconds.
+KEEP_ALIVE = 1
 
 
 @pytest.fixture
@@ -53,7 +55,12 @@ async def port() -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        _app, http=HttpProtocol, loop="none", lifespan="off", log_level="warning"
+        _app,
+        http=HttpProtocol,
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -115,6 +122,28 @@ async def test_100_continue_is_not_held_back(port: int) -> None:
     writer.write(b"ping")
     response = await asyncio.wait_for(reader.read(), 5)
     assert response.startswith(b"HTTP/1.1 200 OK\r\n") and response.endswith(b"ping")
+    writer.close()
+
+
+async def _keep_alive_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    writer.write(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return head + await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+
+
+async def test_an_idle_keep_alive_connection_is_closed(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await _keep_alive_exchange(reader, writer)).startswith(b"HTTP/1.1 200 OK")
+    assert await asyncio.wait_for(reader.read(), KEEP_ALIVE + 5) == b""  # closed by the server
+    writer.close()
+
+
+async def test_a_busy_keep_alive_connection_stays_open(port: int) -> None:
+    """Requests keep coming for three timeouts: each idle stretch is shorter than one."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(3 * KEEP_ALIVE * 4):
+        assert (await _keep_alive_exchange(reader, writer)).startswith(b"HTTP/1.1 200 OK")
+        await asyncio.sleep(KEEP_ALIVE / 4)
     writer.close()
 
 
