@@ -80,8 +80,8 @@ class RequestMetrics:
     the Prometheus metrics, at most :data:`FLUSH_SECONDS` later (the ``/metrics`` route
     flushes its own process first). With several workers, Prometheus values live in shared
     files and every increment takes a lock, writes a file mapping and checks the process
-    id: per request that cost more than the rest of a cached read. One instance per
-    process, :data:`REQUEST_METRICS`.
+    id (a system call): a few microseconds per request. One instance per process,
+    :data:`REQUEST_METRICS`.
     """
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -24,6 +24,8 @@ from kernel.security.policies import Access, PolicyRule, bind_policy
 from kernel.statements import CompiledStatement
 
 log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 MAX_CACHED_STATEMENTS = 512
 #: Distinct list query strings kept parsed per collection (filter values are part of them).
@@ -118,26 +120,26 @@ class CollectionRuntime:
 
     def statement(self, key: Hashable, build: Callable[[], CompiledStatement]) -> CompiledStatement:
         """The compiled statement for ``key``, built on first use."""
-        compiled = self._statements.get(key)
-        if compiled is None:
-            if len(self._statements) >= MAX_CACHED_STATEMENTS:
-                self._statements.clear()
-            compiled = build()
-            self._statements[key] = compiled
-        return compiled
+        return _kept(self._statements, key, build, MAX_CACHED_STATEMENTS)
 
     def list_query(
         self, shape: tuple[tuple[str, str], ...], parse: Callable[[], ListQuery]
     ) -> ListQuery:
         """The parsed list query for the query-string items ``shape``, parsed on first use
         (a query that does not parse raises and is not kept). Callers only read it."""
-        query = self._list_queries.get(shape)
-        if query is None:
-            if len(self._list_queries) >= MAX_CACHED_LIST_QUERIES:
-                self._list_queries.clear()
-            query = parse()
-            self._list_queries[shape] = query
-        return query
+        return _kept(self._list_queries, shape, parse, MAX_CACHED_LIST_QUERIES)
+
+
+def _kept(cache: dict[K, V], key: K, make: Callable[[], V], limit: int) -> V:
+    """``cache[key]``, made on first use; a full cache starts over (the keys are shapes
+    of requests, few in practice, so this only bounds a pathological client)."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= limit:
+            cache.clear()
+        value = make()
+        cache[key] = value
+    return value
 
 
 def runtime_for(
