@@ -50,7 +50,6 @@ class ListQuery:
     values: dict[str, Any]
     sort: tuple[SortKey, ...]
     limit: int
-    cursor: str | None
     include: tuple[str, ...]
     extra: dict[str, str] = field(default_factory=dict)
     aliases_used: list[AliasDef] = field(default_factory=list)
@@ -68,6 +67,22 @@ class Limits:
     max_filters: int
 
 
+def split_cursor(
+    items: Iterable[tuple[str, str]],
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The query-string ``items`` without ``cursor`` (the query's *shape*, what
+    :func:`parse_list_query` parses; a client walking pages repeats it), and the cursor
+    (the last one given; None when absent or empty)."""
+    shape: list[tuple[str, str]] = []
+    cursor: str | None = None
+    for key, value in items:
+        if key == "cursor":
+            cursor = value or None
+        else:
+            shape.append((key, value))
+    return tuple(shape), cursor
+
+
 def parse_list_query(
     items: Iterable[tuple[str, str]],
     resolve: Resolve,
@@ -77,7 +92,8 @@ def parse_list_query(
     id_field: FieldDef,
     extra_params: frozenset[str] = frozenset(),
 ) -> ListQuery:
-    """Parse query-string ``items`` (repeated keys allowed) into a :class:`ListQuery`.
+    """Parse query-string ``items`` (repeated keys allowed, the cursor already taken off
+    by :func:`split_cursor`) into a :class:`ListQuery`.
 
     ``resolve`` maps a client field name to its field (and the alias used, if any);
     ``extra_params`` are names the caller owns (view parameters). Parameters starting with
@@ -88,7 +104,6 @@ def parse_list_query(
     aliases: list[AliasDef] = []
     sort_text: list[str] = []
     limit_text: str | None = None
-    cursor: str | None = None
     include: list[str] = []
     extra: dict[str, str] = {}
 
@@ -111,8 +126,6 @@ def parse_list_query(
             sort_text.append(raw)
         elif key == "limit":
             limit_text = raw
-        elif key == "cursor":
-            cursor = raw or None
         elif key == "include":
             include.extend(part.strip() for part in raw.split(",") if part.strip())
         elif key in extra_params:
@@ -140,7 +153,6 @@ def parse_list_query(
         values=values,
         sort=sort,
         limit=_limit(limit_text, limits),
-        cursor=cursor,
         include=tuple(dict.fromkeys(include)),
         extra=extra,
         aliases_used=aliases,

@@ -10,7 +10,7 @@ catalog once and retries.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,7 +23,7 @@ from kernel.db.errors import translate_postgres_error
 from kernel.db.pool import ConnectionPool
 from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
 from kernel.expr import Bound, evaluate
-from kernel.query.contract import Limits, ListQuery, parse_list_query
+from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
 from kernel.records import statements
 from kernel.records.runtime import CollectionRuntime, runtime_for
 from kernel.records.values import candidate_row, coerce_body
@@ -142,13 +142,21 @@ class RecordService:
         return {**principal.context, "now": target.now, **values}
 
     def _output(self, runtime: CollectionRuntime, row: asyncpg.Record) -> dict[str, Any]:
-        # Every record statement selects runtime.output_columns(), in this order.
-        record = dict(zip(runtime.output_keys, row, strict=True))
-        if runtime.json_converters:
-            for column, convert in runtime.json_converters.items():
-                if record.get(column) is not None:
+        return self._records(runtime, (row,))[0]
+
+    def _records(
+        self, runtime: CollectionRuntime, rows: Sequence[asyncpg.Record]
+    ) -> list[dict[str, Any]]:
+        """Rows of a record statement as records (JSON-ready values)."""
+        # Every record statement selects runtime.output_columns(), in this order, so the
+        # lengths always match.
+        keys = runtime.output_keys
+        records = [dict(zip(keys, row, strict=False)) for row in rows]
+        for column, convert in runtime.json_converters.items():
+            for record in records:
+                if record[column] is not None:
                     record[column] = convert(record[column])
-        return record
+        return records
 
     async def _run(
         self,
@@ -182,19 +190,13 @@ class RecordService:
 
         A client walks pages with one query string and a new cursor each time, so the query
         is parsed once per collection runtime and shape (everything but the cursor)."""
-        shape: list[tuple[str, str]] = []
-        cursor: str | None = None
-        for key, value in items:
-            if key == "cursor":
-                cursor = value or None
-            else:
-                shape.append((key, value))
+        shape, cursor = split_cursor(items)
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self._target(catalog, project_id, name, principal, "records:read", "list")
             runtime = target.runtime
             query = runtime.list_query(
-                tuple(shape),
+                shape,
                 lambda: parse_list_query(
                     shape,
                     runtime.resolve,
@@ -246,15 +248,9 @@ class RecordService:
             next_cursor = self.tessera.cursors.encode(
                 scope, [last[key.field.column] for key in query.sort]
             )
-        if runtime.json_converters:
-            records = [self._output(runtime, row) for row in rows]
-        else:
-            # Every record statement selects output_keys, in order: lengths always match.
-            keys = runtime.output_keys
-            records = [dict(zip(keys, row, strict=False)) for row in rows]
         return Outcome(
             data={
-                "data": records,
+                "data": self._records(runtime, rows),
                 "page": {"limit": query.limit, "next_cursor": next_cursor},
             },
             collection=runtime.collection,
