@@ -95,8 +95,17 @@ def _batches(rows: int) -> Iterator[list[tuple[Any, ...]]]:
         yield [row(number) for number in range(start, min(start + COPY_BATCH, rows + 1))]
 
 
+async def _checkpoint(conn: asyncpg.Connection) -> None:
+    try:
+        await conn.execute("CHECKPOINT")
+    except asyncpg.InsufficientPrivilegeError:
+        print(
+            "bench: no CHECKPOINT (needs superuser or pg_checkpoint); continuing", file=sys.stderr
+        )
+
+
 async def _copy_rows(database_url: str, rows: int) -> int:
-    """Copy the rows, index and analyse; return the collection's catalog id."""
+    """Copy the rows, index, vacuum and analyse; return the collection's catalog id."""
     conn = await asyncpg.connect(database_url)
     try:
         done = 0
@@ -109,7 +118,11 @@ async def _copy_rows(database_url: str, rows: int) -> int:
             _progress(done, rows)
         for statement in INDEXES:
             await conn.execute(statement)
-        await conn.execute(f"ANALYZE {SCHEMA}.{COLLECTION}")
+        # Vacuumed, analysed and checkpointed now, so that neither autovacuum (a fresh
+        # table of inserted rows is due for it within a minute) nor the flush of the copied
+        # pages lands inside a measurement.
+        await conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{COLLECTION}")
+        await _checkpoint(conn)
         return await conn.fetchval(
             "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = $2",
             PROJECT,

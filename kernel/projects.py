@@ -111,6 +111,10 @@ class ProjectService:
         return after
 
     async def list(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every project for an admin, its own for a project's key or user; 401 for nobody
+        (as for reading one project)."""
+        if principal.kind == "anonymous":
+            raise Unauthorized("sign in or send an API key", code="unauthorized")
         statement = sa.select(projects).order_by(projects.c.id)
         if not principal.is_admin:
             if principal.project_id is None:

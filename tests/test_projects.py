@@ -122,7 +122,9 @@ async def test_project_credentials_see_only_their_project(api: Api) -> None:
         foreign = await api.client.get(f"/api/projects/{other}", headers=headers)
         assert foreign.status_code == 403
         assert first_error(foreign)["code"] == "wrong_project"
-    assert (await api.client.get("/api/projects")).json()["data"] == []
+    anonymous = await api.client.get("/api/projects")
+    assert anonymous.status_code == 401
+    assert first_error(anonymous)["code"] == "unauthorized"
     assert (await api.client.get(f"/api/projects/{api.project}")).status_code == 401
 
 

@@ -385,6 +385,21 @@ async def test_nul_character_in_a_string_is_422_naming_the_field(api: Api, field
     assert (error["field"], error["code"]) == (field, "invalid_character")
 
 
+@pytest.mark.parametrize(
+    "value", ["a\u0000", {"k": ["x", {"deep": "a\u0000b"}]}, {"a\u0000": 1}, [1, ["\u0000"]]]
+)
+async def test_nul_anywhere_in_a_json_value_is_422_naming_the_field(api: Api, value: Any) -> None:
+    collection = await items(api)
+    error = only_error(await post(api, collection, {"meta": value}), 422)
+    assert (error["field"], error["code"]) == ("meta", "invalid_character")
+    created = await api.create(collection, {"meta": {"k": ["x", {"deep": "ok"}]}})
+    error = only_error(await patch(api, collection, created["id"], {"meta": value}), 422)
+    assert (error["field"], error["code"]) == ("meta", "invalid_character")
+    assert (await read(api, collection, created["id"])).json()["meta"] == {
+        "k": ["x", {"deep": "ok"}]
+    }
+
+
 async def test_every_field_problem_is_reported_at_once(api: Api) -> None:
     collection = await items(api)
     response = await post(api, collection, {"name": 1, "qty": "x", "due": "no", "nope": 1})

@@ -568,7 +568,10 @@ async def test_preview_returns_the_exact_ddl_warnings_safety_and_impact(
         f"CREATE UNIQUE INDEX uq_orders_qty ON {schema}.orders (qty)",
     ]
     assert body["safe"] is True
-    assert body["warnings"] == []
+    assert body["warnings"] == [
+        "the field is unique and has a default, which every existing record gets: "
+        "this fails if the collection has more than one record"
+    ]
     assert body["impact"]["rows"] == 3
     assert body["impact"]["rewrites_table"] is False
     assert body["impact"]["table_bytes"] > 0
@@ -601,11 +604,14 @@ async def test_unique_field_with_a_shared_default_on_existing_rows_is_refused(
     await api.create("orders", {"title": "a"})
     await api.create("orders", {"title": "b"})
     before = await snapshot(pg, api.project)
-    response = await api.apply(
-        "add_field",
-        collection="orders",
-        field={"name": "code", "type": "string", "default": "same", "unique": True},
-    )
+    field = {"name": "code", "type": "string", "default": "same", "unique": True}
+    preview = await api.preview("add_field", collection="orders", field=field)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["warnings"] == [
+        "the field is unique and has a default, which every existing record gets: "
+        "this fails if the collection has more than one record"
+    ]
+    response = await api.apply("add_field", collection="orders", field=field)
     assert response.status_code == 409, response.text
     assert first_error(response)["code"] == "unique_violation"
     assert (await latest_op(api))["status"] == "failed"

@@ -1967,5 +1967,5 @@ async def test_keys_of_another_project_may_not_evolve_this_one(api: Api) -> None
         json={"op": "rename_collection", "args": {"collection": "orders", "new_name": "x"}},
         headers=designer,
     )
-    assert error(response, 403)["code"] == "missing_scope"
+    assert error(response, 403)["code"] == "wrong_project"
     assert (await describe(api, "orders"))["name"] == "orders"

@@ -141,7 +141,9 @@ class SchemaEngine:
         op name, checked before it is recorded so strangers cannot write to the history)."""
         if principal.kind == "anonymous":
             raise Unauthorized("schema changes need credentials")
-        if not principal.belongs_to(project_id) or not principal.can("schema:write"):
+        if not principal.belongs_to(project_id):
+            raise Forbidden("credentials of another project", code="wrong_project")
+        if not principal.can("schema:write"):
             raise Forbidden("schema changes need the schema:write scope", code="missing_scope")
         if operation is not None and operation.admin_only and not principal.is_admin:
             raise Forbidden(f"only admins may run {operation.name}", code="admin_only")

@@ -251,10 +251,27 @@ class JsonType(FieldType):
         return JSONB()
 
     def coerce(self, value: Any) -> Any:
+        _refuse_nul_in_json(value)
         return value
 
     def parse_text(self, raw: str) -> Any:
         raise FieldValueError("not_filterable", "JSON fields can only be filtered with is_null")
+
+
+def _refuse_nul_in_json(value: Any) -> None:
+    """PostgreSQL's jsonb cannot hold NUL in a string or a key (``\\u0000``): refuse it as a
+    field error. Walks the value without recursion, so nesting depth costs no stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _refuse_nul(item)
+        elif isinstance(item, dict):
+            for key, nested in item.items():
+                _refuse_nul(key)
+                pending.append(nested)
+        elif isinstance(item, list):
+            pending.extend(item)
 
     def json_schema(self) -> dict[str, Any]:
         return {}

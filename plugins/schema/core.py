@@ -184,6 +184,11 @@ class AddField(DdlOperation):
                 "the field is required and has no default: this fails if the collection "
                 "already has records"
             )
+        if self.resolved.unique and self.resolved.has_default:
+            warnings.append(
+                "the field is unique and has a default, which every existing record gets: "
+                "this fails if the collection has more than one record"
+            )
         steps = [
             Step(
                 f"add column {self.resolved.column}",
