@@ -224,6 +224,34 @@ async def test_webhook_event_patterns_select_events(
         assert bad.status_code == 422
 
 
+async def test_a_renamed_collection_keeps_its_webhooks(
+    make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
+) -> None:
+    async with deployment(make_settings, jobs_db) as api:
+        await orders(api)
+        hook = await webhook(api, receiver.url, ["orders.insert", "*.delete"])
+        await api.create("orders", {"title": "before"})
+        await eventually(lambda: _succeeded(api, hook["id"]))
+
+        renamed = await api.apply("rename_collection", collection="orders", new_name="purchases")
+        assert renamed.status_code == 200, renamed.text
+        listed = await api.client.get(api.url("/webhooks"), headers=api.headers)
+        assert [h["events"] for h in listed.json()["data"]] == [["*.delete", "purchases.insert"]]
+
+        await api.create("purchases", {"title": "after"})
+
+        async def both() -> list[dict[str, Any]]:
+            found = await _succeeded(api, hook["id"])
+            return found if len(found) == 2 else []
+
+        logged = await eventually(both)
+        assert sorted(d["event"] for d in logged) == ["orders.insert", "purchases.insert"]
+        assert sorted(orjson.loads(r.body)["collection"] for r in receiver.requests) == [
+            "orders",
+            "purchases",
+        ]
+
+
 async def test_metadata_and_link_local_targets_are_always_refused(
     make_settings: Callable[..., Settings], jobs_db: str
 ) -> None:

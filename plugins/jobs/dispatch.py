@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from kernel import NotFound
 from kernel.events.reader import Event, Position, head_position, read_events
 from kernel.expr import ExpressionError
 from plugins.jobs.conditions import bind_condition, condition_holds
-from plugins.jobs.matching import payload, webhook_wants, workflow_wants
+from plugins.jobs.matching import CollectionIds, payload, webhook_wants, workflow_wants
 
 if TYPE_CHECKING:
     from plugins.jobs.host import JobHost
@@ -103,9 +105,12 @@ class Dispatcher:
         deliveries: list[tuple] = []
         runs: list[tuple] = []
         max_depth = self.host.config.workflow_max_depth
+        collection_ids = {project: await self._collection_ids(project) for project in hooks}
         for event in events:
             for hook in hooks[event.project_id]:
-                if hook["created_at"] <= event.created_at and webhook_wants(hook["events"], event):
+                if hook["created_at"] <= event.created_at and webhook_wants(
+                    hook["events"], event, collection_ids[event.project_id]
+                ):
                     deliveries.append((hook["id"], event))
             for flow in flows[event.project_id]:
                 if flow["created_at"] > event.created_at or not workflow_wants(
@@ -118,6 +123,20 @@ class Dispatcher:
                 elif await self._condition(flow, event):
                     runs.append((flow["id"], event, depth, "pending"))
         return deliveries, runs
+
+    async def _collection_ids(self, project_id: str) -> CollectionIds:
+        """What a collection name in a webhook pattern names in the project, now."""
+        try:
+            catalog = await self.tessera.catalog.get(project_id)
+        except NotFound:
+            return lambda name: None  # the project is being deleted
+        now = datetime.now(UTC)
+
+        def collection_id(name: str) -> int | None:
+            resolved = catalog.resolve_collection(name, now)
+            return None if resolved is None else resolved[0].id
+
+        return collection_id
 
     async def _condition(self, flow: Any, event: Event) -> bool:
         text = flow["trigger"].get("condition")

@@ -20,6 +20,7 @@ from plugins.jobs.actions import BUILT_IN_ACTIONS
 from plugins.jobs.config import JobsConfig
 from plugins.jobs.host import JobHost
 from plugins.jobs.panels import PANELS
+from plugins.jobs.service import JobsService
 from plugins.jobs.worker import ROLE, WorkerCommand
 
 NAME = "jobs"
@@ -56,6 +57,13 @@ def register_routes(tessera: Any) -> list[APIRouter]:
 @hookimpl
 def register_admin_panels(tessera: Any) -> list[AdminPanel]:
     return list(PANELS)
+
+
+@hookimpl
+async def on_schema_applied(tessera: Any, project_id: str, op: dict[str, Any]) -> None:
+    if op["op"] == "rename_collection":
+        args = op["args"]
+        await JobsService(tessera).follow_rename(project_id, args["collection"], args["new_name"])
 
 
 @hookimpl
