@@ -1,8 +1,7 @@
-"""The audit log and the schema-op history, read through the REST routes' own functions.
-
-Calling the route functions (rather than repeating their queries) keeps one definition of
-the filters, the pagination and the permission check (``require_schema_reader``). Their
-JSON answers are decoded, so values arrive as the API shows them (ISO dates as text).
+"""The audit log and the schema-op history, read through the same kernel services as the
+REST routes (``kernel.audit.audit_page``, ``tessera.schema.history``): one definition of
+the filters, the pagination and the permission check. Pages pass through JSON, so values
+arrive as the API shows them (ISO dates as text).
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ from typing import Any
 import orjson
 
 from kernel import Principal
-from kernel.api import audit, schema
+from kernel.audit import audit_page
 from kernel.runtime import Tessera
 
 PAGE_SIZE = 25
 
 
-def _decode(response: Any) -> dict[str, Any]:
-    return orjson.loads(response.body)
+def _as_shown(page: dict[str, Any]) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(page))
 
 
 async def schema_ops(
@@ -33,16 +32,15 @@ async def schema_ops(
     cursor: str | None,
 ) -> dict[str, Any]:
     """``{"data": [op, ...], "page": {...}}``, newest first, as ``GET .../schema/ops``."""
-    response = await schema.list_ops(
+    page = await tessera.schema.history(
         project_id,
-        tessera,
         principal,
         status=status or None,
         op=op or None,
         limit=PAGE_SIZE,
         cursor=cursor or None,
     )
-    return _decode(response)
+    return _as_shown(page)
 
 
 async def audit_events(
@@ -58,10 +56,10 @@ async def audit_events(
     cursor: str | None,
 ) -> dict[str, Any]:
     """``{"data": [event, ...], "page": {...}}``, newest first, as ``GET .../audit``."""
-    response = await audit.list_audit(
-        project_id,
+    page = await audit_page(
         tessera,
         principal,
+        project_id,
         action=action or None,
         target_type=target_type or None,
         target=target or None,
@@ -70,4 +68,4 @@ async def audit_events(
         limit=PAGE_SIZE,
         cursor=cursor or None,
     )
-    return _decode(response)
+    return _as_shown(page)

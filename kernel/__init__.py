@@ -7,7 +7,15 @@ Everything exported below is public and stable; anything else in ``kernel`` is i
 
 from kernel.admin_panels import AdminPanel, PanelContext, PanelRedirect
 from kernel.backup import BackupPart
-from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatalog
+from kernel.catalog.model import (
+    ACTIONS,
+    SYSTEM_COLUMNS,
+    AliasDef,
+    CollectionDef,
+    FieldDef,
+    ProjectCatalog,
+    ProjectSettings,
+)
 from kernel.catalog.names import check_name
 from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field
 from kernel.catalog.system import queryable_fields
@@ -32,16 +40,24 @@ from kernel.events.bus import EventBus
 from kernel.fields import ConversionContext, FieldType, FieldValueError, NoOptions
 from kernel.hookspecs import hookimpl, hookspec
 from kernel.operators import Operator
+from kernel.pages import newest_first
 from kernel.plugin_info import PluginInfo
+from kernel.plugins import LoadedPlugin
+from kernel.projects import ProjectCreate, ProjectUpdate
 from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
+from kernel.registry import Registry
 from kernel.rules import RuleType, RuleViolation
+from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
-from kernel.security.principal import Principal
+from kernel.security.principal import SCOPES, Principal
 from kernel.storage import ObjectInfo, SignedRequest, StorageBackend
 from kernel.workflows import WorkflowAction
 
 __all__ = [
+    "ACTIONS",
+    "SCOPES",
+    "SYSTEM_COLUMNS",
     "AdminPanel",
     "AliasDef",
     "BackupPart",
@@ -58,6 +74,8 @@ __all__ = [
     "FieldType",
     "FieldValueError",
     "Forbidden",
+    "KeySpec",
+    "LoadedPlugin",
     "NoOptions",
     "NotFound",
     "ObjectInfo",
@@ -71,8 +89,12 @@ __all__ = [
     "PluginInfo",
     "Principal",
     "ProjectCatalog",
+    "ProjectCreate",
+    "ProjectSettings",
+    "ProjectUpdate",
     "QuotaExceeded",
     "QuotaPolicy",
+    "Registry",
     "ResolvedField",
     "RuleType",
     "RuleViolation",
@@ -89,6 +111,7 @@ __all__ = [
     "field_column",
     "hookimpl",
     "hookspec",
+    "newest_first",
     "queryable_fields",
     "resolve_field",
     "server_default",

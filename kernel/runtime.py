@@ -145,6 +145,30 @@ class Tessera:
             )
         }
 
+    def describe_plugins(self) -> list[dict[str, Any]]:
+        """Each enabled plugin with the kinds of things it registered and its hooks (what
+        ``GET /api/plugins`` shows)."""
+        registries = self.registries()
+        described = []
+        for plugin in self.plugins:
+            kinds = sorted(
+                kind
+                for kind, registry in registries.items()
+                if any(registry.owner(name) == plugin.name for name in registry)
+            )
+            described.append(
+                {
+                    "name": plugin.name,
+                    "version": plugin.version,
+                    "distribution": plugin.distribution,
+                    "description": plugin.info.description,
+                    "kinds": kinds,
+                    "hooks": self.plugins.hooks_of(plugin.name),
+                    "requires": plugin.info.requires,
+                }
+            )
+        return described
+
     def _require_essentials(self) -> None:
         for registry, example in (
             (self.field_types, "field_types.core"),

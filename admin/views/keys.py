@@ -16,9 +16,7 @@ from admin.routing import admin_router
 from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import load_project
-from kernel import TesseraError
-from kernel.security.keys import KeySpec
-from kernel.security.principal import SCOPES
+from kernel import SCOPES, KeySpec, TesseraError
 
 router = admin_router()
 

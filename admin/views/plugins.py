@@ -14,9 +14,7 @@ from admin.rendering import error_page, failure, redirect, render, success
 from admin.routing import admin_router
 from admin.session import SessionDep
 from admin.site import SiteDep
-from kernel import NotFound, PanelContext, PanelRedirect, TesseraError
-from kernel.api.plugins_api import describe_plugins
-from kernel.plugins import LoadedPlugin
+from kernel import LoadedPlugin, NotFound, PanelContext, PanelRedirect, TesseraError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ def shown_config(plugin: LoadedPlugin) -> dict[str, Any] | None:
 @router.get("/plugins")
 async def plugins_page(request: Request, site: SiteDep, session: SessionDep) -> Response:
     tessera = site.tessera
-    described = describe_plugins(tessera.plugins, tessera.registries())
+    described = tessera.describe_plugins()
     panels: dict[str, list[Any]] = {}
     for item in site.panels:
         panels.setdefault(item.plugin, []).append(item)

@@ -17,8 +17,7 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import find_collection, load_project
 from admin.views.records import filterable_fields, operator_menu
-from kernel import TesseraError
-from kernel.catalog.model import ACTIONS
+from kernel import ACTIONS, TesseraError
 
 router = admin_router()
 

@@ -18,9 +18,7 @@ from admin.routing import admin_router
 from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import load_project
-from kernel import TesseraError
-from kernel.catalog.model import ProjectSettings
-from kernel.projects import ProjectCreate, ProjectUpdate
+from kernel import ProjectCreate, ProjectSettings, ProjectUpdate, TesseraError
 
 router = admin_router()
 

@@ -29,7 +29,7 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import find_collection, load_project
 from kernel import CollectionDef, FieldDef, TesseraError, queryable_fields
-from kernel.expr.bind import supports
+from kernel.expr import supports
 
 router = admin_router()
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.api.access import require_schema_reader
 from kernel.api.deps import PrincipalDep, TesseraDep
 from kernel.api.responses import json_response
-from kernel.db.schema import schema_ops
-from kernel.ddl.engine import describe_op
-from kernel.errors import NotFound
 
 router = APIRouter(prefix="/api/projects/{project_id}/schema", tags=["schema"])
 
@@ -59,43 +54,14 @@ async def list_ops(
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = None,
 ) -> Response:
-    await tessera.catalog.get(project_id)
-    require_schema_reader(principal, project_id)
-    scope = f"ops:{project_id}"
-    statement = sa.select(schema_ops).where(schema_ops.c.project_id == project_id)
-    if status:
-        statement = statement.where(schema_ops.c.status == status)
-    if op:
-        statement = statement.where(schema_ops.c.op == op)
-    if cursor:
-        (before,) = tessera.cursors.decode(scope, cursor)
-        statement = statement.where(schema_ops.c.id < int(before))
-    statement = statement.order_by(schema_ops.c.id.desc()).limit(limit + 1)
-    async with tessera.db.engine.connect() as conn:
-        rows = (await conn.execute(statement)).all()
-    next_cursor = tessera.cursors.encode(scope, [rows[limit - 1].id]) if len(rows) > limit else None
-    return json_response(
-        {
-            "data": [describe_op(row) for row in rows[:limit]],
-            "page": {"limit": limit, "next_cursor": next_cursor},
-        }
+    page = await tessera.schema.history(
+        project_id, principal, status=status, op=op, limit=limit, cursor=cursor
     )
+    return json_response(page)
 
 
 @router.get("/ops/{op_id}", summary="One operation with its status transitions")
 async def get_op(
     project_id: str, op_id: int, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
-    await tessera.catalog.get(project_id)
-    require_schema_reader(principal, project_id)
-    async with tessera.db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(schema_ops).where(
-                    schema_ops.c.project_id == project_id, schema_ops.c.id == op_id
-                )
-            )
-        ).one_or_none()
-    if row is None:
-        raise NotFound(f"no schema operation {op_id}", code="op_not_found")
-    return json_response(describe_op(row))
+    return json_response(await tessera.schema.operation(project_id, op_id, principal))

@@ -35,6 +35,8 @@ from kernel.catalog.model import ProjectCatalog
 from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
+from kernel.ddl import history
+from kernel.ddl.history import describe_op
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
@@ -77,25 +79,6 @@ def _run_steps(connection: Connection, steps: list[Step]) -> None:
     operations = Operations(MigrationContext.configure(connection=connection))
     for step in steps:
         step.run(operations)
-
-
-def describe_op(row: Any) -> dict[str, Any]:
-    """A ``schema_ops`` row as the API shows it."""
-    return {
-        "id": row.id,
-        "op": row.op,
-        "args": row.args,
-        "status": row.status,
-        "ddl": row.ddl,
-        "warnings": row.warnings,
-        "impact": row.impact,
-        "result": row.result,
-        "error": row.error,
-        "transitions": row.transitions,
-        "actor": row.actor,
-        "created_at": row.created_at,
-        "finished_at": row.finished_at,
-    }
 
 
 class SchemaEngine:
@@ -378,6 +361,27 @@ class SchemaEngine:
         if catalog is None:
             raise NotFound(f"project {project_id!r} not found", code="project_not_found")
         return catalog
+
+    # -- history ----------------------------------------------------------------------
+
+    async def history(
+        self,
+        project_id: str,
+        principal: Principal,
+        *,
+        status: str | None = None,
+        op: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the project's operations, newest first (:func:`history.ops_page`)."""
+        return await history.ops_page(
+            self.tessera, principal, project_id, status=status, op=op, limit=limit, cursor=cursor
+        )
+
+    async def operation(self, project_id: str, op_id: int, principal: Principal) -> dict[str, Any]:
+        """One operation with its status transitions (404 ``op_not_found``)."""
+        return await history.one_op(self.tessera, principal, project_id, op_id)
 
     # -- schema_ops bookkeeping (each in its own short transaction) --------------------
 

@@ -4,6 +4,7 @@ Parse text with :func:`parse`, bind it to a collection with :class:`Binder`, the
 the bound tree to SQL (:func:`to_sql`) or evaluate it in Python (:func:`evaluate`).
 """
 
+from kernel.expr.ast import field_names, rename_field
 from kernel.expr.bind import Binder, Bound, supports
 from kernel.expr.evaluate import evaluate
 from kernel.expr.parser import ExpressionError, parse, to_text
@@ -14,7 +15,9 @@ __all__ = [
     "Bound",
     "ExpressionError",
     "evaluate",
+    "field_names",
     "parse",
+    "rename_field",
     "supports",
     "to_sql",
     "to_text",

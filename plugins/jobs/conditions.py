@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel import FieldValueError, queryable_fields
-from kernel.catalog.model import CollectionDef
+from kernel import CollectionDef, FieldValueError, Registry, queryable_fields
 from kernel.expr import Binder, Bound, evaluate, parse
-from kernel.registry import Registry
 
 
 def bind_condition(text: str, collection: CollectionDef, operators: Registry) -> Bound:

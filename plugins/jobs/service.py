@@ -12,7 +12,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kernel import Conflict, ErrorItem, NotFound, Principal, ValidationFailed
+from kernel import Conflict, ErrorItem, NotFound, Principal, ValidationFailed, newest_first
 from kernel.api.access import require_schema_reader
 from kernel.audit import record_audit
 from kernel.expr import ExpressionError
@@ -174,22 +174,6 @@ class JobsService:
             raise NotFound(f"{what} {item_id} not found", code=f"{what}_not_found")
         return row
 
-    async def _page(
-        self, scope: str, statement: Any, table: Any, limit: int, cursor: str | None, describe: Any
-    ) -> dict[str, Any]:
-        cursors = self.tessera.cursors
-        if cursor:
-            (before,) = cursors.decode(scope, cursor)
-            statement = statement.where(table.c.id < int(before))
-        statement = statement.order_by(table.c.id.desc()).limit(limit + 1)
-        async with self.tessera.db.engine.connect() as conn:
-            rows = (await conn.execute(statement)).all()
-        following = cursors.encode(scope, [rows[limit - 1].id]) if len(rows) > limit else None
-        return {
-            "data": [describe(row) for row in rows[:limit]],
-            "page": {"limit": limit, "next_cursor": following},
-        }
-
     # -- webhooks ---------------------------------------------------------------------
 
     async def create_webhook(
@@ -286,13 +270,14 @@ class JobsService:
         )
         if status:
             statement = statement.where(webhook_deliveries.c.status == status)
-        return await self._page(
-            f"deliveries:{webhook_id}",
+        return await newest_first(
+            self.tessera,
             statement,
             webhook_deliveries,
-            limit,
-            cursor,
-            describe_delivery,
+            scope=f"deliveries:{webhook_id}",
+            limit=limit,
+            cursor=cursor,
+            describe=describe_delivery,
         )
 
     async def redeliver(
@@ -471,6 +456,12 @@ class JobsService:
         statement = sa.select(workflow_runs).where(workflow_runs.c.workflow_id == workflow_id)
         if status:
             statement = statement.where(workflow_runs.c.status == status)
-        return await self._page(
-            f"runs:{workflow_id}", statement, workflow_runs, limit, cursor, describe_run
+        return await newest_first(
+            self.tessera,
+            statement,
+            workflow_runs,
+            scope=f"runs:{workflow_id}",
+            limit=limit,
+            cursor=cursor,
+            describe=describe_run,
         )

@@ -14,6 +14,8 @@ from alembic.operations import Operations
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel import (
+    ACTIONS,
+    SYSTEM_COLUMNS,
     CatalogWriter,
     CollectionDef,
     Conflict,
@@ -35,7 +37,6 @@ from kernel import (
     unique_index_name,
     validate_policies,
 )
-from kernel.catalog.model import ACTIONS, SYSTEM_COLUMNS
 
 
 def check_collection_name_free(context: OpContext, name: str, field: str = "name") -> None:

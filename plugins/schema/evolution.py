@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import (
+    SYSTEM_COLUMNS,
     AliasDef,
     CatalogWriter,
     CollectionDef,
@@ -41,9 +42,7 @@ from kernel import (
     server_default,
     unique_index_name,
 )
-from kernel.catalog.model import SYSTEM_COLUMNS
-from kernel.expr import parse, to_text
-from kernel.expr.ast import field_names, rename_field
+from kernel.expr import field_names, parse, rename_field, to_text
 from plugins.schema.core import check_collection_name_free
 
 _PG = postgresql.dialect()

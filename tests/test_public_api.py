@@ -1,0 +1,60 @@
+"""Built-in plugins and the admin UI use only the kernel's public surface (docs/plugins.md),
+so everything they do, a third-party plugin can do too. A new kernel module is internal
+until it is added here and documented."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+#: docs/plugins.md, "What `tessera` gives your hooks": the modules a plugin may import.
+PUBLIC = {
+    "kernel",
+    "kernel.runtime",
+    "kernel.config",
+    "kernel.expr",
+    "kernel.events.reader",
+    "kernel.events.bus",
+    "kernel.db.schema",
+    "kernel.db.migrate",
+    "kernel.commands",
+    "kernel.audit",
+    "kernel.api.deps",
+    "kernel.api.access",
+    "kernel.api.responses",
+}
+PLUGIN_CODE = ("plugins", "admin", "docs/examples")
+
+
+def kernel_imports(path: Path) -> set[str]:
+    """Every ``kernel`` module a file imports (``from kernel.x import y`` names ``kernel.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name == "kernel" or name.startswith("kernel."))
+    return found
+
+
+def test_plugins_and_admin_import_only_public_kernel_modules() -> None:
+    private = {
+        f"{path.relative_to(REPO)}: {module}"
+        for folder in PLUGIN_CODE
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for module in kernel_imports(path) - PUBLIC
+    }
+    assert private == set()
+
+
+def test_the_check_sees_a_private_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from kernel import hookimpl\nfrom kernel.catalog.model import ACTIONS\n"
+        "import kernel.db.pool\nfrom . import sibling\n"
+    )
+    assert kernel_imports(sample) - PUBLIC == {"kernel.catalog.model", "kernel.db.pool"}
