@@ -35,8 +35,7 @@ from kernel.catalog.model import ProjectCatalog
 from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
-from kernel.ddl import history
-from kernel.ddl.history import describe_op
+from kernel.ddl.history import describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
@@ -374,14 +373,14 @@ class SchemaEngine:
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        """A page of the project's operations, newest first (:func:`history.ops_page`)."""
-        return await history.ops_page(
+        """A page of the project's operations, newest first (see :func:`ops_page`)."""
+        return await ops_page(
             self.tessera, principal, project_id, status=status, op=op, limit=limit, cursor=cursor
         )
 
     async def operation(self, project_id: str, op_id: int, principal: Principal) -> dict[str, Any]:
         """One operation with its status transitions (404 ``op_not_found``)."""
-        return await history.one_op(self.tessera, principal, project_id, op_id)
+        return await one_op(self.tessera, principal, project_id, op_id)
 
     # -- schema_ops bookkeeping (each in its own short transaction) --------------------
 
