@@ -65,8 +65,27 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
 
 
 def serve_single(options: ServeOptions) -> None:
-    """One process: uvicorn binds, serves and handles signals itself."""
-    uvicorn.Server(_uvicorn_config(options)).run()
+    """One process: uvicorn binds, serves and handles signals itself.
+
+    Once it has shut down, uvicorn raises the signal that stopped it again, with the handler
+    that was in place before it started. SIGTERM's default would end the process on the
+    spot, skipping the caller's cleanup (stopping the embedded PostgreSQL); here it ends
+    ``serve_single`` instead, as a clean stop, like the supervisor's."""
+    previous = signal.signal(signal.SIGTERM, _stop_serving)
+    try:
+        uvicorn.Server(_uvicorn_config(options)).run()
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived (again) after uvicorn's own shutdown."""
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -122,3 +122,21 @@ def test_a_taken_port_is_a_one_line_error(database_url: str, tmp_path: Path) -> 
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"tessera: cannot listen on 127.0.0.1:{port}")
+
+
+def test_sigterm_stops_the_embedded_postgres_of_a_single_process(tmp_path: Path) -> None:
+    """uvicorn re-raises SIGTERM after its shutdown; the embedded server must still stop."""
+    env = tessera_env(
+        TESSERA_DATA_DIR=str(tmp_path),
+        TESSERA_SECRET_KEY="serve-test-secret",
+        TESSERA_LOG_LEVEL="warning",
+    )
+    with TesseraServer(env) as server:
+        pid_file = tmp_path / "postgres" / "postmaster.pid"
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        assert postmaster.is_running()
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(60) == 0
+    postmaster.wait(30)
+    assert not pid_file.exists()
