@@ -3,13 +3,14 @@ only the dev extras bring would pass every test here and break ``make run`` else
 
 from __future__ import annotations
 
-import ast
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.imports import imported_modules
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("kernel", "plugins", "admin")
@@ -44,16 +45,9 @@ def runtime_distributions(name: str) -> set[str]:
 def third_party_imports(folder: Path) -> set[str]:
     """Top-level names of the absolute imports under ``folder`` that are not the standard
     library or Tessera itself."""
-    found = set()
-    for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            found.update(name.split(".")[0] for name in names)
+    found = {
+        module.split(".")[0] for path in folder.rglob("*.py") for module in imported_modules(path)
+    }
     return found - set(sys.stdlib_module_names) - set(SHIPPED) - {"__future__"}
 
 

@@ -4,8 +4,9 @@ until it is added here and documented."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests.imports import imported_modules
 
 REPO = Path(__file__).resolve().parent.parent
 #: docs/plugins.md, "What `tessera` gives your hooks": the modules a plugin may import.
@@ -29,16 +30,11 @@ PLUGIN_CODE = ("plugins", "admin", "docs/examples")
 
 def kernel_imports(path: Path) -> set[str]:
     """Every ``kernel`` module a file imports (``from kernel.x import y`` names ``kernel.x``)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
-            continue
-        found.update(name for name in names if name == "kernel" or name.startswith("kernel."))
-    return found
+    return {
+        module
+        for module in imported_modules(path)
+        if module == "kernel" or module.startswith("kernel.")
+    }
 
 
 def test_plugins_and_admin_import_only_public_kernel_modules() -> None:
