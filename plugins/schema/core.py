@@ -10,18 +10,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from alembic.operations import Operations
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel import (
     ACTIONS,
     SYSTEM_COLUMNS,
     CatalogWriter,
-    CollectionDef,
-    Conflict,
     DdlOperation,
     FieldSpec,
-    OpContext,
     Plan,
     PluginInfo,
     ResolvedField,
@@ -29,85 +25,13 @@ from kernel import (
     Step,
     ValidationFailed,
     check_name,
-    field_column,
     hookimpl,
     queryable_fields,
     resolve_field,
-    system_columns,
-    unique_index_name,
     validate_policies,
 )
-
-
-def check_collection_name_free(context: OpContext, name: str, field: str = "name") -> None:
-    """409 when ``name`` is taken by a collection (live or dropped) or a live alias."""
-    existing = context.catalog.collections.get(name)
-    if existing is not None and not existing.is_deleted:
-        raise Conflict(f"collection {name!r} already exists", code="duplicate", field=field)
-    if existing is not None:
-        raise Conflict(
-            f"a dropped collection named {name!r} still exists; restore or purge it first",
-            code="name_taken",
-            field=field,
-        )
-    alias = context.catalog.live_collection_aliases(context.now).get(name)
-    if alias is not None:
-        target, entry = alias
-        raise Conflict(
-            f"{name!r} is an old name of {target.name!r} until {entry.expires_at:%Y-%m-%d}; "
-            "retire that alias first",
-            code="alias_name",
-            field=field,
-        )
-
-
-def check_field_name_free(
-    context: OpContext, collection: CollectionDef, resolved: ResolvedField, where: str
-) -> None:
-    """409 when the field's name or column is taken in ``collection``."""
-    existing = collection.field(resolved.name)
-    if existing is not None:
-        reason = "already exists" if not existing.is_deleted else "was dropped; restore or purge it"
-        raise Conflict(f"field {resolved.name!r} {reason}", code="duplicate", field=f"{where}.name")
-    if resolved.name in collection.live_field_aliases(context.now):
-        raise Conflict(
-            f"{resolved.name!r} is an old name of another field; retire that alias first",
-            code="alias_name",
-            field=f"{where}.name",
-        )
-    taken = {f.column for f in collection.fields} | set(SYSTEM_COLUMNS)
-    if resolved.column in taken:
-        raise Conflict(
-            f"column {resolved.column!r} is already used in {collection.name!r}",
-            code="duplicate",
-            field=f"{where}.name",
-        )
-
-
-def add_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
-    """The unique index of each unique field (columns come with the table or add_column)."""
-    return [
-        Step(
-            f"unique index on {field.name}",
-            partial(_create_unique, schema, table, field.column),
-        )
-        for field in fields
-        if field.unique
-    ]
-
-
-def _create_unique(schema: str, table: str, column: str, ops: Operations) -> None:
-    ops.create_index(
-        unique_index_name(table, [column]), table, [column], unique=True, schema=schema
-    )
-
-
-def _create_table(schema: str, table: str, fields: list[ResolvedField], ops: Operations) -> None:
-    ops.create_table(table, *system_columns(), *(field_column(f) for f in fields), schema=schema)
-
-
-def _add_column(schema: str, table: str, field: ResolvedField, ops: Operations) -> None:
-    ops.add_column(table, field_column(field), schema=schema)
+from plugins.schema.naming import check_collection_name_free, check_field_name_free
+from plugins.schema.steps import add_column, create_table, unique_index_steps
 
 
 def describe_resolved(field: ResolvedField) -> dict[str, Any]:
@@ -146,8 +70,8 @@ class CreateCollection(DdlOperation):
             columns.add(resolved.column)
             self.fields.append(resolved)
         schema = self.context.schema
-        steps = [Step(f"create table {name}", partial(_create_table, schema, name, self.fields))]
-        return Plan(steps=steps + add_field_steps(schema, name, self.fields))
+        steps = [Step(f"create table {name}", partial(create_table, schema, name, self.fields))]
+        return Plan(steps=steps + unique_index_steps(schema, name, self.fields))
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         display = self.args.display_name or self.args.name.replace("_", " ").capitalize()
@@ -177,7 +101,13 @@ class AddField(DdlOperation):
     def plan(self) -> Plan:
         self.collection = self.context.collection(self.args.collection)
         self.resolved = resolve_field(self.args.field, self.context.tessera.field_types, "field")
-        check_field_name_free(self.context, self.collection, self.resolved, "field")
+        check_field_name_free(
+            self.context,
+            self.collection,
+            self.resolved.name,
+            self.resolved.column,
+            field="field.name",
+        )
         schema, table = self.context.schema, self.collection.table
         warnings = []
         if self.resolved.required and not self.resolved.has_default:
@@ -193,11 +123,11 @@ class AddField(DdlOperation):
         steps = [
             Step(
                 f"add column {self.resolved.column}",
-                partial(_add_column, schema, table, self.resolved),
+                partial(add_column, schema, table, self.resolved),
             )
         ]
         return Plan(
-            steps=steps + add_field_steps(schema, table, [self.resolved]), warnings=warnings
+            steps=steps + unique_index_steps(schema, table, [self.resolved]), warnings=warnings
         )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:

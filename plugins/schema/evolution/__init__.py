@@ -1,0 +1,49 @@
+"""The plugin ``schema.evolution``: change a live schema without breaking its clients.
+
+Operations, by family: renames (``renames``: rename_collection, rename_field, each leaving
+an alias for a grace period, and retire_alias), drops (``drops``: drop_field (soft),
+restore_field, purge_field, restore_collection, purge_collection) and conversions
+(``conversions``: change_field_type in place when safe, otherwise a copy-and-swap wizard
+made of add_field, copy_field and swap_fields). All run through the kernel's DDL engine
+like any other operation.
+"""
+
+from __future__ import annotations
+
+from kernel import DdlOperation, PluginInfo, hookimpl
+from plugins.schema.evolution.conversions import ChangeFieldType, CopyField, SwapFields
+from plugins.schema.evolution.drops import (
+    DropField,
+    PurgeCollection,
+    PurgeField,
+    RestoreCollection,
+    RestoreField,
+)
+from plugins.schema.evolution.renames import RenameCollection, RenameField, RetireAlias
+
+OPERATIONS: list[type[DdlOperation]] = [
+    RenameCollection,
+    RenameField,
+    DropField,
+    RestoreField,
+    PurgeField,
+    ChangeFieldType,
+    CopyField,
+    SwapFields,
+    RestoreCollection,
+    PurgeCollection,
+    RetireAlias,
+]
+
+
+@hookimpl
+def plugin_info() -> PluginInfo:
+    return PluginInfo(
+        description="Schema evolution: renames with aliases, soft drops, safe type changes",
+        requires=["schema.core"],
+    )
+
+
+@hookimpl
+def register_ddl_operations() -> list[type[DdlOperation]]:
+    return list(OPERATIONS)

@@ -1,0 +1,324 @@
+"""Drops and their undoing: ``drop_field`` (soft), ``restore_field``, ``purge_field``,
+``restore_collection`` and ``purge_collection`` (admins only, confirmed, after the
+retention window)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from pydantic import Field
+
+from kernel import (
+    CatalogWriter,
+    CollectionDef,
+    Conflict,
+    DdlOperation,
+    FieldDef,
+    NotFound,
+    OpContext,
+    Plan,
+    SchemaInspector,
+    Step,
+    ValidationFailed,
+    unique_index_name,
+)
+from kernel.expr import field_names, parse
+from plugins.schema.evolution.common import CollectionArgs, FieldArgs
+from plugins.schema.steps import drop_column, drop_table, set_nullable
+
+
+def policies_using(collection: CollectionDef, field: str) -> list[str]:
+    """Actions whose rule names ``field``."""
+    return [
+        action
+        for action, rule in collection.policies.items()
+        if rule and field in field_names(parse(rule))
+    ]
+
+
+class DropField(DdlOperation):
+    """Soft drop: the field leaves the API and the admin at once, writes naming it are
+    refused, its data stays. ``restore_field`` undoes it; ``purge_field`` removes it."""
+
+    name = "drop_field"
+    label = "Drop field"
+    Args = FieldArgs
+
+    def plan(self) -> Plan:
+        context = self.context
+        self.collection = context.collection(self.args.collection)
+        self.field = context.field(self.collection, self.args.field)
+        used_by = policies_using(self.collection, self.field.name)
+        if used_by:
+            raise Conflict(
+                f"{self.field.name!r} is used by the {', '.join(used_by)} policies; "
+                "change them first",
+                code="field_in_use",
+                field="field",
+            )
+        warnings = [
+            f"{self.field.name!r} disappears from the API and the admin at once and writes "
+            "naming it are refused; its data is kept and restore_field brings it back"
+        ]
+        steps = []
+        if self.field.required:
+            warnings.append("the column accepts empty values while the field is dropped")
+            steps.append(
+                Step(
+                    f"make {self.field.column} optional",
+                    partial(
+                        set_nullable,
+                        context.schema,
+                        self.collection.table,
+                        self.field.column,
+                        True,
+                    ),
+                )
+            )
+        return Plan(steps=steps, warnings=warnings)
+
+    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        impact = await inspector.impact(self.collection, rewrite=False)
+        existing = [a.id for a in self.collection.field_aliases if a.field_id == self.field.id]
+        return {**impact, "old_names": await inspector.alias_usage(existing)}
+
+    def target(self) -> tuple[str, str]:
+        return "field", f"{self.args.collection}.{self.args.field}"
+
+    def before(self) -> Any:
+        return {"field": self.field.name, "is_deleted": False}
+
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        await writer.update_field(self.field.id, is_deleted=True, deleted_at=writer.now)
+        purge_from = writer.now + timedelta(
+            days=self.context.catalog.project.settings.purge_retention_days
+        )
+        return {
+            "collection": self.collection.name,
+            "field": self.field.name,
+            "is_deleted": True,
+            "purge_possible_from": purge_from.isoformat(),
+        }
+
+
+def dropped_field(context: OpContext, collection: CollectionDef, name: str) -> FieldDef:
+    field = collection.field(name)
+    if field is None:
+        raise NotFound(f"field {name!r} not found", code="field_not_found", field="field")
+    if not field.is_deleted:
+        raise Conflict(f"field {name!r} is not dropped", code="not_dropped", field="field")
+    return field
+
+
+class RestoreFieldArgs(FieldArgs):
+    required: bool | None = Field(
+        default=None, description="restore as required or optional; default: as it was"
+    )
+
+
+class RestoreField(DdlOperation):
+    """Bring a soft-dropped field back, with its data."""
+
+    name = "restore_field"
+    label = "Restore field"
+    Args = RestoreFieldArgs
+
+    def plan(self) -> Plan:
+        context = self.context
+        self.collection = context.collection(self.args.collection)
+        self.field = dropped_field(context, self.collection, self.args.field)
+        alias = self.collection.live_field_aliases(context.now).get(self.field.name)
+        if alias is not None:
+            raise Conflict(
+                f"{self.field.name!r} is now an old name of {alias[0].name!r}; retire it first",
+                code="alias_name",
+                field="field",
+            )
+        self.required = self.field.required if self.args.required is None else self.args.required
+        steps = []
+        if self.required:
+            steps.append(
+                Step(
+                    f"make {self.field.column} required again",
+                    partial(
+                        set_nullable,
+                        self.context.schema,
+                        self.collection.table,
+                        self.field.column,
+                        False,
+                    ),
+                )
+            )
+        return Plan(
+            steps=steps,
+            warnings=[f"{self.field.name!r} returns to the API with the data it had"],
+        )
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        if not self.required:
+            return
+        empty = await inspector.empty_values(self.collection, self.field.column)
+        if empty:
+            raise ValidationFailed(
+                f"{empty} records were written without {self.field.name!r} while it was "
+                "dropped; restore it with required: false, then fill them in",
+                code="has_empty_values",
+                field="required",
+            )
+
+    def target(self) -> tuple[str, str]:
+        return "field", f"{self.args.collection}.{self.args.field}"
+
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        await writer.update_field(
+            self.field.id, is_deleted=False, deleted_at=None, required=self.required
+        )
+        return {"collection": self.collection.name, "field": self.field.name, "is_deleted": False}
+
+
+class PurgeFieldArgs(FieldArgs):
+    confirm: str = Field(description="must be exactly '<collection>.<field>'")
+
+
+def check_retention(context: OpContext, deleted_at: datetime | None, what: str) -> None:
+    days = context.catalog.project.settings.purge_retention_days
+    ready = (deleted_at or context.now) + timedelta(days=days)
+    if ready > context.now:
+        raise Conflict(
+            f"{what} was dropped less than {days} days ago; it can be purged from "
+            f"{ready:%Y-%m-%d %H:%M} UTC",
+            code="retention_window",
+        )
+
+
+class PurgeField(DdlOperation):
+    """Physically drop a soft-dropped field's column (admins only, confirmed, after the
+    retention window, and only when nothing depends on the column)."""
+
+    name = "purge_field"
+    label = "Purge field"
+    Args = PurgeFieldArgs
+    admin_only = True
+
+    def plan(self) -> Plan:
+        context = self.context
+        self.collection = context.collection(self.args.collection, include_deleted=True)
+        self.field = dropped_field(context, self.collection, self.args.field)
+        expected = f"{self.collection.name}.{self.field.name}"
+        if self.args.confirm != expected:
+            raise ValidationFailed(
+                f"purging deletes the data for good; confirm with {expected!r}",
+                code="confirmation_required",
+                field="confirm",
+            )
+        check_retention(context, self.field.deleted_at, f"field {self.field.name!r}")
+        step = Step(
+            f"drop column {self.field.column}",
+            partial(drop_column, context.schema, self.collection.table, self.field.column),
+        )
+        return Plan(steps=[step], warnings=[f"the data of {expected} is deleted for good"])
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        own_index = f"index {unique_index_name(self.collection.table, [self.field.column])}"
+        dependents = [
+            dependent
+            for dependent in await inspector.column_dependents(self.collection, self.field.column)
+            if dependent != own_index
+        ]
+        if dependents:
+            raise Conflict(
+                f"{self.field.name!r} cannot be purged while these depend on it: "
+                + "; ".join(dependents),
+                code="has_dependents",
+                field="field",
+            )
+
+    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        return await inspector.impact(self.collection, rewrite=False)
+
+    def target(self) -> tuple[str, str]:
+        return "field", f"{self.args.collection}.{self.args.field}"
+
+    def before(self) -> Any:
+        return self.field.describe()
+
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        await writer.delete_field(self.field.id)
+        return {"collection": self.collection.name, "field": self.field.name, "purged": True}
+
+
+class RestoreCollection(DdlOperation):
+    """Bring a soft-dropped collection back."""
+
+    name = "restore_collection"
+    label = "Restore collection"
+    Args = CollectionArgs
+
+    def plan(self) -> Plan:
+        context = self.context
+        self.collection = context.collection(self.args.collection, include_deleted=True)
+        if not self.collection.is_deleted:
+            raise Conflict(
+                f"collection {self.collection.name!r} is not dropped", code="not_dropped"
+            )
+        alias = context.catalog.live_collection_aliases(context.now).get(self.collection.name)
+        if alias is not None:
+            raise Conflict(
+                f"{self.collection.name!r} is now an old name of {alias[0].name!r}; "
+                "retire that alias first",
+                code="alias_name",
+            )
+        return Plan(warnings=[f"{self.collection.name!r} returns to the API with its records"])
+
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        await writer.update_collection(self.collection.id, is_deleted=False, deleted_at=None)
+        return {"collection": self.collection.name, "is_deleted": False}
+
+
+class PurgeCollectionArgs(CollectionArgs):
+    confirm: str = Field(description="must repeat the collection's name")
+
+
+class PurgeCollection(DdlOperation):
+    """Drop a soft-dropped collection's table for good (admins only, confirmed, after the
+    retention window)."""
+
+    name = "purge_collection"
+    label = "Purge collection"
+    Args = PurgeCollectionArgs
+    admin_only = True
+
+    def plan(self) -> Plan:
+        context = self.context
+        self.collection = context.collection(self.args.collection, include_deleted=True)
+        if not self.collection.is_deleted:
+            raise Conflict(
+                f"drop collection {self.collection.name!r} before purging it", code="not_dropped"
+            )
+        if self.args.confirm != self.collection.name:
+            raise ValidationFailed(
+                f"purging deletes every record for good; confirm with {self.collection.name!r}",
+                code="confirmation_required",
+                field="confirm",
+            )
+        check_retention(context, self.collection.deleted_at, f"collection {self.collection.name!r}")
+        step = Step(
+            f"drop table {self.collection.table}",
+            partial(drop_table, context.schema, self.collection.table),
+        )
+        return Plan(steps=[step], warnings=["every record of the collection is deleted for good"])
+
+    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        return await inspector.impact(self.collection, rewrite=False)
+
+    def before(self) -> Any:
+        return {
+            "collection": self.collection.name,
+            "fields": [f.name for f in self.collection.fields],
+        }
+
+    async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
+        await writer.delete_collection(self.collection.id)
+        return {"collection": self.collection.name, "purged": True}
