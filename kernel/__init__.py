@@ -46,6 +46,7 @@ from kernel.plugins import LoadedPlugin
 from kernel.projects import ProjectCreate, ProjectUpdate
 from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
+from kernel.references import Dependent, ReferenceContext, ReferenceHolder, SchemaChange
 from kernel.registry import Registry
 from kernel.rules import RuleType, RuleViolation
 from kernel.security.keys import KeySpec
@@ -67,6 +68,7 @@ __all__ = [
     "Conflict",
     "ConversionContext",
     "DdlOperation",
+    "Dependent",
     "ErrorItem",
     "EventBus",
     "FieldDef",
@@ -94,10 +96,13 @@ __all__ = [
     "ProjectUpdate",
     "QuotaExceeded",
     "QuotaPolicy",
+    "ReferenceContext",
+    "ReferenceHolder",
     "Registry",
     "ResolvedField",
     "RuleType",
     "RuleViolation",
+    "SchemaChange",
     "SchemaInspector",
     "SignedRequest",
     "Step",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from kernel.plugin_info import PluginInfo
     from kernel.quotas import QuotaPolicy
     from kernel.realtime import Transport
+    from kernel.references import ReferenceHolder
     from kernel.rules import RuleType
     from kernel.runtime import Tessera
     from kernel.storage import StorageBackend
@@ -144,6 +145,18 @@ def register_workflow_actions() -> list[type[WorkflowAction]]:
     """Action types a workflow can run that this plugin provides.
 
     See :class:`kernel.workflows.WorkflowAction`.
+    """
+
+
+@hookspec
+def register_reference_holders() -> list[type[ReferenceHolder]]:
+    """Owners of stored references to collections and fields (policies, workflows,
+    webhook patterns, views, rules ...) this plugin provides.
+
+    Inside every schema op's locked transaction the engine asks each holder who depends on
+    what the op drops, purges or retypes (a purge with dependents is refused, listing them)
+    and has it rewrite its references to what the op renames, atomically with the DDL.
+    Names are unique across plugins. See :class:`kernel.references.ReferenceHolder`.
     """
 
 

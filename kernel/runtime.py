@@ -37,6 +37,7 @@ from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
 from kernel.records.cursor import CursorCodec
 from kernel.records.service import RecordService
+from kernel.references import ReferenceHolder
 from kernel.registry import Registry
 from kernel.rules import RuleType
 from kernel.security.api_keys import CHANNEL as KEYS_CHANNEL
@@ -44,6 +45,7 @@ from kernel.security.api_keys import ApiKeyResolver
 from kernel.security.authenticate import Authenticator
 from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
+from kernel.security.references import ApiKeyReferences, PolicyReferences
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
 from kernel.workflows import WorkflowAction
@@ -104,6 +106,9 @@ class Tessera:
         self.workflow_actions: Registry[WorkflowAction] = Registry.from_hook(
             plugins, "register_workflow_actions", "workflow action", WorkflowAction
         )
+        self.reference_holder_classes: Registry[ReferenceHolder] = Registry.from_hook(
+            plugins, "register_reference_holders", "reference holder", ReferenceHolder
+        )
         self._require_essentials()
         self.migrations = plugin_migrations(plugins)
         self.bus_class = self.event_buses.choose(settings.effective_event_bus(), "event_bus")
@@ -117,6 +122,13 @@ class Tessera:
         self.identity = IdentityService(self)
         self.api_keys = KeyService(self)
         self.quota_policies: list[QuotaPolicy] = []
+        #: Every reference holder, asked by each schema op: the kernel's own (policies, API
+        #: keys), then one instance of each plugin's.
+        self.reference_holders: list[ReferenceHolder] = [
+            PolicyReferences(self),
+            ApiKeyReferences(self),
+            *(holder(self) for _, holder in self.reference_holder_classes.items()),
+        ]
         #: Per-process objects plugins keep between hooks, under their plugin's name.
         self.state: dict[str, Any] = {}
         self._embedded: EmbeddedPostgres | None = None
@@ -142,6 +154,7 @@ class Tessera:
                 self.quota_policy_classes,
                 self.backup_parts,
                 self.workflow_actions,
+                self.reference_holder_classes,
             )
         }
 

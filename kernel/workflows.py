@@ -7,6 +7,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from kernel.references import SchemaChange
+
+#: A name stored options refer to: ``(collection, None)`` or ``(collection, field)``.
+NameRef = tuple[str, str | None]
+
 
 class WorkflowAction(ABC):
     """Base class of workflow action types (send webhook, create record, set field ...).
@@ -23,6 +28,21 @@ class WorkflowAction(ABC):
 
     def __init__(self, options: BaseModel) -> None:
         self.options = options
+
+    @classmethod
+    def names(cls, options: dict[str, Any], trigger: str) -> list[NameRef]:
+        """The collections and fields these stored (validated) ``options`` name; ``trigger``
+        is the triggering collection's name. A workflow is listed as a dependent of a drop,
+        purge or type change of any of them. The default: none."""
+        return []
+
+    @classmethod
+    def renamed(cls, options: dict[str, Any], trigger: str, change: SchemaChange) -> dict[str, Any]:
+        """``options`` with the rename ``change`` applied (``trigger`` is the triggering
+        collection's name before it). Called inside the rename's transaction; the default
+        returns ``options`` unchanged, so an action naming collections or fields in its
+        options must override both this and :meth:`names`."""
+        return options
 
     @abstractmethod
     async def run(self, context: Any) -> dict[str, Any]:

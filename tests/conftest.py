@@ -18,6 +18,7 @@ from kernel.db.engine import Database
 from kernel.db.migrate import migrate, plugin_migrations
 from kernel.plugins import load_plugins
 from tests.fake_plugins import FakeDistributions
+from tests.receiver import Receiver
 from tests.services import PostgresServer, RedisServer, create_database, drop_database
 
 ADMIN_EMAIL = "admin@tessera.test"
@@ -33,14 +34,20 @@ def postgres_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def database_url(postgres_server: str) -> AsyncIterator[str]:
-    url = await create_database(postgres_server)
+    url = await migrated_database(postgres_server)
+    yield url
+    await drop_database(postgres_server, url)
+
+
+async def migrated_database(postgres_server: str, prefix: str = "tessera_test") -> str:
+    """A new database on ``postgres_server``, migrated with every installed plugin."""
+    url = await create_database(postgres_server, prefix)
     db = await Database.connect(url, pool_size=1, connect_timeout=10)
     try:
         await migrate(db.engine, plugin_migrations(load_plugins(Settings())))
     finally:
         await db.close()
-    yield url
-    await drop_database(postgres_server, url)
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +128,22 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def jobs_db(postgres_server: str) -> AsyncIterator[str]:
+    """A database of its own for one test, so its deployment is the only one dispatching
+    jobs (one leader per database) and its job settings are the ones that apply."""
+    url = await migrated_database(postgres_server, "tessera_jobs")
+    yield url
+    await drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -668,3 +669,56 @@ def test_a_plugin_command_may_not_shadow_a_kernel_command(
     result = run_tessera(["plugins", "list"], env)
     assert result.returncode == 2
     assert "command 'serve' is reserved by the kernel" in result.stderr
+
+
+async def test_hook_register_reference_holders(
+    fake_distributions: FakeDistributions,
+    make_settings: Callable[..., Settings],
+    pg: asyncpg.Connection,
+) -> None:
+    """A holder's rewrite runs inside the rename's transaction: when it fails, the column,
+    the policies it named and what the holder itself wrote are all as before."""
+    fake_distributions.add(
+        "tests-probe-stubborn",
+        {"probe.stubborn": "probe_stubborn"},
+        {
+            "probe_stubborn": """
+            import sqlalchemy as sa
+            from kernel import Conflict, ReferenceHolder, hookimpl
+
+            class Stubborn(ReferenceHolder):
+                name = "stubborn"
+
+                async def dependents(self, context, change):
+                    return []
+
+                async def rewrite(self, context, change):
+                    await context.conn.execute(sa.text("CREATE TABLE public.probe_trace (x int)"))
+                    raise Conflict("the stubborn holder refuses", code="stubborn")
+
+            @hookimpl
+            def register_reference_holders():
+                return [Stubborn]
+        """
+        },
+    )
+    async with running(make_settings()) as client:
+        api = await new_project(client, await signed_in(client))
+        await api.create_collection("orders", [{"name": "status", "type": "string"}])
+        await api.set_policies("orders", list="status = 'paid'")
+        refused = await api.apply(
+            "rename_field", collection="orders", field="status", new_name="state"
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["errors"][0]["code"] == "stubborn"
+        columns = await pg.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'orders'",
+            f"p_{api.project}",
+        )
+        assert "status" in {row["column_name"] for row in columns}
+        assert await pg.fetchval("SELECT to_regclass('public.probe_trace')") is None
+        described = await api.client.get(api.url("/collections/orders"), headers=api.headers)
+        assert described.json()["policies"]["list"] == "status = 'paid'"
+        ops = await api.client.get(api.url("/schema/ops?limit=1"), headers=api.headers)
+        assert ops.json()["data"][0]["status"] == "failed"

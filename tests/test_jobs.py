@@ -23,14 +23,10 @@ import orjson
 import pytest
 
 from kernel.config import Settings
-from kernel.db.engine import Database
-from kernel.db.migrate import migrate, plugin_migrations
-from kernel.plugins import load_plugins
 from plugins.jobs.signing import verify
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running
 from tests.receiver import Receiver
 from tests.server import REPO, TesseraServer, tessera_env
-from tests.services import create_database, drop_database
 
 FAST = {
     "backoff_seconds": 0.2,
@@ -40,25 +36,6 @@ FAST = {
     "delivery_timeout": 2.0,
     "lease_margin": 0.5,
 }
-
-
-@pytest.fixture
-async def jobs_db(postgres_server: str) -> AsyncIterator[str]:
-    url = await create_database(postgres_server, "tessera_jobs")
-    db = await Database.connect(url, pool_size=1, connect_timeout=10)
-    try:
-        await migrate(db.engine, plugin_migrations(load_plugins(Settings())))
-    finally:
-        await db.close()
-    yield url
-    await drop_database(postgres_server, url)
-
-
-@pytest.fixture
-def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @asynccontextmanager

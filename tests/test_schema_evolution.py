@@ -684,7 +684,12 @@ async def test_rename_field_rewrites_the_policies_that_name_it(api: Api) -> None
     result = await applied(
         api, "rename_field", collection="orders", field="qty", new_name="quantity"
     )
-    assert any("policies rewritten" in warning for warning in result["warnings"])
+    assert (
+        "policy create on orders (rule names qty) is rewritten to the new name"
+        in (result["warnings"])
+    )
+    rewritten = result["result"]["references_rewritten"]
+    assert sorted(item["name"] for item in rewritten) == ["create on orders", "list on orders"]
     policies = (await describe(api, "orders"))["policies"]
     assert policies["list"] == "quantity > 4"
     assert policies["create"] == "quantity < 100"

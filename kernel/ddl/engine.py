@@ -9,6 +9,11 @@
    audit event and the op's ``applied`` status, bumps the catalog version; commits;
 3. announces the new catalog version on the bus and notifies plugins.
 
+Inside that transaction, after the plan, every reference holder lists what depends on the
+names the op changes (a purge with dependents, or a drop with a blocking one, is refused),
+and after the catalog writes every holder rewrites its references to renamed names
+(:mod:`kernel.references`, :mod:`kernel.ddl.dependents`). A preview lists the same.
+
 Any failure rolls the transaction back (PostgreSQL DDL is transactional, so table and
 catalog are exactly as before) and records the op ``failed`` with its error.
 """
@@ -35,6 +40,7 @@ from kernel.catalog.model import ProjectCatalog
 from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
+from kernel.ddl import dependents
 from kernel.ddl.history import describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
@@ -49,6 +55,7 @@ from kernel.errors import (
     ValidationFailed,
 )
 from kernel.events.bus import RESYNC
+from kernel.references import ReferenceContext
 from kernel.security.api_keys import CHANNEL as KEYS_CHANNEL
 from kernel.security.principal import Principal
 
@@ -155,18 +162,21 @@ class SchemaEngine:
             try:
                 await op.preflight(inspector)
                 impact = await op.impact(inspector)
+                found = await self._references(conn, catalog, op)
             except Exception as error:
                 translated = translate_postgres_error(error)
                 if translated is None:
                     raise
                 raise translated from None
             await conn.rollback()
+        if found:
+            impact = {**impact, "dependents": [item.describe() for item in found]}
         return {
             "op": operation.name,
             "args": args.model_dump(mode="json"),
             "ddl": render_steps(plan.steps),
             "steps": [step.description for step in plan.steps],
-            "warnings": plan.warnings,
+            "warnings": plan.warnings + dependents.warnings(found),
             "safe": plan.safe,
             "wizard": plan.wizard,
             "impact": impact,
@@ -257,7 +267,13 @@ class SchemaEngine:
             await self._preflight(conn, catalog, op, args, override_maintenance)
             inspector = SchemaInspector(conn, catalog.project.schema)
             await op.preflight(inspector)
+            found = await self._references(conn, catalog, op)
+            refused = dependents.refusal(found)
+            if refused is not None:
+                raise refused
             impact = await op.impact(inspector)
+            if found:
+                impact = {**impact, "dependents": [item.describe() for item in found]}
             ddl = render_steps(plan.steps)
             try:
                 await conn.run_sync(_run_steps, plan.steps)
@@ -266,6 +282,16 @@ class SchemaEngine:
             await op.migrate_data(conn)
             writer = CatalogWriter(conn, project_id, now)
             result = await op.write_catalog(writer)
+            rewritten = await dependents.rewrite(
+                self.tessera.reference_holders,
+                ReferenceContext(conn, project_id, catalog, writer, now),
+                op.changes(),
+            )
+            if rewritten:
+                result = {
+                    **result,
+                    "references_rewritten": [item.describe() for item in rewritten],
+                }
             target_type, target = op.target()
             await record_audit(
                 conn,
@@ -292,7 +318,7 @@ class SchemaEngine:
                     .values(
                         status="applied",
                         ddl=ddl,
-                        warnings=plan.warnings,
+                        warnings=plan.warnings + dependents.warnings(found),
                         impact=impact,
                         result=result,
                         transitions=_append_transition(
@@ -304,6 +330,16 @@ class SchemaEngine:
                 )
             ).one()
         return row, version, writer.keys_changed
+
+    async def _references(
+        self,
+        conn: AsyncConnection,
+        catalog: ProjectCatalog,
+        op: DdlOperation,
+    ) -> list[dependents.Found]:
+        """Every holder's dependents of what ``op`` changes (read only)."""
+        context = ReferenceContext(conn, catalog.project.id, catalog, None, op.context.now)
+        return await dependents.references(self.tessera.reference_holders, context, op.changes())
 
     @staticmethod
     def _require_safe(plan: Plan) -> None:

@@ -13,6 +13,10 @@ applying). It then:
 4. ``write_catalog(writer)`` — after the DDL ran, the catalog rows, in the same
    transaction; returns the op's JSON result.
 
+``changes()`` says what the op does to existing names (renames, drops, purges, type
+changes): the engine has every reference holder rewrite or list what names them
+(:mod:`kernel.references`), so no operation special-cases policies or any plugin's data.
+
 The engine owns locking, ``lock_timeout``, the transaction, ``schema_ops`` status, the
 audit event, the catalog version bump and the bus announcement. Operations never commit.
 """
@@ -31,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.errors import NotFound
+from kernel.references import SchemaChange
 from kernel.security.principal import Principal
 
 if TYPE_CHECKING:
@@ -144,6 +149,15 @@ class DdlOperation(ABC):
         Raise :mod:`kernel.errors` exceptions (422 for bad arguments, 404 for unknown
         names, 409 for clashes). Must not touch the database.
         """
+
+    def changes(self) -> list[SchemaChange]:
+        """What this op does to existing collections and fields, known after ``plan()``.
+
+        Renames make every reference holder rewrite what names the old name, in the op's
+        transaction; drops, purges and type changes make them list their dependents
+        (refused or warned about, see :mod:`kernel.references`). The default: nothing.
+        """
+        return []
 
     async def preflight(self, inspector: SchemaInspector) -> None:
         """Checks that need the database (dependents of a column to purge), run after

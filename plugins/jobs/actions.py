@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kernel import NotFound, Principal, ValidationFailed, WorkflowAction
+from kernel import NotFound, Principal, SchemaChange, ValidationFailed, WorkflowAction
 
 
 class ValueSource(BaseModel):
@@ -81,6 +81,34 @@ class Values(BaseModel):
     values: dict[str, ValueSource] = Field(min_length=1)
 
 
+def values_names(values: dict[str, Any], target: str, trigger: str) -> list[tuple[str, str]]:
+    """Fields stored ``values`` name: each key (a field of ``target``) and each ``from``
+    (a field of the triggering record)."""
+    names = [(target, key) for key in values]
+    names.extend((trigger, source["from"]) for source in values.values() if _source_field(source))
+    return names
+
+
+def renamed_values(
+    values: dict[str, Any], target: str, trigger: str, change: SchemaChange
+) -> dict[str, Any]:
+    """Stored ``values`` with the field rename ``change`` applied to keys and ``from``s."""
+    if change.field is None:
+        return values
+    renamed = {}
+    for key, source in values.items():
+        if change.collection == target and key == change.field:
+            key = change.new_name
+        if change.collection == trigger and _source_field(source) == change.field:
+            source = {**source, "from": change.new_name}
+        renamed[key] = source
+    return renamed
+
+
+def _source_field(source: Any) -> str | None:
+    return source.get("from") if isinstance(source, dict) else None
+
+
 class CreateRecordOptions(Values):
     collection: str
 
@@ -97,6 +125,19 @@ class CreateRecord(WorkflowAction):
         created = await context.create_record(self.options.collection, values)
         return {"collection": self.options.collection, "id": created["id"]}
 
+    @classmethod
+    def names(cls, options: dict[str, Any], trigger: str) -> list[tuple[str, str | None]]:
+        target = options["collection"]
+        return [(target, None), *values_names(options["values"], target, trigger)]
+
+    @classmethod
+    def renamed(cls, options: dict[str, Any], trigger: str, change: SchemaChange) -> dict[str, Any]:
+        target = options["collection"]
+        values = renamed_values(options["values"], target, trigger, change)
+        if change.field is None and target == change.collection:
+            target = change.new_name
+        return {**options, "collection": target, "values": values}
+
 
 class UpdateRecord(WorkflowAction):
     name = "update_record"
@@ -112,6 +153,14 @@ class UpdateRecord(WorkflowAction):
         await context.update_record(context.event["collection"], context.event["record_id"], values)
         return {"updated": sorted(values)}
 
+    @classmethod
+    def names(cls, options: dict[str, Any], trigger: str) -> list[tuple[str, str | None]]:
+        return list(values_names(options["values"], trigger, trigger))
+
+    @classmethod
+    def renamed(cls, options: dict[str, Any], trigger: str, change: SchemaChange) -> dict[str, Any]:
+        return {**options, "values": renamed_values(options["values"], trigger, trigger, change)}
+
 
 class SetFieldOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -119,6 +168,10 @@ class SetFieldOptions(BaseModel):
     field: str
     value: Any = None
     from_field: str | None = Field(default=None, alias="from")
+
+
+#: Keys of stored set_field options that hold a field name ("from" has an alternate name).
+_SET_FIELD_NAMES = ("field", "from", "from_field")
 
 
 class SetField(WorkflowAction):
@@ -137,6 +190,19 @@ class SetField(WorkflowAction):
             context.event["collection"], context.event["record_id"], {self.options.field: value}
         )
         return {"field": self.options.field, "value": value}
+
+    @classmethod
+    def names(cls, options: dict[str, Any], trigger: str) -> list[tuple[str, str | None]]:
+        return [(trigger, options[key]) for key in _SET_FIELD_NAMES if options.get(key)]
+
+    @classmethod
+    def renamed(cls, options: dict[str, Any], trigger: str, change: SchemaChange) -> dict[str, Any]:
+        if change.field is None or change.collection != trigger:
+            return options
+        return {
+            key: change.new_name if key in _SET_FIELD_NAMES and value == change.field else value
+            for key, value in options.items()
+        }
 
 
 class SendWebhookOptions(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from kernel import AdminPanel, PluginInfo, WorkflowAction, hookimpl
+from kernel import AdminPanel, PluginInfo, ReferenceHolder, WorkflowAction, hookimpl
 from kernel.commands import Command
 from kernel.db.migrate import Migrations
 from plugins.jobs import api, tables
@@ -20,7 +20,7 @@ from plugins.jobs.actions import BUILT_IN_ACTIONS
 from plugins.jobs.config import JobsConfig
 from plugins.jobs.host import JobHost
 from plugins.jobs.panels import PANELS
-from plugins.jobs.service import JobsService
+from plugins.jobs.references import WebhookReferences, WorkflowReferences
 from plugins.jobs.worker import ROLE, WorkerCommand
 
 NAME = "jobs"
@@ -60,10 +60,8 @@ def register_admin_panels(tessera: Any) -> list[AdminPanel]:
 
 
 @hookimpl
-async def on_schema_applied(tessera: Any, project_id: str, op: dict[str, Any]) -> None:
-    if op["op"] == "rename_collection":
-        args = op["args"]
-        await JobsService(tessera).follow_rename(project_id, args["collection"], args["new_name"])
+def register_reference_holders() -> list[type[ReferenceHolder]]:
+    return [WebhookReferences, WorkflowReferences]
 
 
 @hookimpl

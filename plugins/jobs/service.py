@@ -17,7 +17,6 @@ from kernel.api.access import require_schema_reader
 from kernel.audit import record_audit
 from kernel.expr import ExpressionError
 from plugins.jobs.conditions import bind_condition
-from plugins.jobs.matching import renamed_patterns
 from plugins.jobs.signing import new_salt, webhook_secret
 from plugins.jobs.ssrf import TargetRefused, resolve_target
 from plugins.jobs.tables import webhook_deliveries, webhooks, workflow_runs, workflows
@@ -206,27 +205,6 @@ class JobsService:
                 conn, principal, project_id, "webhook.create", str(row.id), after=described
             )
         return {**described, "secret": webhook_secret(self.tessera.secret_key, salt)}
-
-    async def follow_rename(self, project_id: str, old: str, new: str) -> int:
-        """After collection ``old`` was renamed ``new``: the project's webhook patterns that
-        name ``old`` name ``new`` (matching already follows the collection, see
-        :func:`~plugins.jobs.matching.webhook_wants`; this keeps what people read true and
-        outlives the alias). Returns how many webhooks changed."""
-        changed = 0
-        async with self.tessera.db.engine.begin() as conn:
-            rows = await conn.execute(
-                sa.select(webhooks.c.id, webhooks.c.events)
-                .where(webhooks.c.project_id == project_id)
-                .with_for_update()
-            )
-            for row in rows.all():
-                events = renamed_patterns(row.events, old, new)
-                if events != row.events:
-                    await conn.execute(
-                        webhooks.update().where(webhooks.c.id == row.id).values(events=events)
-                    )
-                    changed += 1
-        return changed
 
     async def list_webhooks(self, project_id: str, principal: Principal) -> list[dict[str, Any]]:
         await self._checked(project_id, principal)

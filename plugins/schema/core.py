@@ -21,6 +21,7 @@ from kernel import (
     Plan,
     PluginInfo,
     ResolvedField,
+    SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
@@ -169,6 +170,9 @@ class DropCollection(DdlOperation):
 
     def before(self) -> Any:
         return {"collection": self.collection.name, "is_deleted": False}
+
+    def changes(self) -> list[SchemaChange]:
+        return [SchemaChange("drop", self.collection.id, self.collection.name)]
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         await writer.update_collection(self.collection.id, is_deleted=True, deleted_at=writer.now)

@@ -22,6 +22,7 @@ from kernel import (
     FieldValueError,
     OpContext,
     Plan,
+    SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
@@ -29,7 +30,6 @@ from kernel import (
     server_default,
 )
 from plugins.schema.evolution.common import FieldArgs, StrictArgs, free_field_name, live_field
-from plugins.schema.evolution.drops import policies_using
 from plugins.schema.naming import check_field_name_free
 from plugins.schema.steps import (
     change_type,
@@ -196,6 +196,11 @@ class ChangeFieldType(DdlOperation):
 
     def before(self) -> Any:
         return {"type": self.field.type_name, "options": dict(self.field.options)}
+
+    def changes(self) -> list[SchemaChange]:
+        """What names the field now compares values of another type."""
+        collection = self.collection
+        return [SchemaChange("change_type", collection.id, collection.name, self.field.name)]
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         values: dict[str, Any] = {"type": self.args.new_type, "options": self.options}
@@ -433,8 +438,6 @@ class SwapFields(DdlOperation):
             f"{self.replacement.name!r} becomes {self.field.name!r}; the old field is kept as "
             f"{self.keep_as!r}, soft-dropped (restore_field brings it back)"
         ]
-        if policies_using(self.collection, self.field.name):
-            warnings.append(f"policies naming {self.field.name!r} now compare the new values")
         return Plan(steps=steps, warnings=warnings)
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
@@ -442,6 +445,11 @@ class SwapFields(DdlOperation):
 
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field}"
+
+    def changes(self) -> list[SchemaChange]:
+        """What names the field now compares values of another type."""
+        collection = self.collection
+        return [SchemaChange("change_type", collection.id, collection.name, self.field.name)]
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         field, replacement = self.field, self.replacement

@@ -19,23 +19,14 @@ from kernel import (
     NotFound,
     OpContext,
     Plan,
+    SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
     unique_index_name,
 )
-from kernel.expr import field_names, parse
 from plugins.schema.evolution.common import CollectionArgs, FieldArgs
 from plugins.schema.steps import drop_column, drop_table, set_nullable
-
-
-def policies_using(collection: CollectionDef, field: str) -> list[str]:
-    """Actions whose rule names ``field``."""
-    return [
-        action
-        for action, rule in collection.policies.items()
-        if rule and field in field_names(parse(rule))
-    ]
 
 
 class DropField(DdlOperation):
@@ -50,14 +41,6 @@ class DropField(DdlOperation):
         context = self.context
         self.collection = context.collection(self.args.collection)
         self.field = context.field(self.collection, self.args.field)
-        used_by = policies_using(self.collection, self.field.name)
-        if used_by:
-            raise Conflict(
-                f"{self.field.name!r} is used by the {', '.join(used_by)} policies; "
-                "change them first",
-                code="field_in_use",
-                field="field",
-            )
         warnings = [
             f"{self.field.name!r} disappears from the API and the admin at once and writes "
             "naming it are refused; its data is kept and restore_field brings it back"
@@ -89,6 +72,9 @@ class DropField(DdlOperation):
 
     def before(self) -> Any:
         return {"field": self.field.name, "is_deleted": False}
+
+    def changes(self) -> list[SchemaChange]:
+        return [SchemaChange("drop", self.collection.id, self.collection.name, self.field.name)]
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         await writer.update_field(self.field.id, is_deleted=True, deleted_at=writer.now)
@@ -244,6 +230,9 @@ class PurgeField(DdlOperation):
     def before(self) -> Any:
         return self.field.describe()
 
+    def changes(self) -> list[SchemaChange]:
+        return [SchemaChange("purge", self.collection.id, self.collection.name, self.field.name)]
+
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         await writer.delete_field(self.field.id)
         return {"collection": self.collection.name, "field": self.field.name, "purged": True}
@@ -318,6 +307,9 @@ class PurgeCollection(DdlOperation):
             "collection": self.collection.name,
             "fields": [f.name for f in self.collection.fields],
         }
+
+    def changes(self) -> list[SchemaChange]:
+        return [SchemaChange("purge", self.collection.id, self.collection.name)]
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         await writer.delete_collection(self.collection.id)

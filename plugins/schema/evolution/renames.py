@@ -14,12 +14,12 @@ from kernel import (
     DdlOperation,
     NotFound,
     Plan,
+    SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
     check_name,
 )
-from kernel.expr import parse, rename_field, to_text
 from plugins.schema.evolution.common import StrictArgs, derived_display_name, expiry, live_field
 from plugins.schema.naming import check_collection_name_free, check_field_name_free
 from plugins.schema.steps import rename_column, rename_table, unique_index_rename
@@ -98,6 +98,13 @@ class RenameCollection(DdlOperation):
     def target(self) -> tuple[str, str]:
         return "collection", self.args.collection
 
+    def changes(self) -> list[SchemaChange]:
+        return [
+            SchemaChange(
+                "rename", self.collection.id, self.collection.name, new_name=self.args.new_name
+            )
+        ]
+
     def before(self) -> Any:
         return {"name": self.collection.name, "display_name": self.collection.display_name}
 
@@ -123,7 +130,6 @@ class RenameCollection(DdlOperation):
                 expires_at=self.expires_at,
             )
             alias_expires = self.expires_at.isoformat()
-        await writer.rename_in_api_keys(old, new)
         return {"collection": new, "previous_name": old, "alias_expires_at": alias_expires}
 
 
@@ -137,7 +143,8 @@ class RenameFieldArgs(StrictArgs):
 
 class RenameField(DdlOperation):
     """Rename a field's column; the old name keeps working in reads, writes, filters and
-    sorts as an alias for a while. Policies naming the field are rewritten."""
+    sorts as an alias for a while. Whatever is stored naming the field (policies,
+    workflows, any plugin's references) is rewritten by its holder in the same transaction."""
 
     name = "rename_field"
     label = "Rename field"
@@ -165,11 +172,6 @@ class RenameField(DdlOperation):
             None,
         )
         self.expires_at = expiry(context, args.grace_days)
-        self.policies = {
-            action: to_text(rename_field(parse(rule), self.field.name, new)) if rule else rule
-            for action, rule in self.collection.policies.items()
-        }
-        changed = [a for a, rule in self.policies.items() if rule != self.collection.policies[a]]
         warnings = []
         if self.expires_at > context.now:
             warnings.append(
@@ -178,8 +180,6 @@ class RenameField(DdlOperation):
             )
         else:
             warnings.append(f"the old name {self.field.name!r} stops working at once")
-        if changed:
-            warnings.append(f"policies rewritten to the new name: {', '.join(sorted(changed))}")
         step = Step(
             f"rename column {self.field.column} to {self.new_column}",
             partial(
@@ -210,6 +210,14 @@ class RenameField(DdlOperation):
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field}"
 
+    def changes(self) -> list[SchemaChange]:
+        collection = self.collection
+        return [
+            SchemaChange(
+                "rename", collection.id, collection.name, self.field.name, self.args.new_name
+            )
+        ]
+
     def before(self) -> Any:
         return {"name": self.field.name, "column": self.field.column}
 
@@ -235,8 +243,6 @@ class RenameField(DdlOperation):
                 expires_at=self.expires_at,
             )
             alias_expires = self.expires_at.isoformat()
-        if self.policies != dict(self.collection.policies):
-            await writer.set_policies(self.collection.id, self.policies)
         return {
             "collection": self.collection.name,
             "field": new,
