@@ -135,6 +135,12 @@ async def assert_failed(
     return latest
 
 
+async def assert_not_recorded(api: Api) -> None:
+    """The newest op is the last one applied: a request refused before anything ran (bad
+    arguments, a plan that refuses) is answered with its error and leaves no history."""
+    assert (await latest_op(api))["status"] == "applied"
+
+
 def quiet_client(api: Api) -> httpx.AsyncClient:
     """A client on the same app that receives a 500 response instead of the exception."""
     transport = httpx.ASGITransport(app=api.client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
@@ -272,7 +278,7 @@ async def test_retired_collection_alias_makes_the_old_name_404(
     # Retiring it again is refused: it is no longer live.
     response = await api.apply("retire_alias", alias_id=alias["id"])
     assert error(response, 404)["code"] == "alias_not_found"
-    await assert_failed(api, "retire_alias", "alias_not_found")
+    await assert_not_recorded(api)
 
 
 async def test_rename_collection_without_grace_retires_the_old_name_at_once(
@@ -429,14 +435,14 @@ async def test_rename_collection_refuses_clashes_and_changes_nothing(
         "code": "duplicate",
         "message": "collection 'items' already exists",
     }
-    await assert_failed(api, "rename_collection", "duplicate")
+    await assert_not_recorded(api)
 
     response = await api.apply("rename_collection", collection="orders", new_name="legacy")
     problem = error(response, 409)
     assert problem["code"] == "alias_name"
     assert problem["field"] == "new_name"
     assert "'legacy' is an old name of 'archive'" in problem["message"]
-    await assert_failed(api, "rename_collection", "alias_name")
+    await assert_not_recorded(api)
 
     response = await api.apply("rename_collection", collection="nowhere", new_name="elsewhere")
     assert error(response, 404)["code"] == "collection_not_found"
@@ -799,7 +805,7 @@ async def test_rename_field_refuses_clashes_and_changes_nothing(
         "code": "duplicate",
         "message": "field 'title' already exists",
     }
-    await assert_failed(api, "rename_field", "duplicate")
+    await assert_not_recorded(api)
     response = await api.apply("rename_field", collection="orders", field="qty", new_name="price")
     assert error(response, 409)["code"] == "alias_name"
     response = await api.apply("rename_field", collection="orders", field="qty", new_name="id")
@@ -973,14 +979,14 @@ async def test_purge_field_refusals_then_purge(api: Api, pg: asyncpg.Connection)
         assert "'orders.note'" in problem["message"]
     response = await api.apply("purge_field", collection="orders", field="note")
     assert error(response, 422)["field"] == "args.confirm"
-    # Arguments are checked before the op runs: it fails straight from pending.
-    await assert_failed(api, "purge_field", "invalid_argument", ("pending", "failed"))
+    # Arguments and the plan are checked before anything is recorded.
+    await assert_not_recorded(api)
 
     response = await api.apply(
         "purge_field", collection="orders", field="note", confirm="orders.note"
     )
     assert error(response, 409)["code"] == "retention_window"
-    await assert_failed(api, "purge_field", "retention_window")
+    await assert_not_recorded(api)
     assert await snapshot(pg, api.project) == before
 
     await set_settings(api, purge_retention_days=0)
@@ -1303,8 +1309,7 @@ async def test_unsafe_conversion_is_refused_by_apply_and_previewed_as_a_wizard(
     response = await api.apply("change_field_type", collection="m", field="v", new_type=target)
     problem = error(response, 422)
     assert problem["code"] == "unsafe_change"
-    op = await assert_failed(api, "change_field_type", "unsafe_change")
-    assert op["args"] == {"collection": "m", "field": "v", "new_type": target}
+    await assert_not_recorded(api)
     assert await snapshot(pg, api.project) == before
 
     preview = await api.preview("change_field_type", collection="m", field="v", new_type=target)
@@ -1809,11 +1814,16 @@ async def test_every_op_is_recorded_with_transitions_and_audited(api: Api) -> No
     assert event["before"] == {"collection": "gone", "fields": ["title"]}
     assert event["after"] == {"collection": "gone", "purged": True}
 
-    # A failed op is in the history with its error, and writes no audit event.
+    # A refused request is not in the history; an op that ran and failed is, with its
+    # error, and writes no audit event.
     response = await api.apply("drop_field", collection="invoices", field="nothing")
     assert response.status_code == 404
-    failed = await assert_failed(api, "drop_field", "field_not_found")
-    assert failed["error"]["status"] == 404
+    await assert_not_recorded(api)
+    await api.set_policies("invoices", list="title = 'x'")
+    response = await api.apply("drop_field", collection="invoices", field="title")
+    assert response.status_code == 409
+    failed = await assert_failed(api, "drop_field", "field_in_use")
+    assert failed["error"]["status"] == 409
     assert failed["finished_at"] is not None
     assert len(await audit(api, "schema.drop_field")) == 1
 

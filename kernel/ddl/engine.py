@@ -193,15 +193,21 @@ class SchemaEngine:
         *,
         override_maintenance: bool = False,
     ) -> dict[str, Any]:
-        """Apply ``op_name``; returns the ``schema_ops`` row. Raises the client error (and
-        records the op ``failed``) when anything goes wrong. ``override_maintenance`` lets
-        an op through while the project is in maintenance mode."""
+        """Apply ``op_name``; returns the ``schema_ops`` row.
+
+        A request refused before anything runs — unknown op, invalid arguments, a plan
+        that refuses (unknown type, reserved or taken name, unsafe change) — raises its
+        client error and is not recorded: the history shows changes, not typos. Once the
+        op is recorded, any failure (quota, locks, preflight, DDL, a reference holder) is
+        recorded ``failed`` with its error and raised. ``override_maintenance`` lets an
+        op through while the project is in maintenance mode."""
         await self.tessera.catalog.get(project_id)
         self.authorize(principal, project_id, self.tessera.ddl_operations.get(op_name))
+        operation = self.operation_class(op_name)
+        args = self.parse_args(operation, raw_args)
+        await self._plan_unrecorded(project_id, operation, args, principal)
         op_id = await self._record_pending(project_id, op_name, raw_args, principal)
         try:
-            operation = self.operation_class(op_name)
-            args = self.parse_args(operation, raw_args)
             for policy in self.tessera.quota_policies:
                 await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
             await self._transition(op_id, "running")
@@ -228,6 +234,22 @@ class SchemaEngine:
             "on_schema_applied", tessera=self.tessera, project_id=project_id, op=described
         )
         return described
+
+    async def _plan_unrecorded(
+        self,
+        project_id: str,
+        operation: type[DdlOperation],
+        args: BaseModel,
+        principal: Principal,
+    ) -> None:
+        """Plan against the current catalog before recording anything; raises the plan's
+        refusal. Apply plans again inside the locks, where a change made meanwhile by
+        someone else is caught and recorded."""
+        async with self.tessera.db.engine.connect() as conn:
+            catalog = await self._load(conn, project_id)
+            await conn.rollback()
+        op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
+        self._require_safe(op.plan())
 
     async def announce(self, project_id: str, version: int | None) -> None:
         """Drop this process's snapshot and tell every other process (``None``: deleted)."""
