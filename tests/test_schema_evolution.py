@@ -376,6 +376,8 @@ async def test_old_names_stop_working_when_the_grace_period_ends(
     records = await orders(api)
     await applied(api, "rename_collection", collection="orders", new_name="invoices", grace_days=1)
     await applied(api, "rename_field", collection="invoices", field="qty", new_name="amount")
+    (old_name,) = (await describe(api, "invoices"))["old_names"]
+    assert old_name["old_name"] == "orders" and old_name["expires_at"]
     await expire_aliases_soon(api, pg, 1.5)
 
     response = await listing(api, "orders", {"filter[qty][gt]": "1"})
@@ -397,6 +399,7 @@ async def test_old_names_stop_working_when_the_grace_period_ends(
     )
     assert await collection_aliases(api) == []
     assert (await describe(api, "invoices"))["aliases"] == []
+    assert (await describe(api, "invoices"))["old_names"] == []
 
     # An expired old name is free for anything.
     await api.create_collection("orders", [{"name": "qty", "type": "integer"}])

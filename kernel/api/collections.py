@@ -46,7 +46,8 @@ async def describe_collection(tessera: Tessera, project_id: str, name: str) -> d
     resolved = catalog.resolve_collection(name, datetime.now(UTC))
     if resolved is None:
         raise NotFound(f"collection {name!r} not found", code="collection_not_found")
-    return resolved[0].describe(datetime.now(UTC))
+    now = datetime.now(UTC)
+    return resolved[0].describe(now, catalog.old_names(resolved[0], now))
 
 
 @router.get("", summary="Collections with their fields, policies and aliases")
@@ -57,7 +58,7 @@ async def list_collections(
     require_member(principal, project_id)
     now = datetime.now(UTC)
     data = [
-        collection.describe(now)
+        collection.describe(now, catalog.old_names(collection, now))
         for name, collection in sorted(catalog.live_collections.items())
         if principal.may_use(name)
     ]

@@ -155,8 +155,9 @@ class CollectionDef:
         """The rule for ``action``: ``None`` admins only, ``""`` anyone, else an expression."""
         return self.policies.get(action)
 
-    def describe(self, now: datetime) -> dict[str, Any]:
-        """The collection as the catalog API shows it."""
+    def describe(self, now: datetime, old_names: list[AliasDef] | None = None) -> dict[str, Any]:
+        """The collection as the catalog API shows it; ``old_names`` are the live aliases
+        of the collection itself (see :meth:`ProjectCatalog.old_names`)."""
         return {
             "name": self.name,
             "display_name": self.display_name,
@@ -171,6 +172,10 @@ class CollectionDef:
                     "expires_at": alias.expires_at,
                 }
                 for old, (target, alias) in self.live_field_aliases(now).items()
+            ],
+            "old_names": [
+                {"id": alias.id, "old_name": alias.old_name, "expires_at": alias.expires_at}
+                for alias in old_names or []
             ],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -234,6 +239,14 @@ class ProjectCatalog:
             if alias.live(now) and target is not None and not target.is_deleted:
                 resolved[alias.old_name] = (target, alias)
         return resolved
+
+    def old_names(self, collection: CollectionDef, now: datetime) -> list[AliasDef]:
+        """The live aliases (old names) of ``collection``, oldest first."""
+        return [
+            alias
+            for target, alias in self.live_collection_aliases(now).values()
+            if target.id == collection.id
+        ]
 
     def resolve_collection(
         self, name: str, now: datetime
