@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kernel.api.access import require_schema_reader
 from kernel.db.schema import audit_events
 from kernel.pages import newest_first
+from kernel.security.access import require_schema_reader
 from kernel.security.principal import Principal
 
 if TYPE_CHECKING:

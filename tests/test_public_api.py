@@ -22,7 +22,7 @@ PUBLIC = {
     "kernel.commands",
     "kernel.audit",
     "kernel.api.deps",
-    "kernel.api.access",
+    "kernel.security.access",
     "kernel.api.responses",
 }
 PLUGIN_CODE = ("plugins", "admin", "docs/examples")

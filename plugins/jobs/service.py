@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kernel import Conflict, ErrorItem, NotFound, Principal, ValidationFailed, newest_first
-from kernel.api.access import require_schema_reader
 from kernel.audit import record_audit
 from kernel.expr import ExpressionError
+from kernel.security.access import require_schema_reader
 from plugins.jobs.conditions import bind_condition
 from plugins.jobs.matching import renamed_patterns
 from plugins.jobs.signing import new_salt, webhook_secret
