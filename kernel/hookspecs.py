@@ -14,6 +14,9 @@ Rules of the road:
 - Registration hooks propagate errors (startup stops); notification hooks are isolated per
   plugin (logged with the plugin's name, the request goes on).
 - Hooks only ever gain arguments; none is renamed or removed.
+- Each hook is called through pluggy once per implementing plugin (``PluginSet`` in
+  :mod:`kernel.plugins`), so a wrapper (``wrapper=True``/``hookwrapper=True``) runs around
+  each plugin's call and ``trace_plugins`` logs every call.
 """
 
 from __future__ import annotations
