@@ -14,7 +14,7 @@ from kernel.security.access import require_schema_reader
 from kernel.security.principal import Principal
 
 if TYPE_CHECKING:
-    from kernel.runtime import Tessera
+    from kernel.surface import KernelSurface
 
 
 async def record_audit(
@@ -57,7 +57,7 @@ def describe_audit_event(row: Any) -> dict[str, Any]:
 
 
 async def audit_page(
-    tessera: Tessera,
+    tessera: KernelSurface,
     principal: Principal,
     project_id: str,
     *,

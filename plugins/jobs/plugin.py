@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from kernel import AdminPanel, PluginInfo, WorkflowAction, hookimpl
+from kernel import AdminPanel, KernelSurface, PluginInfo, WorkflowAction, hookimpl
 from kernel.commands import Command
 from kernel.db.migrate import Migrations
 from plugins.jobs import api, tables
@@ -50,24 +50,24 @@ def register_commands() -> list[type[Command]]:
 
 
 @hookimpl
-def register_routes(tessera: Any) -> list[APIRouter]:
+def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     return [api.router]
 
 
 @hookimpl
-def register_admin_panels(tessera: Any) -> list[AdminPanel]:
+def register_admin_panels(tessera: KernelSurface) -> list[AdminPanel]:
     return list(PANELS)
 
 
 @hookimpl
-async def on_schema_applied(tessera: Any, project_id: str, op: dict[str, Any]) -> None:
+async def on_schema_applied(tessera: KernelSurface, project_id: str, op: dict[str, Any]) -> None:
     if op["op"] == "rename_collection":
         args = op["args"]
         await JobsService(tessera).follow_rename(project_id, args["collection"], args["new_name"])
 
 
 @hookimpl
-async def startup(tessera: Any) -> None:
+async def startup(tessera: KernelSurface) -> None:
     config: JobsConfig = tessera.plugins.config(NAME)
     host = JobHost(tessera, config, consume=tessera.state.get(ROLE) == "worker")
     await host.start()
@@ -75,7 +75,7 @@ async def startup(tessera: Any) -> None:
 
 
 @hookimpl
-async def shutdown(tessera: Any) -> None:
+async def shutdown(tessera: KernelSurface) -> None:
     host = tessera.state.pop(NAME, None)
     if host is not None:
         await host.stop()
