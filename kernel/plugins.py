@@ -5,7 +5,9 @@ included. It lists the entry points of the group ``tessera.plugins``, keeps thos
 ``plugins.enabled`` selects and ``plugins.disabled`` does not (glob patterns allowed),
 imports them strictly (any failure stops startup with one line naming the plugin and its
 distribution), registers them so that hooks run in config order, validates each plugin's
-config section with the plugin's own model, and checks declared requirements.
+config section with the plugin's own model, and checks declared requirements. The
+resulting :class:`PluginSet` calls every hook through pluggy, one implementing plugin at a
+time, so wrappers and ``trace_plugins`` see each call and errors name their plugin.
 """
 
 from __future__ import annotations
