@@ -53,6 +53,7 @@ from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
 from kernel.security.principal import SCOPES, Principal
 from kernel.storage import ObjectInfo, SignedRequest, StorageBackend
+from kernel.surface import KernelSurface
 from kernel.workflows import WorkflowAction
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "FieldType",
     "FieldValueError",
     "Forbidden",
+    "KernelSurface",
     "KeySpec",
     "LoadedPlugin",
     "NoOptions",

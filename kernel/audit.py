@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kernel.api.access import require_schema_reader
 from kernel.db.schema import audit_events
 from kernel.pages import newest_first
+from kernel.security.access import require_schema_reader
 from kernel.security.principal import Principal
 
 if TYPE_CHECKING:
-    from kernel.runtime import Tessera
+    from kernel.surface import KernelSurface
 
 
 async def record_audit(
@@ -57,7 +57,7 @@ def describe_audit_event(row: Any) -> dict[str, Any]:
 
 
 async def audit_page(
-    tessera: Tessera,
+    tessera: KernelSurface,
     principal: Principal,
     project_id: str,
     *,

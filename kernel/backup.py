@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 
 class BackupPart(ABC):
@@ -18,7 +21,7 @@ class BackupPart(ABC):
     name: ClassVar[str]
     order: ClassVar[int] = 100
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     @abstractmethod

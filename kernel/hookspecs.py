@@ -14,6 +14,11 @@ Rules of the road:
 - Registration hooks propagate errors (startup stops); notification hooks are isolated per
   plugin (logged with the plugin's name, the request goes on).
 - Hooks only ever gain arguments; none is renamed or removed.
+- ``tessera`` is the running kernel; :class:`kernel.KernelSurface` lists what a plugin may
+  use of it.
+- Each hook is called through pluggy once per implementing plugin (``PluginSet`` in
+  :mod:`kernel.plugins`), so a wrapper (``wrapper=True``/``hookwrapper=True``) runs around
+  each plugin's call and ``trace_plugins`` logs every call.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ if TYPE_CHECKING:
     from kernel.realtime import Transport
     from kernel.references import ReferenceHolder
     from kernel.rules import RuleType
-    from kernel.runtime import Tessera
     from kernel.storage import StorageBackend
+    from kernel.surface import KernelSurface
     from kernel.workflows import WorkflowAction
 
 PROJECT = "tessera"
@@ -186,10 +191,10 @@ def register_commands() -> list[type[Command]]:
 
 
 @hookspec
-def register_routes(tessera: Tessera) -> list[APIRouter]:
+def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     """FastAPI routers to include in the application.
 
-    ``tessera`` is the running kernel (settings, database, catalog, registries). Routers
+    ``tessera`` is the running kernel (:class:`kernel.KernelSurface`). Routers
     should set their own ``prefix`` and ``tags``; their routes appear in ``/openapi.json``
     and their errors should be :mod:`kernel.errors` exceptions.
     """
@@ -197,7 +202,7 @@ def register_routes(tessera: Tessera) -> list[APIRouter]:
 
 @hookspec
 def on_schema_applied(
-    tessera: Tessera, project_id: str, op: dict[str, Any]
+    tessera: KernelSurface, project_id: str, op: dict[str, Any]
 ) -> Awaitable[None] | None:
     """Notification after a schema operation committed (``op`` is its ``schema_ops`` row).
 
@@ -212,7 +217,7 @@ def on_schema_applied(
 
 
 @hookspec
-def register_admin_panels(tessera: Tessera) -> list[AdminPanel]:
+def register_admin_panels(tessera: KernelSurface) -> list[AdminPanel]:
     """Admin pages (with menu entries) this plugin adds; see :class:`kernel.AdminPanel`.
 
     Field types add their form widgets through ``FieldType.widget`` instead.
@@ -225,7 +230,7 @@ def register_admin_panels(tessera: Tessera) -> list[AdminPanel]:
 
 
 @hookspec
-def startup(tessera: Tessera) -> Awaitable[None] | None:
+def startup(tessera: KernelSurface) -> Awaitable[None] | None:
     """Called once the kernel is ready (database, bus, registries), before serving.
 
     May return an awaitable. An exception stops startup, naming the plugin.
@@ -233,5 +238,5 @@ def startup(tessera: Tessera) -> Awaitable[None] | None:
 
 
 @hookspec
-def shutdown(tessera: Tessera) -> Awaitable[None] | None:
+def shutdown(tessera: KernelSurface) -> Awaitable[None] | None:
     """Called when the process stops, in reverse plugin order; failures are logged."""

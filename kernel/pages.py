@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
-    from kernel.runtime import Tessera
+    from kernel.surface import KernelSurface
 
 
 async def newest_first(
-    tessera: Tessera,
+    tessera: KernelSurface,
     statement: sa.Select[Any],
     table: sa.Table,
     *,

@@ -5,7 +5,9 @@ included. It lists the entry points of the group ``tessera.plugins``, keeps thos
 ``plugins.enabled`` selects and ``plugins.disabled`` does not (glob patterns allowed),
 imports them strictly (any failure stops startup with one line naming the plugin and its
 distribution), registers them so that hooks run in config order, validates each plugin's
-config section with the plugin's own model, and checks declared requirements.
+config section with the plugin's own model, and checks declared requirements. The
+resulting :class:`PluginSet` calls every hook through pluggy, one implementing plugin at a
+time, so wrappers and ``trace_plugins`` see each call and errors name their plugin.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import functools
 import importlib.metadata
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,12 +95,17 @@ def _dist_name(entry_point: importlib.metadata.EntryPoint) -> str:
 
 
 class PluginSet:
-    """The plugins of one app: the pluggy manager plus what each plugin declared."""
+    """The plugins of one app: the pluggy manager plus what each plugin declared.
 
-    def __init__(self, pm: pluggy.PluginManager, plugins: list[LoadedPlugin], trace: bool) -> None:
+    Every hook call goes through pluggy, one implementing plugin at a time (see
+    :func:`per_plugin_callers`): the kernel knows which plugin returned what or failed,
+    wrappers run around each plugin's call, and ``trace_plugins`` sees every call.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, plugins: list[LoadedPlugin]) -> None:
         self.pm = pm
         self._plugins = {plugin.name: plugin for plugin in plugins}
-        self._trace = trace
+        self._callers: dict[str, list[tuple[str, pluggy.HookCaller]]] = {}
 
     def __iter__(self) -> Iterator[LoadedPlugin]:
         return iter(self._plugins.values())
@@ -118,54 +125,82 @@ class PluginSet:
         return self._plugins[name].config
 
     def hooks_of(self, name: str) -> list[str]:
-        """Names of the hooks plugin ``name`` implements."""
+        """Names of the hooks plugin ``name`` implements (wrappers included)."""
         caller_names = self.pm.get_hookcallers(self._plugins[name].obj) or []
         return sorted(caller.name for caller in caller_names)
 
     def call_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call ``hook`` on every implementing plugin in call order; ``(plugin, result)``.
 
-        Unlike ``pm.hook.<name>()``, this keeps track of which plugin returned what, so the
-        kernel can name both plugins of a duplicate registration.
+        Unlike one ``pm.hook.<name>()`` call, this keeps track of which plugin returned
+        what, so the kernel can name both plugins of a duplicate registration. A plugin
+        whose implementation returns ``None`` yields no pair (pluggy drops ``None``). An
+        exception propagates: registration stops startup.
         """
-        return [(plugin_name, call()) for plugin_name, call in self._calls(hook, False, kwargs)]
+        return [
+            (plugin_name, result)
+            for plugin_name, caller in self._callers_of(hook)
+            for result in caller(**kwargs)
+        ]
 
     async def call_lifecycle(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> None:
         """Call a lifecycle hook, awaiting awaitables. Errors name the plugin.
 
-        At startup (``reverse=False``) an error stops startup; at shutdown it is logged.
+        At startup (``reverse=False``) an error stops startup; at shutdown, plugins are
+        called in reverse order and an error is logged.
         """
-        for plugin_name, call in self._calls(hook, reverse, kwargs):
+        callers = self._callers_of(hook)
+        for plugin_name, caller in reversed(callers) if reverse else callers:
             try:
-                result = call()
-                if inspect.isawaitable(result):
-                    await result
+                await _settle(caller(**kwargs))
             except Exception as error:
                 if not reverse:
                     raise PluginError(f"plugin {plugin_name}: {hook} failed: {error}") from error
                 log.exception("plugin %s: %s failed", plugin_name, hook)
 
     async def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call a notification hook; each plugin's failure is logged and isolated."""
-        for plugin_name, call in self._calls(hook, False, kwargs):
+        """Call a notification hook; each plugin's failure is logged and isolated (a
+        wrapper sees it raised from its ``yield`` before the kernel logs it)."""
+        for plugin_name, caller in self._callers_of(hook):
             try:
-                result = call()
-                if inspect.isawaitable(result):
-                    await result
+                await _settle(caller(**kwargs))
             except Exception:
                 log.exception("plugin %s: %s failed", plugin_name, hook)
 
-    def _calls(
-        self, hook: str, reverse: bool, kwargs: dict[str, Any]
-    ) -> Iterator[tuple[str, Callable[[], Any]]]:
-        impls = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
-        if reverse:
-            impls.reverse()
-        for impl in impls:
-            if self._trace:
-                log.info("hook %s -> %s", hook, impl.plugin_name)
-            arguments = [kwargs[name] for name in impl.argnames]
-            yield impl.plugin_name, functools.partial(impl.function, *arguments)
+    def _callers_of(self, hook: str) -> list[tuple[str, pluggy.HookCaller]]:
+        callers = self._callers.get(hook)
+        if callers is None:
+            callers = self._callers[hook] = per_plugin_callers(self.pm, hook)
+        return callers
+
+
+def per_plugin_callers(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, pluggy.HookCaller]]:
+    """One pluggy hook caller per plugin implementing ``hook``, in call order.
+
+    Each is ``pm.subset_hook_caller(hook, <every other implementing plugin>)``: calling it
+    runs that plugin's implementation inside every wrapper (``wrapper=True`` or
+    ``hookwrapper=True``) of the hook, through pluggy's own call path, so tracing and
+    wrappers see it. A plugin that only wraps gets no caller of its own.
+    """
+    ordered = reversed(getattr(pm.hook, hook).get_hookimpls())  # pluggy calls the last first
+    implementers = {impl.plugin: impl.plugin_name for impl in ordered if not _is_wrapper(impl)}
+    return [
+        (
+            name,
+            pm.subset_hook_caller(hook, [other for other in implementers if other is not plugin]),
+        )
+        for plugin, name in implementers.items()
+    ]
+
+
+def _is_wrapper(impl: pluggy.HookImpl) -> bool:
+    return impl.wrapper or impl.hookwrapper
+
+
+async def _settle(results: list[Any]) -> None:
+    for result in results:
+        if inspect.isawaitable(result):
+            await result
 
 
 def load_plugins(settings: Settings) -> PluginSet:
@@ -207,6 +242,9 @@ def load_plugins(settings: Settings) -> PluginSet:
         name = pm.get_name(error.plugin) or repr(error.plugin)
         hook = str(error).split("'")[1] if "'" in str(error) else str(error)
         raise PluginError(f"plugin {name}: unknown hook {hook!r} (misspelt @hookimpl?)") from None
+    _refuse_mixed_wrappers(pm)
+    if settings.trace_plugins:
+        _trace_hook_calls(pm)
 
     infos = _plugin_infos(pm)
     loaded = []
@@ -224,23 +262,60 @@ def load_plugins(settings: Settings) -> PluginSet:
             )
         )
     _check_requirements(loaded, list(entry_points))
+    return PluginSet(pm, loaded)
 
-    if settings.trace_plugins:
-        pm.trace.root.setwriter(log.info)
-        pm.enable_tracing()
-    return PluginSet(pm, loaded, trace=settings.trace_plugins)
+
+def _refuse_mixed_wrappers(pm: pluggy.PluginManager) -> None:
+    """A plugin may wrap a hook or implement it, not both: the kernel calls each
+    implementing plugin without the others, which would leave its wrapper out of every
+    other plugin's call."""
+    for plugin in pm.get_plugins():
+        for caller in pm.get_hookcallers(plugin) or []:
+            kinds = {_is_wrapper(impl) for impl in caller.get_hookimpls() if impl.plugin is plugin}
+            if len(kinds) > 1:
+                raise PluginError(
+                    f"plugin {pm.get_name(plugin)}: {caller.name} is both a wrapper and an "
+                    "implementation; move the wrapper to a plugin of its own"
+                )
+
+
+def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Log every hook call pluggy makes (``trace_plugins``): which plugin runs, inside
+    which wrappers, and what it returned or raised."""
+
+    def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        log.info("hook %s -> %s", hook, _describe(impls))
+
+    def after(
+        outcome: pluggy.Result[Any],
+        hook: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        if outcome.exception is None:
+            log.info("hook %s <- %s: %r", hook, _describe(impls), outcome.get_result())
+        else:
+            log.info("hook %s <- %s raised %r", hook, _describe(impls), outcome.exception)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _describe(impls: Sequence[pluggy.HookImpl]) -> str:
+    called = ", ".join(impl.plugin_name for impl in impls if not _is_wrapper(impl))
+    wrappers = ", ".join(impl.plugin_name for impl in impls if _is_wrapper(impl))
+    return f"{called or 'no plugin'} (wrapped by {wrappers})" if wrappers else called
 
 
 def _plugin_infos(pm: pluggy.PluginManager) -> dict[str, PluginInfo]:
     infos = {}
-    for impl in pm.hook.plugin_info.get_hookimpls():
+    for plugin_name, caller in per_plugin_callers(pm, "plugin_info"):
         try:
-            info = impl.function()
+            returned = caller()
         except Exception as error:
-            raise PluginError(f"plugin {impl.plugin_name}: plugin_info failed: {error}") from None
-        if info is not None and not isinstance(info, PluginInfo):
-            raise PluginError(f"plugin {impl.plugin_name}: plugin_info must return a PluginInfo")
-        infos[impl.plugin_name] = info or PluginInfo()
+            raise PluginError(f"plugin {plugin_name}: plugin_info failed: {error}") from None
+        if len(returned) > 1 or not all(isinstance(info, PluginInfo) for info in returned):
+            raise PluginError(f"plugin {plugin_name}: plugin_info must return a PluginInfo")
+        infos[plugin_name] = returned[0] if returned else PluginInfo()
     return infos
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 
 class QuotaPolicy:
@@ -17,7 +20,7 @@ class QuotaPolicy:
 
     name: ClassVar[str]
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     async def check_request(self, project_id: str, principal: Any) -> dict[str, str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from fastapi import APIRouter
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 
 class Transport(ABC):
@@ -19,7 +22,7 @@ class Transport(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     @abstractmethod

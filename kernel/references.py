@@ -28,6 +28,7 @@ from kernel.catalog.model import ProjectCatalog
 
 if TYPE_CHECKING:
     from kernel.catalog.writer import CatalogWriter
+    from kernel.surface import KernelSurface
 
 ChangeKind = Literal["rename", "drop", "purge", "change_type"]
 
@@ -99,7 +100,7 @@ class ReferenceHolder(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     @abstractmethod

@@ -2,8 +2,8 @@
 
 ``Tessera.build(settings)`` loads plugins and builds the registries (synchronous, no I/O);
 ``await tessera.start()`` connects the database and the bus and runs plugins' ``startup``
-hooks; ``await tessera.stop()`` undoes it in reverse. Its public attributes are what
-plugins may use: settings, plugins, registries, db, bus, catalog, services.
+hooks; ``await tessera.stop()`` undoes it in reverse. What plugins may use of it is
+:class:`kernel.KernelSurface` (settings, plugins, registries, db, bus, catalog, services).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class StorageBackend(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     @abstractmethod

@@ -457,6 +457,25 @@ async def test_hook_on_schema_applied(
                 raise RuntimeError("a failing listener must not fail the request")
         """,
     )
+    wrapper = probe(
+        fake_distributions,
+        "probe.applied_wrapper",
+        """
+        from kernel import hookimpl
+
+        seen = []
+
+        @hookimpl(wrapper=True)
+        def on_schema_applied(op):
+            try:
+                returned = yield
+            except RuntimeError as error:
+                seen.append((op["op"], str(error)))
+                raise
+            seen.append((op["op"], "returned"))
+            return returned
+        """,
+    )
     async with running(make_settings()) as client:
         api = await new_project(client, await signed_in(client))
         await api.create_collection("things", [])
@@ -470,6 +489,10 @@ async def test_hook_on_schema_applied(
         (api.project, "create_collection", "applied"),
         (api.project, "add_field", "applied"),
     ]
+    # The wrapper runs around each plugin's call and sees the failure the kernel isolates.
+    seen = sys.modules[wrapper].seen
+    assert ("create_collection", "returned") in seen
+    assert ("add_field", "a failing listener must not fail the request") in seen
 
 
 def test_hook_register_admin_panels(fake_distributions: FakeDistributions) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -240,8 +241,170 @@ def test_unknown_event_bus_lists_the_available_ones() -> None:
     assert "postgres (transports.postgres)" in str(raised.value)
 
 
-def test_trace_plugins_logs_every_hook_call(caplog: pytest.LogCaptureFixture) -> None:
-    plugins = load_plugins(Settings(trace_plugins=True))
+def test_trace_plugins_logs_every_hook_call(
+    fake_distributions: FakeDistributions, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_distributions.add("tests-wrap", {"wrap.operators": "wrap_operators"}, WRAPPERS)
     with caplog.at_level(logging.INFO, logger="kernel.plugins"):
+        plugins = load_plugins(Settings(trace_plugins=True))
         plugins.call_each("register_operators")
-    assert "hook register_operators -> operators.core" in caplog.text
+    assert "hook plugin_info -> field_types.core" in caplog.messages
+    assert "hook register_operators -> operators.core (wrapped by wrap.operators)" in (
+        caplog.messages
+    )
+    assert any(
+        line.startswith("hook register_operators <- operators.core (wrapped by wrap.operators): [[")
+        for line in caplog.messages
+    )
+
+
+def test_no_trace_unless_asked(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="kernel.plugins"):
+        load_plugins(Settings()).call_each("register_operators")
+    assert not [line for line in caplog.messages if line.startswith("hook ")]
+
+
+#: Wrappers of both pluggy styles: they see each plugin's call and may change its result.
+WRAPPERS = {
+    "wrap_operators": """
+        from kernel import hookimpl
+
+        seen = []
+
+        @hookimpl(wrapper=True)
+        def register_field_types():
+            returned = yield
+            seen.append(("field_types", [cls.name for found in returned for cls in found]))
+            return returned
+
+        @hookimpl(hookwrapper=True)
+        def register_operators():
+            outcome = yield
+            seen.append(("operators", len(outcome.get_result()[0])))
+            outcome.force_result([[cls for cls in outcome.get_result()[0] if cls.name != "ne"]])
+    """
+}
+
+
+def test_wrappers_see_and_may_change_each_plugins_result(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add("tests-wrap", {"wrap.operators": "wrap_operators"}, WRAPPERS)
+    tessera = Tessera.build(settings())
+    seen = sys.modules["wrap_operators"].seen
+    assert ("field_types", list(tessera.field_types)) in seen
+    assert ("operators", len(tessera.operators) + 1) in seen
+    assert "eq" in tessera.operators and "ne" not in tessera.operators
+    assert "register_operators" in tessera.plugins.hooks_of("wrap.operators")
+    # A plugin that only wraps is not itself called for a result.
+    assert "wrap.operators" not in [
+        name for name, _ in tessera.plugins.call_each("register_operators")
+    ]
+
+
+NOTIFIED = """
+    from kernel import hookimpl
+    import notify_log
+
+    @hookimpl
+    async def on_schema_applied(project_id, op):
+        notify_log.events.append(("{name}", project_id))
+        if op["op"] == "fail":
+            raise RuntimeError("{name} failed")
+
+    @hookimpl
+    def startup():
+        notify_log.events.append(("{name}", "startup"))
+
+    @hookimpl
+    def shutdown():
+        notify_log.events.append(("{name}", "shutdown"))
+        raise RuntimeError("{name} cannot stop")
+"""
+
+OBSERVER = """
+    from kernel import hookimpl
+    import notify_log
+
+    @hookimpl(wrapper=True)
+    def on_schema_applied(op):
+        coroutine = yield
+
+        async def observed():
+            try:
+                await coroutine[0]
+            except Exception as error:
+                notify_log.failures.append(str(error))
+                raise
+        return [observed()]
+"""
+
+
+def notifying_plugins(fake_distributions: FakeDistributions) -> list[tuple[str, str]]:
+    fake_distributions.add(
+        "tests-notified",
+        {"n.first": "n_first", "n.second": "n_second", "n.observer": "n_observer"},
+        {
+            "notify_log": "events = []\nfailures = []\n",
+            "n_first": NOTIFIED.replace("{name}", "first"),
+            "n_second": NOTIFIED.replace("{name}", "second"),
+            "n_observer": OBSERVER,
+        },
+    )
+    return sys.modules.setdefault("notify_log", __import__("notify_log")).events
+
+
+async def test_notification_failures_are_isolated_and_seen_by_wrappers(
+    fake_distributions: FakeDistributions, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = notifying_plugins(fake_distributions)
+    plugins = load_plugins(settings(enabled=["n.*"]))
+    await plugins.notify("on_schema_applied", tessera=None, project_id="p", op={"op": "fail"})
+    assert events == [("first", "p"), ("second", "p")]
+    assert sys.modules["notify_log"].failures == ["first failed", "second failed"]
+    assert "plugin n.first: on_schema_applied failed" in caplog.messages
+    assert "plugin n.second: on_schema_applied failed" in caplog.messages
+
+
+async def test_lifecycle_runs_in_order_and_shutdown_in_reverse(
+    fake_distributions: FakeDistributions, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = notifying_plugins(fake_distributions)
+    plugins = load_plugins(settings(enabled=["n.second", "n.first"]))
+    await plugins.call_lifecycle("startup", tessera=None)
+    await plugins.call_lifecycle("shutdown", reverse=True, tessera=None)
+    assert events == [
+        ("second", "startup"),
+        ("first", "startup"),
+        ("first", "shutdown"),
+        ("second", "shutdown"),
+    ]
+    assert "plugin n.second: shutdown failed" in caplog.messages
+
+
+def test_a_plugin_may_not_both_wrap_and_implement_a_hook(
+    fake_distributions: FakeDistributions,
+) -> None:
+    fake_distributions.add(
+        "tests-mixed",
+        {"mixed": "mixed_plugin"},
+        {
+            "mixed_plugin": """
+                from kernel import hookimpl
+
+                @hookimpl(specname="register_operators")
+                def operators():
+                    return []
+
+                @hookimpl(wrapper=True, specname="register_operators")
+                def around_operators():
+                    return (yield)
+            """
+        },
+    )
+    with pytest.raises(PluginError) as raised:
+        load_plugins(settings())
+    assert str(raised.value) == (
+        "plugin mixed: register_operators is both a wrapper and an implementation; "
+        "move the wrapper to a plugin of its own"
+    )

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.imports import imported_modules
+from tests.imports import REPO, imported_modules, plugin_code_files
 
-REPO = Path(__file__).resolve().parent.parent
 #: docs/plugins.md, "What `tessera` gives your hooks": the modules a plugin may import.
 PUBLIC = {
     "kernel",
@@ -22,10 +21,9 @@ PUBLIC = {
     "kernel.commands",
     "kernel.audit",
     "kernel.api.deps",
-    "kernel.api.access",
+    "kernel.security.access",
     "kernel.api.responses",
 }
-PLUGIN_CODE = ("plugins", "admin", "docs/examples")
 
 
 def kernel_imports(path: Path) -> set[str]:
@@ -40,8 +38,7 @@ def kernel_imports(path: Path) -> set[str]:
 def test_plugins_and_admin_import_only_public_kernel_modules() -> None:
     private = {
         f"{path.relative_to(REPO)}: {module}"
-        for folder in PLUGIN_CODE
-        for path in sorted((REPO / folder).rglob("*.py"))
+        for path in plugin_code_files()
         for module in kernel_imports(path) - PUBLIC
     }
     assert private == set()

@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.api.access import require_member
 from kernel.api.deps import PrincipalDep, TesseraDep
 from kernel.api.responses import json_response
 from kernel.catalog.specs import FieldSpec
 from kernel.errors import Forbidden, NotFound
 from kernel.runtime import Tessera
+from kernel.security.access import require_member
 
 router = APIRouter(prefix="/api/projects/{project_id}/collections", tags=["schema"])
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from kernel.api.access import require_member
 from kernel.api.deps import PrincipalDep, TesseraDep
 from kernel.api.responses import json_response
 from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
+from kernel.security.access import require_member
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["schema"])
 

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from kernel.api.access import require_schema_reader
 from kernel.db.schema import schema_ops
 from kernel.errors import NotFound
 from kernel.pages import newest_first
+from kernel.security.access import require_schema_reader
 from kernel.security.principal import Principal
 
 if TYPE_CHECKING:

@@ -41,7 +41,7 @@ from kernel.security.principal import Principal
 if TYPE_CHECKING:
     from kernel.catalog.writer import CatalogWriter
     from kernel.ddl.inspect import SchemaInspector
-    from kernel.runtime import Tessera
+    from kernel.surface import KernelSurface
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class OpContext:
     """What an operation may consult: the project catalog, the kernel, the actor, the time."""
 
     catalog: ProjectCatalog
-    tessera: Tessera
+    tessera: KernelSurface
     actor: Principal
     now: datetime
 

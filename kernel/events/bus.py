@@ -13,7 +13,10 @@ import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class EventBus(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
         self._listeners: dict[str, list[Listener]] = {}
 

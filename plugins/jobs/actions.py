@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kernel import NotFound, Principal, SchemaChange, ValidationFailed, WorkflowAction
+from kernel import (
+    KernelSurface,
+    NotFound,
+    Principal,
+    SchemaChange,
+    ValidationFailed,
+    WorkflowAction,
+)
 
 
 class ValueSource(BaseModel):
@@ -40,7 +47,7 @@ class WorkflowContext:
     """What an action may use: the triggering event, the kernel, and writes that carry the
     run's depth."""
 
-    tessera: Any
+    tessera: KernelSurface
     host: Any
     project_id: str
     workflow_id: int

@@ -19,6 +19,7 @@ import httpx
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from kernel import KernelSurface
 from plugins.jobs.config import JobsConfig
 from plugins.jobs.delivery import deliver
 from plugins.jobs.dispatch import Dispatcher
@@ -34,7 +35,7 @@ ACTOR_TIME_LIMIT_MS = 10 * 60 * 1000
 
 
 class JobHost:
-    def __init__(self, tessera: Any, config: JobsConfig, *, consume: bool) -> None:
+    def __init__(self, tessera: KernelSurface, config: JobsConfig, *, consume: bool) -> None:
         self.tessera = tessera
         self.config = config
         self.consume = consume

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
 
 import asyncpg
+
+from kernel import KernelSurface
 
 LOCK_KEY = 0x7E55E7B  # any constant shared by every process
 
 
 class LeaderLock:
-    def __init__(self, tessera: Any, retry_interval: float) -> None:
+    def __init__(self, tessera: KernelSurface, retry_interval: float) -> None:
         self.tessera = tessera
         self.retry_interval = retry_interval
         self._connection: asyncpg.Connection | None = None

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
-from kernel import AdminPanel, PanelRedirect, ValidationFailed
+from kernel import AdminPanel, KernelSurface, PanelRedirect, ValidationFailed
 from plugins.jobs.service import JobsService, WebhookSpec, WorkflowSpec, WorkflowUpdate
 
 ACTION_SLOTS = 3
@@ -42,7 +42,9 @@ def _url(base: str, **query: Any) -> str:
     return f"{base}?{urlencode(params)}" if params else base
 
 
-async def _projects(request: Any, tessera: Any) -> tuple[list[dict[str, Any]], str | None]:
+async def _projects(
+    request: Any, tessera: KernelSurface
+) -> tuple[list[dict[str, Any]], str | None]:
     context = request.state.panel
     projects = await tessera.projects.list(context.principal)
     wanted = request.query_params.get("project")
@@ -108,7 +110,9 @@ def _button_form(
 # -- webhooks ---------------------------------------------------------------------------
 
 
-async def render_webhooks(request: Any, tessera: Any, created: dict[str, Any] | None = None) -> str:
+async def render_webhooks(
+    request: Any, tessera: KernelSurface, created: dict[str, Any] | None = None
+) -> str:
     context = request.state.panel
     service = JobsService(tessera)
     projects, project = await _projects(request, tessera)
@@ -192,7 +196,7 @@ async def _deliveries(context: Any, service: JobsService, project: str, webhook_
     )
 
 
-async def handle_webhooks(request: Any, tessera: Any) -> PanelRedirect | str:
+async def handle_webhooks(request: Any, tessera: KernelSurface) -> PanelRedirect | str:
     context = request.state.panel
     form = await request.form()
     project = request.query_params.get("project", "")
@@ -239,7 +243,7 @@ def _parse(model: Any, data: dict[str, Any]) -> Any:
 # -- workflows --------------------------------------------------------------------------
 
 
-def _action_slot(index: int, tessera: Any) -> str:
+def _action_slot(index: int, tessera: KernelSurface) -> str:
     types = "".join(
         f'<option value="{_e(name)}">{_e(cls.label)}</option>'
         for name, cls in tessera.workflow_actions.items()
@@ -253,7 +257,7 @@ def _action_slot(index: int, tessera: Any) -> str:
     )
 
 
-def _action_help(tessera: Any) -> str:
+def _action_help(tessera: KernelSurface) -> str:
     items = []
     for name, cls in tessera.workflow_actions.items():
         schema = cls.Options.model_json_schema()
@@ -270,7 +274,7 @@ def _action_help(tessera: Any) -> str:
     )
 
 
-async def render_workflows(request: Any, tessera: Any) -> str:
+async def render_workflows(request: Any, tessera: KernelSurface) -> str:
     context = request.state.panel
     service = JobsService(tessera)
     projects, project = await _projects(request, tessera)
@@ -392,7 +396,7 @@ def _actions_from(form: Any) -> list[dict[str, Any]]:
     return actions
 
 
-async def handle_workflows(request: Any, tessera: Any) -> PanelRedirect:
+async def handle_workflows(request: Any, tessera: KernelSurface) -> PanelRedirect:
     context = request.state.panel
     form = await request.form()
     project = request.query_params.get("project", "")

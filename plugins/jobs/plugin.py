@@ -8,11 +8,10 @@ Either way the API processes dispatch and sweep, so nothing waits for a particul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter
 
-from kernel import AdminPanel, PluginInfo, ReferenceHolder, WorkflowAction, hookimpl
+from kernel import AdminPanel, KernelSurface, PluginInfo, ReferenceHolder, WorkflowAction, hookimpl
 from kernel.commands import Command
 from kernel.db.migrate import Migrations
 from plugins.jobs import api, tables
@@ -50,12 +49,12 @@ def register_commands() -> list[type[Command]]:
 
 
 @hookimpl
-def register_routes(tessera: Any) -> list[APIRouter]:
+def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     return [api.router]
 
 
 @hookimpl
-def register_admin_panels(tessera: Any) -> list[AdminPanel]:
+def register_admin_panels(tessera: KernelSurface) -> list[AdminPanel]:
     return list(PANELS)
 
 
@@ -65,7 +64,7 @@ def register_reference_holders() -> list[type[ReferenceHolder]]:
 
 
 @hookimpl
-async def startup(tessera: Any) -> None:
+async def startup(tessera: KernelSurface) -> None:
     config: JobsConfig = tessera.plugins.config(NAME)
     host = JobHost(tessera, config, consume=tessera.state.get(ROLE) == "worker")
     await host.start()
@@ -73,7 +72,7 @@ async def startup(tessera: Any) -> None:
 
 
 @hookimpl
-async def shutdown(tessera: Any) -> None:
+async def shutdown(tessera: KernelSurface) -> None:
     host = tessera.state.pop(NAME, None)
     if host is not None:
         await host.stop()

@@ -12,10 +12,18 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kernel import Conflict, ErrorItem, NotFound, Principal, ValidationFailed, newest_first
-from kernel.api.access import require_schema_reader
+from kernel import (
+    Conflict,
+    ErrorItem,
+    KernelSurface,
+    NotFound,
+    Principal,
+    ValidationFailed,
+    newest_first,
+)
 from kernel.audit import record_audit
 from kernel.expr import ExpressionError
+from kernel.security.access import require_schema_reader
 from plugins.jobs.conditions import bind_condition
 from plugins.jobs.signing import new_salt, webhook_secret
 from plugins.jobs.ssrf import TargetRefused, resolve_target
@@ -132,7 +140,7 @@ def describe_run(row: Any) -> dict[str, Any]:
 
 
 class JobsService:
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         self.tessera = tessera
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from kernel import EventBus, PluginInfo, hookimpl
+from kernel import EventBus, KernelSurface, PluginInfo, hookimpl
 from kernel.events.bus import RESYNC
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ PREFIX = "tessera_"
 class PostgresBus(EventBus):
     name = "postgres"
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         super().__init__(tessera)
         self._connection: asyncpg.Connection | None = None
         self._supervisor: asyncio.Task[None] | None = None

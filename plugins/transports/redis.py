@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from kernel import EventBus, PluginError, PluginInfo, hookimpl
+from kernel import EventBus, KernelSurface, PluginError, PluginInfo, hookimpl
 from kernel.events.bus import RESYNC
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ PREFIX = "tessera:"
 class RedisBus(EventBus):
     name = "redis"
 
-    def __init__(self, tessera: Any) -> None:
+    def __init__(self, tessera: KernelSurface) -> None:
         super().__init__(tessera)
         url = tessera.settings.redis_url
         if not url:

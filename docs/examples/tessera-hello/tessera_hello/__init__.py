@@ -10,7 +10,7 @@ import html
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from kernel import AdminPanel, PluginInfo, hookimpl
+from kernel import AdminPanel, KernelSurface, PluginInfo, hookimpl
 
 NAME = "hello"
 
@@ -25,7 +25,7 @@ def plugin_info() -> PluginInfo:
 
 
 @hookimpl
-def register_routes(tessera) -> list[APIRouter]:
+def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     config: HelloConfig = tessera.plugins.config(NAME)
     router = APIRouter(prefix="/api/hello", tags=["hello"])
 
@@ -36,11 +36,11 @@ def register_routes(tessera) -> list[APIRouter]:
     return [router]
 
 
-async def render_panel(request, tessera) -> str:
+async def render_panel(request, tessera: KernelSurface) -> str:
     config: HelloConfig = tessera.plugins.config(NAME)
     return f"<p class='lead'>{html.escape(config.greeting)} from a plugin page.</p>"
 
 
 @hookimpl
-def register_admin_panels(tessera) -> list[AdminPanel]:
+def register_admin_panels(tessera: KernelSurface) -> list[AdminPanel]:
     return [AdminPanel(slug="hello", title="Hello", render=render_panel)]

@@ -1,4 +1,8 @@
-"""Small checks shared by routers that are not about records."""
+"""Access checks on a principal: is it a member of the project, may it read the schema.
+
+They sit in the security layer, below the HTTP routers, so that services (the audit log,
+the schema history) and plugins check access the same way without importing ``kernel.api``.
+"""
 
 from __future__ import annotations
 
