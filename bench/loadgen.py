@@ -50,7 +50,7 @@ def start_wrk(
     *,
     script: str,
     path: str,
-    api_key: str,
+    credentials: tuple[str, str],
     data_file: Path | None,
     concurrency: int,
     threads: int,
@@ -61,7 +61,8 @@ def start_wrk(
         **os.environ,
         "BENCH_LUA_DIR": str(LUA_DIR),
         "BENCH_PATH": path,
-        "BENCH_KEY": api_key,
+        "BENCH_AUTH_HEADER": credentials[0],
+        "BENCH_AUTH_VALUE": credentials[1],
         "BENCH_DATA": str(data_file) if data_file else "",
     }
     command = [

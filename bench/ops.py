@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.seed import BASE_TIME, COLLECTION, LIST_FILTER, PAGE_SIZE, PROJECT, SCHEMA, Dataset
+from bench.seed import (
+    BASE_TIME,
+    COLLECTION,
+    LIST_FILTER,
+    PAGE_SIZE,
+    PROJECT,
+    SCHEMA,
+    Credential,
+    Dataset,
+)
 from bench.seed import list_query as seed_list_query
 
 _RECORD = "id, created_at, updated_at, title, amount, score, due_at"
@@ -59,6 +68,14 @@ class Operation:
     #: checked before the run so a broken setup fails loudly instead of measuring errors.
     probe: tuple[str, str, dict[str, Any] | None]
     expect_status: int = 200
+    #: What the requests authenticate with: the API key, or a signed-in user's token.
+    credential: Credential = "key"
+
+
+def as_user(op: Operation) -> Operation:
+    """``op`` sent with the project user's token instead of the API key (``<name>_user``):
+    the frontend's path, beside the key's so the difference stays visible."""
+    return replace(op, name=f"{op.name}_user", credential="user")
 
 
 def _meta(dataset: Dataset) -> dict[str, Any]:
@@ -125,28 +142,31 @@ def build(dataset: Dataset) -> list[Operation]:
             _POLICY_ZERO,
         )
 
+    get_by_id = Operation(
+        name="get_by_id",
+        goal=0.55,
+        script="get_by_id.lua",
+        path=dataset.records_path,
+        data=[str(record_id) for record_id in ids],
+        floor_sql=f"SELECT {_RECORD} FROM {_TABLE} WHERE id = $1::BIGINT AND amount >= $2::BIGINT",
+        floor_args=lambda rng: (rng.choice(ids), _POLICY_ZERO),
+        probe=("GET", f"{dataset.records_path}/{ids[0]}", None),
+    )
+    list_first = Operation(
+        name="list_filtered_first",
+        goal=0.60,
+        script="list.lua",
+        path=list_path,
+        data=[],
+        floor_sql=f"{list_select} {order} LIMIT $3::INTEGER",
+        floor_args=lambda rng: (_POLICY_ZERO, bound, PAGE_SIZE + 1),
+        probe=("GET", list_path, None),
+    )
     return [
-        Operation(
-            name="get_by_id",
-            goal=0.55,
-            script="get_by_id.lua",
-            path=dataset.records_path,
-            data=[str(record_id) for record_id in ids],
-            floor_sql=f"SELECT {_RECORD} FROM {_TABLE} WHERE id = $1::BIGINT "
-            "AND amount >= $2::BIGINT",
-            floor_args=lambda rng: (rng.choice(ids), _POLICY_ZERO),
-            probe=("GET", f"{dataset.records_path}/{ids[0]}", None),
-        ),
-        Operation(
-            name="list_filtered_first",
-            goal=0.60,
-            script="list.lua",
-            path=list_path,
-            data=[],
-            floor_sql=f"{list_select} {order} LIMIT $3::INTEGER",
-            floor_args=lambda rng: (_POLICY_ZERO, bound, PAGE_SIZE + 1),
-            probe=("GET", list_path, None),
-        ),
+        get_by_id,
+        as_user(get_by_id),
+        list_first,
+        as_user(list_first),
         Operation(
             name="list_filtered_deep",
             goal=0.60,
@@ -184,4 +204,12 @@ def build(dataset: Dataset) -> list[Operation]:
     ]
 
 
-NAMES = ("get_by_id", "list_filtered_first", "list_filtered_deep", "create", "update")
+NAMES = (
+    "get_by_id",
+    "get_by_id_user",
+    "list_filtered_first",
+    "list_filtered_first_user",
+    "list_filtered_deep",
+    "create",
+    "update",
+)

@@ -169,7 +169,26 @@ def table(results: list[OpResult]) -> str:
             f"floor {deep.floor.rps / first.floor.rps:.2f} (keyset: the cost does not grow with "
             "depth; bench/README.md says why both are below 1)"
         )
+    token_vs_key = [
+        f"{key.name} {user.tessera.rps / key.tessera.rps:.2f}"
+        for key, user in _key_and_user(by_name)
+    ]
+    if token_vs_key:
+        text += (
+            f"\n\nuser token / API key, rps: {', '.join(token_vs_key)} "
+            "(1.00: a token costs what a key does)"
+        )
     return text + "\n\n" + _align(cpu_rows)
+
+
+def _key_and_user(by_name: dict[str, OpResult]) -> list[tuple[OpResult, OpResult]]:
+    """Each operation measured with the API key and with a user token (``<name>_user``),
+    both in the run and the key's with requests."""
+    return [
+        (key, user)
+        for name, key in by_name.items()
+        if (user := by_name.get(f"{name}_user")) is not None and key.tessera.rps
+    ]
 
 
 def _cpu(usage: dict[str, float], key: str) -> str:
@@ -191,6 +210,9 @@ def _align(rows: list[tuple[str, ...]]) -> str:
 
 def write_json(path: Path, results: list[OpResult], meta: dict[str, Any]) -> None:
     document: dict[str, Any] = {result.name: result.as_json() for result in results}
+    by_name = {result.name: result for result in results}
+    for key, user in _key_and_user(by_name):
+        document[user.name]["rps_vs_key"] = round(user.tessera.rps / key.tessera.rps, 3)
     first, deep = document.get("list_filtered_first"), document.get("list_filtered_deep")
     if first and deep and first["rps"] and first["floor_rps"]:
         deep["rps_vs_first_page"] = round(deep["rps"] / first["rps"], 3)

@@ -71,8 +71,9 @@ async def _server_facts(url: str) -> tuple[str, int | None]:
 def probe(server: RunningServer, dataset: seeding.Dataset, op: Operation) -> None:
     """One request like the operation's; a wrong status stops the run before it measures."""
     method, path, body = op.probe
+    header, value = dataset.credentials(op.credential)
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-        response = client.request(method, path, json=body, headers={"X-API-Key": dataset.api_key})
+        response = client.request(method, path, json=body, headers={header: value})
     if response.status_code != op.expect_status:
         raise RuntimeError(
             f"{op.name}: {method} {path} answered {response.status_code}, "
@@ -109,7 +110,7 @@ class Runner:
             self.server.base_url,
             script=op.script,
             path=op.path,
-            api_key=self.dataset.api_key,
+            credentials=self.dataset.credentials(op.credential),
             data_file=data_file,
             concurrency=self.settings.concurrency,
             threads=self.settings.wrk_threads,

@@ -1,6 +1,7 @@
 """The benchmark's data: one project, one collection, deterministic rows.
 
-The project, collection, policies and API key are made through the API like a user would;
+The project, collection, policies, API key and project user are made through the API like
+a user would;
 the rows are copied straight into the project's table (100,000 HTTP creates would measure
 nothing but patience), then analysed. The rows are a pure function of their number, so
 every run sees the same data.
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -39,10 +40,16 @@ PAGE_SIZE = 25
 #: bench does too (matching ``ORDER BY due_at DESC, id ASC``): list ops then measure the API,
 #: not a sequential scan of the table.
 INDEXES = (f"CREATE INDEX items_due_at_id ON {SCHEMA}.{COLLECTION} (due_at DESC, id ASC)",)
+#: The project user whose token the ``*_user`` operations send (a frontend's path).
+USER_EMAIL = "reader@bench.test"
+USER_PASSWORD = "bench-reader-password"
 #: Deep pages start at least this many matching rows into the walk.
 DEEP_FROM_ROW = 10_000
 DEEP_CURSORS = 50
 WALK_PAGE_SIZE = 200
+
+#: What an operation authenticates with: the API key, or the project user's token.
+Credential = Literal["key", "user"]
 
 BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 COPY_BATCH = 5_000
@@ -76,11 +83,19 @@ class Dataset:
 
     api_key: str
     key_id: int
+    #: A signed-in project user's token.
+    user_token: str
     records_path: str
     visible_ids: list[int]
     deep_pages: list[DeepPage]
     #: Tessera's catalog ids, which the write statements put in the outbox event.
     collection_id: int
+
+    def credentials(self, credential: Credential) -> tuple[str, str]:
+        """The header (name, value) that sends ``credential``: the API key or the token."""
+        if credential == "user":
+            return "Authorization", f"Bearer {self.user_token}"
+        return "X-API-Key", self.api_key
 
 
 def _progress(done: int, total: int, width: int = 40) -> None:
@@ -138,7 +153,7 @@ def _check(response: httpx.Response, what: str) -> Any:
     return response.json() if response.content else None
 
 
-def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int]:
+def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int, str]:
     token = _check(
         client.post("/api/admin/login", json={"email": email, "password": password}), "login"
     )["token"]
@@ -161,8 +176,11 @@ def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple
         ),
         "api key",
     )
+    account = {"email": USER_EMAIL, "password": USER_PASSWORD}
+    _check(client.post(f"/api/projects/{PROJECT}/auth/signup", json=account), "user sign-up")
     del client.headers["Authorization"]
-    return key["key"], key["id"]
+    user = _check(client.post(f"/api/projects/{PROJECT}/auth/login", json=account), "user login")
+    return key["key"], key["id"], user["token"]
 
 
 def list_query(cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, str | int]:
@@ -203,10 +221,11 @@ def _deep_pages(client: httpx.Client, path: str, key: str) -> list[DeepPage]:
 def seed(
     base_url: str, database_url: str, rows: int, admin_email: str, admin_password: str
 ) -> Dataset:
-    """Create the project, collection, policies and key; copy ``rows`` rows; collect cursors."""
+    """Create the project, collection, policies, key and user; copy ``rows`` rows; collect
+    cursors."""
     with httpx.Client(base_url=base_url, timeout=60.0) as client:
-        key, key_id = _setup_through_api(client, admin_email, admin_password)
+        key, key_id, user_token = _setup_through_api(client, admin_email, admin_password)
         collection_id = asyncio.run(_copy_rows(database_url, rows))
         path = f"/api/projects/{PROJECT}/collections/{COLLECTION}/records"
         deep = _deep_pages(client, path, key)
-    return Dataset(key, key_id, path, visible_ids(rows), deep, collection_id)
+    return Dataset(key, key_id, user_token, path, visible_ids(rows), deep, collection_id)

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_filters: int = Field(default=10, ge=1)
     ddl_lock_timeout_ms: int = Field(default=5000, ge=1)
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    token_cache_size: int = Field(
+        default=10_000, ge=1, description="verified tokens each process keeps (least recent out)"
+    )
     trace_plugins: bool = False
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)

@@ -18,6 +18,7 @@ from kernel.ddl.engine import lock_project
 from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from kernel.security.api_keys import CHANNEL as KEYS_CHANNEL
 from kernel.security.principal import Principal
+from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
@@ -217,3 +218,6 @@ class ProjectService:
         for key_hash in key_hashes:
             self.tessera.keys.evict(key_hash)
             await self.tessera.bus.publish(KEYS_CHANNEL, key_hash)
+        # So are its users: their cached tokens go the same way.
+        self.tessera.token_cache.evict(project_id)
+        await self.tessera.bus.publish(TOKENS_CHANNEL, project_id)

@@ -46,6 +46,8 @@ from kernel.security.authenticate import Authenticator
 from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
 from kernel.security.references import ApiKeyReferences, PolicyReferences
+from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
+from kernel.security.token_cache import TokenResolver
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
 from kernel.workflows import WorkflowAction
@@ -208,10 +210,12 @@ class Tessera:
         self.catalog = CatalogCache(self.db, self.field_types)
         self.keys = ApiKeyResolver(self.db)
         self.alias_usage = AliasUsage(self.db)
-        self.authenticator = Authenticator(self.tokens, self.keys)
+        self.token_cache = TokenResolver(self.tokens, self.db, self.settings.token_cache_size)
+        self.authenticator = Authenticator(self.token_cache, self.keys)
         self.bus = self.bus_class(self)
         self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
+        self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
         self.events = EventNotifier(self.bus)
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         await self.plugins.call_lifecycle("startup", tessera=self)

@@ -1,11 +1,16 @@
-"""The bench's report: the table people read and the JSON other tools read (issue 7)."""
+"""The bench's report: the table people read and the JSON other tools read (issue 7), and
+the operations it measures (an API key's and a user token's, side by side: issue 13)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 
+from bench import ops
 from bench.loadgen import LoadResult
 from bench.report import OpResult, table, write_json
+from bench.seed import Dataset, DeepPage
 
 CPU = {"server": 120.0, "postgres": 50.0, "generator": 25.0, "others": 3.0, "machine": 198.0}
 FLOOR_CPU = {"client": 95.0, "server": 0.5, "postgres": 65.0, "others": 5.0, "machine": 165.5}
@@ -24,7 +29,9 @@ def _result(name: str, goal: float, requests: int, floor_requests: int) -> OpRes
 
 RESULTS = [
     _result("get_by_id", 0.55, 200_000, 340_000),
+    _result("get_by_id_user", 0.55, 150_000, 340_000),
     _result("list_filtered_first", 0.60, 90_000, 140_000),
+    _result("list_filtered_first_user", 0.60, 81_000, 140_000),
     _result("list_filtered_deep", 0.60, 60_000, 120_000),
 ]
 
@@ -43,11 +50,27 @@ def test_table_shows_each_op_against_its_floor_and_goal() -> None:
     assert cpu_line.split()[1:3] == ["120", "0.060"]
 
 
+def test_table_shows_the_user_token_rows_beside_the_key_rows() -> None:
+    text = table(RESULTS)
+    user_line = next(line for line in text.splitlines() if line.startswith("get_by_id_user "))
+    assert user_line.split()[:2] == ["get_by_id_user", "15,000"]
+    # 15,000 against 20,000 req/s, and 8,100 against 9,000.
+    assert "user token / API key, rps: get_by_id 0.75, list_filtered_first 0.90" in text
+    assert "user token / API key" not in table([r for r in RESULTS if r.name == "get_by_id"])
+
+
 def test_json_has_the_contract_fields_per_op_and_meta(tmp_path) -> None:
     path = tmp_path / "results" / "latest.json"
     write_json(path, RESULTS, {"workers": 2, "commit": "abc"})
     document = json.loads(path.read_text())
-    assert set(document) == {"get_by_id", "list_filtered_first", "list_filtered_deep", "meta"}
+    assert set(document) == {
+        "get_by_id",
+        "get_by_id_user",
+        "list_filtered_first",
+        "list_filtered_first_user",
+        "list_filtered_deep",
+        "meta",
+    }
     get = document["get_by_id"]
     assert {key: get[key] for key in ("rps", "p50_ms", "p99_ms", "floor_rps", "ratio")} == {
         "rps": 20000.0,
@@ -60,3 +83,28 @@ def test_json_has_the_contract_fields_per_op_and_meta(tmp_path) -> None:
     assert deep["rps_vs_first_page"] == 0.667
     assert deep["floor_rps_vs_first_page"] == 0.857
     assert document["meta"] == {"workers": 2, "commit": "abc"}
+    assert document["get_by_id_user"]["rps_vs_key"] == 0.75
+    assert document["list_filtered_first_user"]["rps_vs_key"] == 0.9
+    assert "rps_vs_key" not in document["get_by_id"]
+
+
+def test_user_operations_are_the_key_operations_sent_with_the_users_token() -> None:
+    dataset = Dataset(
+        api_key="tsk_bench",
+        key_id=1,
+        user_token="eyJ.user.token",
+        records_path="/api/projects/bench/collections/items/records",
+        visible_ids=[1, 2, 3],
+        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
+        collection_id=7,
+    )
+    built = {op.name: op for op in ops.build(dataset)}
+    assert tuple(built) == ops.NAMES
+    for name in ("get_by_id", "list_filtered_first"):
+        key, user = built[name], built[f"{name}_user"]
+        assert (key.credential, user.credential) == ("key", "user")
+        # The same requests, probe, floor and goal: only the credential differs.
+        assert replace(user, name=name, credential="key") == key
+    assert dataset.credentials("key") == ("X-API-Key", "tsk_bench")
+    assert dataset.credentials("user") == ("Authorization", "Bearer eyJ.user.token")
+    assert {op.credential for name, op in built.items() if not name.endswith("_user")} == {"key"}

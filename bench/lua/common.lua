@@ -1,12 +1,13 @@
 -- Shared by the operation scripts (loaded with dofile in every wrk thread).
--- Environment: BENCH_PATH (request path and query), BENCH_KEY (the API key), BENCH_DATA
--- (optional file of lines to pick from: record ids or cursors).
+-- Environment: BENCH_PATH (request path and query), BENCH_AUTH_HEADER and BENCH_AUTH_VALUE
+-- (the credentials: X-API-Key and the key, or Authorization and "Bearer <token>"),
+-- BENCH_DATA (optional file of lines to pick from: record ids or cursors).
 -- The done hook prints one line, "BENCH {json}", that the bench parses.
 -- A script that defines prepare(line) gets ITEMS[i] = prepare(line): formatting each
 -- request once at start keeps the generator's CPU per request low.
 
 BASE_PATH = os.getenv("BENCH_PATH")
-wrk.headers["X-API-Key"] = os.getenv("BENCH_KEY")
+wrk.headers[os.getenv("BENCH_AUTH_HEADER")] = os.getenv("BENCH_AUTH_VALUE")
 wrk.headers["Content-Type"] = "application/json"
 
 local threads = 0

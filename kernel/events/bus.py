@@ -1,7 +1,8 @@
 """The ``EventBus`` base class: wakes every Tessera process after a commit.
 
 A bus carries short messages on named channels: ``catalog`` (a project's catalog version
-changed), ``events`` (new outbox events were committed), ``keys`` (an API key was revoked).
+changed), ``events`` (new outbox events were committed), ``keys`` (an API key was revoked),
+``tokens`` (a deleted project's user tokens were revoked).
 Payloads stay small (under 4 KB); anything larger is read from PostgreSQL by id. A bus may
 drop messages while reconnecting: every consumer recovers from PostgreSQL, so a lost
 message delays work and never loses it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 
@@ -35,6 +36,11 @@ class TokenService:
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token carries; :class:`Unauthorized` otherwise."""
+        return self.verify_with_expiry(token)[0]
+
+    def verify_with_expiry(self, token: str) -> tuple[Principal, int]:
+        """The principal a valid token carries and its ``exp`` (Unix seconds), after which
+        the token is refused; :class:`Unauthorized` for an expired or invalid token."""
         try:
             claims = jwt.decode(
                 token,
@@ -46,20 +52,25 @@ class TokenService:
             raise Unauthorized("token expired; sign in again", code="token_expired") from None
         except jwt.PyJWTError:
             raise Unauthorized("invalid token", code="invalid_token") from None
-        kind = claims.get("kind")
-        try:
-            subject = int(claims["sub"])
-        except (TypeError, ValueError):
-            raise Unauthorized("invalid token", code="invalid_token") from None
-        if kind == "admin":
-            return Principal(kind="admin", id=subject, role="admin", email=claims.get("email"))
-        if kind == "user" and isinstance(claims.get("project"), str):
-            return Principal(
-                kind="user",
-                id=subject,
-                project_id=claims["project"],
-                role=claims.get("role") or "user",
-                email=claims.get("email"),
-                scopes=END_USER_SCOPES,
-            )
-        raise Unauthorized("invalid token", code="invalid_token")
+        # PyJWT accepted ``exp`` as anything int() takes.
+        return _principal(claims), int(claims["exp"])
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    kind = claims.get("kind")
+    try:
+        subject = int(claims["sub"])
+    except (TypeError, ValueError):
+        raise Unauthorized("invalid token", code="invalid_token") from None
+    if kind == "admin":
+        return Principal(kind="admin", id=subject, role="admin", email=claims.get("email"))
+    if kind == "user" and isinstance(claims.get("project"), str):
+        return Principal(
+            kind="user",
+            id=subject,
+            project_id=claims["project"],
+            role=claims.get("role") or "user",
+            email=claims.get("email"),
+            scopes=END_USER_SCOPES,
+        )
+    raise Unauthorized("invalid token", code="invalid_token")
