@@ -85,15 +85,19 @@ def check_field_name_free(
 
 
 def add_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
-    """The unique index of each unique field (columns come with the table or add_column)."""
-    return [
-        Step(
-            f"unique index on {field.name}",
-            partial(_create_unique, schema, table, field.column),
-        )
-        for field in fields
-        if field.unique
-    ]
+    """The unique index of each unique field and the DDL its type adds (an FK, an index);
+    columns come with the table or add_column."""
+    steps = []
+    for field in fields:
+        if field.unique:
+            steps.append(
+                Step(
+                    f"unique index on {field.name}",
+                    partial(_create_unique, schema, table, field.column),
+                )
+            )
+        steps += field.field_type.extra_ddl(schema, table, field.column)
+    return steps
 
 
 def _create_unique(schema: str, table: str, column: str, ops: Operations) -> None:
