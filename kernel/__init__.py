@@ -37,7 +37,13 @@ from kernel.errors import (
     ValidationFailed,
 )
 from kernel.events.bus import EventBus
-from kernel.fields import ConversionContext, FieldType, FieldValueError, NoOptions
+from kernel.fields import (
+    ConversionContext,
+    FieldType,
+    FieldValueError,
+    NoOptions,
+    RenderContext,
+)
 from kernel.hookspecs import hookimpl, hookspec
 from kernel.operators import Operator
 from kernel.pages import newest_first
@@ -52,7 +58,13 @@ from kernel.rules import RuleType, RuleViolation
 from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
 from kernel.security.principal import SCOPES, Principal
-from kernel.storage import ObjectInfo, SignedRequest, StorageBackend
+from kernel.storage import (
+    ObjectInfo,
+    SignedRequest,
+    StorageBackend,
+    check_key,
+    check_upload_quota,
+)
 from kernel.surface import KernelSurface
 from kernel.workflows import WorkflowAction
 
@@ -101,6 +113,7 @@ __all__ = [
     "ReferenceContext",
     "ReferenceHolder",
     "Registry",
+    "RenderContext",
     "ResolvedField",
     "RuleType",
     "RuleViolation",
@@ -114,7 +127,9 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "WorkflowAction",
+    "check_key",
     "check_name",
+    "check_upload_quota",
     "field_column",
     "hookimpl",
     "hookspec",

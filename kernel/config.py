@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     event_bus: str | None = Field(
         default=None, description="event bus driver; unset: 'redis' with redis_url, else 'postgres'"
     )
+    storage_backend: str | None = Field(
+        default=None,
+        description="storage backend driver; unset: 'local', or none when no backend is registered",
+    )
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_connect_timeout: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -82,7 +86,7 @@ class Settings(BaseSettings):
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
-    @field_validator("database_url", "redis_url")
+    @field_validator("database_url", "redis_url", "storage_backend")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -103,6 +107,10 @@ class Settings(BaseSettings):
         if self.event_bus:
             return self.event_bus
         return "redis" if self.redis_url else "postgres"
+
+    def effective_storage_backend(self) -> str:
+        """The storage backend driver name to use: the configured one, else ``local``."""
+        return self.storage_backend or "local"
 
 
 def config_path_from_env() -> Path | None:

@@ -9,11 +9,16 @@ no field type by name: every type, the core ones included, arrives through the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    from kernel.ddl.operation import Step
 
 
 class NoOptions(BaseModel):
@@ -35,6 +40,18 @@ class ConversionContext(BaseModel):
     """What a type conversion may depend on: the project's time zone (IANA name)."""
 
     timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What batch output (:meth:`FieldType.to_json_many`) may consult: the running kernel
+    (``tessera.storage``, ``tessera.db`` ...), the project and collection the records
+    belong to, and the principal reading them (a ``kernel.Principal``)."""
+
+    tessera: Any
+    project_id: str
+    collection: str
+    principal: Any
 
 
 class FieldType(ABC):
@@ -98,9 +115,30 @@ class FieldType(ABC):
         """
         return value
 
+    async def to_json_many(self, values: Sequence[Any], context: RenderContext) -> list[Any]:
+        """Turn the column values of one response (a page, or one record) into JSON at once.
+
+        ``values`` holds no ``None``; the result has one value per input, in order. Override
+        it when one value costs I/O that a batch can share (one query for the records a
+        page includes, one signing round for a page of file URLs). The kernel calls it once
+        per field per response for types that override it, and :meth:`to_json` per value
+        for the others; the default here does just that.
+        """
+        return [self.to_json(value) for value in values]
+
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema of a value of this field, used in the per-project OpenAPI."""
         return {}
+
+    def extra_ddl(self, schema: str, table: str, column: str) -> list[Step]:
+        """DDL steps beyond the column itself (a foreign key, an index), run right after the
+        column is created, in the same transaction, and shown in the schema preview.
+
+        ``schema.table.column`` is the new column. Each step issues its DDL through
+        Alembic's operations, e.g. ``Step("index on x", partial(create_my_index, schema,
+        table, column))``. The default adds nothing.
+        """
+        return []
 
     def convert_to(
         self, target: FieldType, column: ColumnElement[Any], context: ConversionContext
@@ -132,3 +170,8 @@ class FieldType(ABC):
     def keeps_json(cls) -> bool:
         """True when :meth:`to_json` is the identity, so output can skip it."""
         return cls.to_json is FieldType.to_json
+
+    @classmethod
+    def batches_json(cls) -> bool:
+        """True when the type overrides :meth:`to_json_many`, so output calls it per batch."""
+        return cls.to_json_many is not FieldType.to_json_many

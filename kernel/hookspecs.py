@@ -108,9 +108,9 @@ def register_rule_types() -> list[type[RuleType]]:
 
 @hookspec
 def register_storage_backends() -> list[type[StorageBackend]]:
-    """Storage backends this plugin provides; the deployment picks one by name.
-
-    See :class:`kernel.storage.StorageBackend`.
+    """Storage backends this plugin provides; the deployment picks one by name with the
+    ``storage_backend`` setting, and the kernel builds that one at start as
+    ``tessera.storage``. See :class:`kernel.storage.StorageBackend`.
     """
 
 

@@ -114,6 +114,9 @@ class Tessera:
         self._require_essentials()
         self.migrations = plugin_migrations(plugins)
         self.bus_class = self.event_buses.choose(settings.effective_event_bus(), "event_bus")
+        self.storage_class = self._choose_storage()
+        #: The chosen storage backend, built at start; ``None`` when none is registered.
+        self.storage: StorageBackend | None = None
 
         self.secret_key = load_secret_key(settings)
         self.tokens = TokenService(self.secret_key, settings.token_ttl_seconds)
@@ -193,6 +196,15 @@ class Tessera:
             if not len(registry):
                 raise PluginError(f"no {registry.kind} is registered: enable {example} or another")
 
+    def _choose_storage(self) -> type[StorageBackend] | None:
+        """The class ``storage_backend`` names. Left unset with no backend registered, the
+        deployment has no storage (a plugin that needs one declares ``requires``)."""
+        if self.settings.storage_backend is None and not len(self.storage_backends):
+            return None
+        return self.storage_backends.choose(
+            self.settings.effective_storage_backend(), "storage_backend"
+        )
+
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -218,6 +230,8 @@ class Tessera:
         self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
         self.events = EventNotifier(self.bus)
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
+        if self.storage_class is not None:
+            self.storage = self.storage_class(self)
         await self.plugins.call_lifecycle("startup", tessera=self)
         await self.bus.start()
         self._background.append(asyncio.create_task(self.keys.run_flusher()))

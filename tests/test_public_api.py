@@ -23,6 +23,7 @@ PUBLIC = {
     "kernel.api.deps",
     "kernel.security.access",
     "kernel.api.responses",
+    "kernel.testing",
 }
 
 

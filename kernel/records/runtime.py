@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS, queryable_fields
 from kernel.expr import ExpressionError
+from kernel.fields import FieldType
 from kernel.operators import Operator
 from kernel.query.contract import ListQuery
 from kernel.registry import Registry
@@ -76,8 +77,15 @@ class CollectionRuntime:
         ]
         #: The keys of a record row, in the order of :meth:`output_columns`.
         self.output_keys = tuple(key for key, _ in self.output)
+        #: Per-value output conversions, for the types that have one and do not batch.
         self.json_converters: dict[str, Callable[[Any], Any]] = {
-            f.column: f.type.to_json for f in live.values() if not type(f.type).keeps_json()
+            f.column: f.type.to_json
+            for f in live.values()
+            if not type(f.type).keeps_json() and not type(f.type).batches_json()
+        }
+        #: Field types rendering a whole response's values at once (``to_json_many``).
+        self.json_batchers: dict[str, FieldType] = {
+            f.column: f.type for f in live.values() if type(f.type).batches_json()
         }
         self._policies: dict[str, PolicyRule] = {}
         self._statements: dict[Hashable, CompiledStatement] = {}

@@ -23,6 +23,7 @@ from kernel.db.errors import translate_postgres_error
 from kernel.db.pool import ConnectionPool
 from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
 from kernel.expr import Bound, evaluate
+from kernel.fields import RenderContext
 from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
 from kernel.records import statements
 from kernel.records.runtime import CollectionRuntime, runtime_for
@@ -141,13 +142,16 @@ class RecordService:
     def _context(self, target: Target, principal: Principal, **values: Any) -> dict[str, Any]:
         return {**principal.context, "now": target.now, **values}
 
-    def _output(self, runtime: CollectionRuntime, row: asyncpg.Record) -> dict[str, Any]:
-        return self._records(runtime, (row,))[0]
+    async def _output(
+        self, target: Target, principal: Principal, row: asyncpg.Record
+    ) -> dict[str, Any]:
+        return (await self._records(target, principal, (row,)))[0]
 
-    def _records(
-        self, runtime: CollectionRuntime, rows: Sequence[asyncpg.Record]
+    async def _records(
+        self, target: Target, principal: Principal, rows: Sequence[asyncpg.Record]
     ) -> list[dict[str, Any]]:
         """Rows of a record statement as records (JSON-ready values)."""
+        runtime = target.runtime
         # Every record statement selects runtime.output_columns(), in this order, so the
         # lengths always match.
         keys = runtime.output_keys
@@ -156,7 +160,25 @@ class RecordService:
             for record in records:
                 if record[column] is not None:
                     record[column] = convert(record[column])
+        if runtime.json_batchers:
+            await self._render_batches(target, principal, records)
         return records
+
+    async def _render_batches(
+        self, target: Target, principal: Principal, records: list[dict[str, Any]]
+    ) -> None:
+        """One ``to_json_many`` call per batching field for the whole response."""
+        runtime = target.runtime
+        context = RenderContext(
+            self.tessera, runtime.project_id, runtime.collection.name, principal
+        )
+        for column, field_type in runtime.json_batchers.items():
+            present = [record for record in records if record[column] is not None]
+            if not present:
+                continue
+            rendered = await field_type.to_json_many([r[column] for r in present], context)
+            for record, value in zip(present, rendered, strict=True):
+                record[column] = value
 
     async def _run(
         self,
@@ -250,7 +272,7 @@ class RecordService:
             )
         return Outcome(
             data={
-                "data": self._records(runtime, rows),
+                "data": await self._records(target, principal, rows),
                 "page": {"limit": query.limit, "next_cursor": next_cursor},
             },
             collection=runtime.collection,
@@ -268,7 +290,8 @@ class RecordService:
             row = await self._run(target.runtime, self._pool.fetchrow, statement, context)
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
-            return Outcome(self._output(target.runtime, row), target.collection, [], target.alias)
+            record = await self._output(target, principal, row)
+            return Outcome(record, target.collection, [], target.alias)
 
         return await self._fresh(project_id, attempt)
 
@@ -303,7 +326,8 @@ class RecordService:
             context.update({f"v.{column}": value for column, value in values.items()})
             row = await self._run(runtime, self._pool.fetchrow, statement, context)
             self.tessera.events.committed()
-            return Outcome(self._output(runtime, row), runtime.collection, aliases, target.alias)
+            record = await self._output(target, principal, row)
+            return Outcome(record, runtime.collection, aliases, target.alias)
 
         return await self._fresh(project_id, attempt)
 
@@ -336,7 +360,8 @@ class RecordService:
             if row is None:
                 await self._explain_refusal(target, context, "update")
             self.tessera.events.committed()
-            return Outcome(self._output(runtime, row), runtime.collection, aliases, target.alias)
+            record = await self._output(target, principal, row)
+            return Outcome(record, runtime.collection, aliases, target.alias)
 
         return await self._fresh(project_id, attempt)
 

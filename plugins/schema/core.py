@@ -32,7 +32,7 @@ from kernel import (
     validate_policies,
 )
 from plugins.schema.naming import check_collection_name_free, check_field_name_free
-from plugins.schema.steps import add_column, create_table, unique_index_steps
+from plugins.schema.steps import add_column, create_table, new_field_steps
 
 
 def describe_resolved(field: ResolvedField) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class CreateCollection(DdlOperation):
             self.fields.append(resolved)
         schema = self.context.schema
         steps = [Step(f"create table {name}", partial(create_table, schema, name, self.fields))]
-        return Plan(steps=steps + unique_index_steps(schema, name, self.fields))
+        return Plan(steps=steps + new_field_steps(schema, name, self.fields))
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         display = self.args.display_name or self.args.name.replace("_", " ").capitalize()
@@ -128,7 +128,7 @@ class AddField(DdlOperation):
             )
         ]
         return Plan(
-            steps=steps + unique_index_steps(schema, table, [self.resolved]), warnings=warnings
+            steps=steps + new_field_steps(schema, table, [self.resolved]), warnings=warnings
         )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:

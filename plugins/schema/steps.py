@@ -68,13 +68,20 @@ def rename_index(schema: str, old: str, new: str, ops: Operations) -> None:
     ops.execute(f"ALTER INDEX IF EXISTS {quote(schema)}.{quote(old)} RENAME TO {quote(new)}")
 
 
-def unique_index_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
-    """The unique index of each unique field (columns come with the table or add_column)."""
-    return [
-        Step(f"unique index on {field.name}", partial(create_unique, schema, table, field.column))
-        for field in fields
-        if field.unique
-    ]
+def new_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
+    """After new fields' columns (which come with the table or add_column): each unique
+    field's index, then the DDL its type adds (a foreign key, an index: ``extra_ddl``)."""
+    steps = []
+    for field in fields:
+        if field.unique:
+            steps.append(
+                Step(
+                    f"unique index on {field.name}",
+                    partial(create_unique, schema, table, field.column),
+                )
+            )
+        steps.extend(field.field_type.extra_ddl(schema, table, field.column))
+    return steps
 
 
 def unique_index_rename(

@@ -71,6 +71,7 @@ class RedisBus(EventBus):
                 await self.dispatch(channel, RESYNC)
 
     async def stop(self) -> None:
+        self._connected = False
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
