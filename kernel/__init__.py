@@ -52,6 +52,7 @@ from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
 from kernel.security.principal import SCOPES, Principal
 from kernel.storage import ObjectInfo, SignedRequest, StorageBackend
+from kernel.subscriptions import Subscription, SubscriptionClosed
 from kernel.workflows import WorkflowAction
 
 __all__ = [
@@ -102,6 +103,8 @@ __all__ = [
     "SignedRequest",
     "Step",
     "StorageBackend",
+    "Subscription",
+    "SubscriptionClosed",
     "TesseraError",
     "Transport",
     "Unauthorized",

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     max_filters: int = Field(default=10, ge=1)
     ddl_lock_timeout_ms: int = Field(default=5000, ge=1)
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    realtime_queue_size: int = Field(
+        default=1000, ge=1, description="live events held per subscriber before it is dropped"
+    )
+    realtime_poll_interval: float = Field(
+        default=2.0, gt=0, description="seconds between outbox reads without a bus message"
+    )
     trace_plugins: bool = False
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)

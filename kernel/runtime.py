@@ -3,7 +3,8 @@
 ``Tessera.build(settings)`` loads plugins and builds the registries (synchronous, no I/O);
 ``await tessera.start()`` connects the database and the bus and runs plugins' ``startup``
 hooks; ``await tessera.stop()`` undoes it in reverse. Its public attributes are what
-plugins may use: settings, plugins, registries, db, bus, catalog, services.
+plugins may use: settings, plugins, registries, db, bus, catalog, services (records,
+subscriptions ...).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
+from kernel.subscriptions import SubscriptionService
 from kernel.workflows import WorkflowAction
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class Tessera:
         self.projects = ProjectService(self)
         self.identity = IdentityService(self)
         self.api_keys = KeyService(self)
+        self.subscriptions = SubscriptionService(self)
         self.quota_policies: list[QuotaPolicy] = []
         #: Per-process objects plugins keep between hooks, under their plugin's name.
         self.state: dict[str, Any] = {}
@@ -200,6 +203,7 @@ class Tessera:
         self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
         self.events = EventNotifier(self.bus)
+        self.subscriptions.listen(self.bus)
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         await self.plugins.call_lifecycle("startup", tessera=self)
         await self.bus.start()
@@ -208,6 +212,7 @@ class Tessera:
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:
