@@ -75,6 +75,7 @@ class SubscriptionService:
 
     @property
     def subscriber_count(self) -> int:
+        """Open subscriptions in this process."""
         return sum(len(feed.subscriptions) for feed in self._feeds.values())
 
     # -- used by Subscription -----------------------------------------------------------

@@ -27,9 +27,9 @@ class SubscriptionClosed(TesseraError):
 
     ``slow_subscriber``: more than ``realtime_queue_size`` events waited for the reader.
     ``access_changed``: a policy, the collection or the project changed so that the
-    subscriber may no longer watch. ``shutting_down``: the process is stopping. In every
-    case a client reconnects with the cursor of the last event it received and misses
-    nothing (access permitting).
+    subscriber may no longer watch. ``shutting_down``: the process is stopping.
+    ``closed``: the subscription's own :meth:`Subscription.close`. A client reconnects
+    with the cursor of the last event it received and misses nothing (access permitting).
     """
 
     status = 503
