@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -219,6 +220,23 @@ async def test_a_policy_change_ends_a_subscription_that_lost_access(api: Api) ->
         await next_event(subscription)
     assert closed.value.items[0].code == "access_changed"
     assert service.subscriber_count == before
+
+
+async def test_an_event_without_a_bus_message_arrives_by_polling(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    """A bus message lost during a reconnect only delays an event."""
+    await api.create_collection("notes", NOTE_FIELDS)
+    catalog = await kernel_of(api).catalog.get(api.project)
+    notes = catalog.live_collections["notes"]
+    async with await subscribe(api, api.headers, ["notes"]) as subscription:
+        await pg.execute(
+            "INSERT INTO tessera.events (project_id, collection_id, collection, record_id,"
+            " type, changed_fields, row) VALUES ($1, $2, 'notes', 4242, 'insert', '{}', '{}')",
+            api.project,
+            notes.id,
+        )
+        assert await next_ids(subscription, 1) == [4242]
 
 
 # -- resuming ---------------------------------------------------------------------------
