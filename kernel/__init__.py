@@ -65,6 +65,7 @@ from kernel.storage import (
     check_key,
     check_upload_quota,
 )
+from kernel.subscriptions import Subscription, SubscriptionClosed
 from kernel.surface import KernelSurface
 from kernel.workflows import WorkflowAction
 
@@ -122,6 +123,8 @@ __all__ = [
     "SignedRequest",
     "Step",
     "StorageBackend",
+    "Subscription",
+    "SubscriptionClosed",
     "TesseraError",
     "Transport",
     "Unauthorized",

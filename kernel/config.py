@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     token_cache_size: int = Field(
         default=10_000, ge=1, description="verified tokens each process keeps (least recent out)"
     )
+    realtime_queue_size: int = Field(
+        default=1000, ge=1, description="live events held per subscriber before it is dropped"
+    )
+    realtime_poll_interval: float = Field(
+        default=2.0, gt=0, description="seconds between outbox reads without a bus message"
+    )
     trace_plugins: bool = False
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)

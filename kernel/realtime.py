@@ -17,7 +17,9 @@ class Transport(ABC):
     ``name`` is unique across plugins. The kernel builds each enabled transport once as
     ``Transport(tessera)`` and includes the router it returns; the transport's endpoints
     authenticate through the kernel's principal resolution and stream what the kernel's
-    subscription service yields, which already applies row rules and key scopes.
+    subscription service (``tessera.subscriptions``, docs/plugins.md) yields, which
+    already applies row rules and key scopes. ``kernel.testing.transport.TransportContract``
+    is the test suite a transport passes.
     """
 
     name: ClassVar[str]

@@ -3,7 +3,8 @@
 ``Tessera.build(settings)`` loads plugins and builds the registries (synchronous, no I/O);
 ``await tessera.start()`` connects the database and the bus and runs plugins' ``startup``
 hooks; ``await tessera.stop()`` undoes it in reverse. What plugins may use of it is
-:class:`kernel.KernelSurface` (settings, plugins, registries, db, bus, catalog, services).
+:class:`kernel.KernelSurface` (settings, plugins, registries, db, bus, catalog, services,
+subscriptions).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
 from kernel.security.token_cache import TokenResolver
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
+from kernel.subscriptions import SubscriptionService
 from kernel.workflows import WorkflowAction
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class Tessera:
         self.projects = ProjectService(self)
         self.identity = IdentityService(self)
         self.api_keys = KeyService(self)
+        self.subscriptions = SubscriptionService(self)
         self.quota_policies: list[QuotaPolicy] = []
         #: Every reference holder, asked by each schema op: the kernel's own (policies, API
         #: keys), then one instance of each plugin's.
@@ -229,6 +232,7 @@ class Tessera:
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
         self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
         self.events = EventNotifier(self.bus)
+        self.subscriptions.listen(self.bus)
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         if self.storage_class is not None:
             self.storage = self.storage_class(self)
@@ -239,6 +243,7 @@ class Tessera:
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:

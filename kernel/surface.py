@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kernel.security.keys import KeyService
     from kernel.security.tokens import TokenService
     from kernel.storage import StorageBackend
+    from kernel.subscriptions import SubscriptionService
     from kernel.workflows import WorkflowAction
 
 
@@ -43,7 +44,8 @@ class KernelSurface(Protocol):
 
     Available from ``Tessera.build``: configuration, plugins, registries and keys.
     Available once the kernel has started (in ``startup`` and later, in routes, in
-    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``.
+    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``, ``storage``,
+    ``subscriptions``.
     """
 
     #: The process's validated settings (``kernel.config.Settings``).
@@ -78,6 +80,10 @@ class KernelSurface(Protocol):
     db: Database
     #: The chosen event bus, started. Set by ``start()``.
     bus: EventBus
+    #: The storage backend class ``storage_backend`` chose (``None``: no storage), and
+    #: that backend, built once by ``start()``.
+    storage_class: type[StorageBackend] | None
+    storage: StorageBackend | None
     #: Project catalogs: ``await catalog.get(project_id)``. Set by ``start()``.
     catalog: CatalogCache
 
@@ -87,6 +93,8 @@ class KernelSurface(Protocol):
     projects: ProjectService
     identity: IdentityService
     api_keys: KeyService
+    #: Realtime: permission-checked event streams for transports. Set by ``start()``.
+    subscriptions: SubscriptionService
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """The enabled plugins as ``GET /api/plugins`` shows them."""

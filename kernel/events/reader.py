@@ -17,7 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from kernel.catalog.model import CollectionDef
 from kernel.errors import BadRequest
+from kernel.fields import FieldValueError
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -58,6 +60,26 @@ class Event:
     @property
     def position(self) -> Position:
         return Position(self.xact_id, self.id)
+
+    def stored_row(self, collection: CollectionDef) -> dict[str, Any]:
+        """The row image with values as the columns store them (dates as dates), which is
+        what :func:`kernel.expr.evaluate` compares: rules and conditions evaluated on an
+        event agree with the same rule in SQL. A value the field no longer accepts (its
+        type changed since the write) reads as ``None``; no image gives ``{}``."""
+        if not self.row:
+            return {}
+        row = dict(self.row)
+        for field in collection.live_fields.values():
+            value = row.get(field.column)
+            if value is not None:
+                try:
+                    row[field.column] = field.type.coerce(value)
+                except FieldValueError:
+                    row[field.column] = None
+        for system in ("created_at", "updated_at"):
+            if isinstance(row.get(system), str):
+                row[system] = datetime.fromisoformat(row[system])
+        return row
 
     def public(self) -> dict[str, Any]:
         """The event as clients see it (API.md, Realtime)."""

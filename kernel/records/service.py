@@ -79,7 +79,7 @@ class RecordService:
 
     # -- resolution -------------------------------------------------------------------
 
-    def _target(
+    def target(
         self,
         catalog: ProjectCatalog,
         project_id: str,
@@ -88,6 +88,10 @@ class RecordService:
         scope: str,
         action: str,
     ) -> Target:
+        """Collection ``name`` of the catalog as ``principal`` may use it for ``action``:
+        the project, the ``scope``, a key's collections and the action's policy are
+        checked (``Forbidden``; an unknown collection is ``NotFound``); ``rule`` is the row
+        rule still to apply, ``None`` when every record qualifies. No I/O."""
         if not principal.belongs_to(project_id):
             raise Forbidden("credentials of another project", code="wrong_project")
         now = datetime.now(UTC)
@@ -215,7 +219,7 @@ class RecordService:
         shape, cursor = split_cursor(items)
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:read", "list")
+            target = self.target(catalog, project_id, name, principal, "records:read", "list")
             runtime = target.runtime
             query = runtime.list_query(
                 shape,
@@ -284,7 +288,7 @@ class RecordService:
         self, project_id: str, name: str, record_id: int, principal: Principal
     ) -> Outcome:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:read", "read")
+            target = self.target(catalog, project_id, name, principal, "records:read", "read")
             statement = statements.select_one(target.runtime, target.rule)
             context = self._context(target, principal, id=record_id)
             row = await self._run(target.runtime, self._pool.fetchrow, statement, context)
@@ -308,7 +312,7 @@ class RecordService:
         """Create a record. ``meta`` is added to the outbox event (a workflow's depth)."""
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:write", "create")
+            target = self.target(catalog, project_id, name, principal, "records:write", "create")
             runtime = target.runtime
             values, aliases = coerce_body(runtime, body, partial=False)
             await self._check_write_quota(project_id, runtime.collection.name, "create")
@@ -343,7 +347,7 @@ class RecordService:
         """Update some fields of a record; ``meta`` is added to the outbox event."""
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:write", "update")
+            target = self.target(catalog, project_id, name, principal, "records:write", "update")
             runtime = target.runtime
             values, aliases = coerce_body(runtime, body, partial=True)
             await self._check_write_quota(project_id, runtime.collection.name, "update")
@@ -369,7 +373,7 @@ class RecordService:
         self, project_id: str, name: str, record_id: int, principal: Principal
     ) -> Outcome:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:write", "delete")
+            target = self.target(catalog, project_id, name, principal, "records:write", "delete")
             runtime = target.runtime
             await self._check_write_quota(project_id, runtime.collection.name, "delete")
             statement = statements.delete_record(runtime, target.rule)
@@ -390,7 +394,7 @@ class RecordService:
         """The "try input" check: would this record be accepted? Writes nothing."""
 
         async def attempt(catalog: ProjectCatalog) -> Outcome:
-            target = self._target(catalog, project_id, name, principal, "records:read", "read")
+            target = self.target(catalog, project_id, name, principal, "records:read", "read")
             record = body.get("record") if isinstance(body, dict) else None
             try:
                 _, aliases = coerce_body(target.runtime, record, partial=False)

@@ -18,5 +18,11 @@ deployment never needs pytest.
 from kernel.testing.event_bus import EventBusContract
 from kernel.testing.field_type import FieldTypeContract
 from kernel.testing.storage import StorageBackendContract
+from kernel.testing.transport import TransportContract
 
-__all__ = ["EventBusContract", "FieldTypeContract", "StorageBackendContract"]
+__all__ = [
+    "EventBusContract",
+    "FieldTypeContract",
+    "StorageBackendContract",
+    "TransportContract",
+]

@@ -151,7 +151,7 @@ class Dispatcher:
         except ExpressionError:
             log.warning("workflow %s: condition no longer binds; not running it", flow["id"])
             return False
-        return condition_holds(bound, collection, event.row)
+        return condition_holds(bound, collection, event)
 
     @staticmethod
     async def _insert_deliveries(conn: Any, deliveries: list[tuple]) -> list[int]:
