@@ -44,8 +44,8 @@ class KernelSurface(Protocol):
 
     Available from ``Tessera.build``: configuration, plugins, registries and keys.
     Available once the kernel has started (in ``startup`` and later, in routes, in
-    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``, ``storage``,
-    ``subscriptions``.
+    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``; ``storage``
+    is ``None`` until then.
     """
 
     #: The process's validated settings (``kernel.config.Settings``).
@@ -93,7 +93,8 @@ class KernelSurface(Protocol):
     projects: ProjectService
     identity: IdentityService
     api_keys: KeyService
-    #: Realtime: permission-checked event streams for transports. Set by ``start()``.
+    #: Realtime: permission-checked event streams for transports (streams open once
+    #: the kernel has started).
     subscriptions: SubscriptionService
 
     def describe_plugins(self) -> list[dict[str, Any]]:
