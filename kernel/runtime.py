@@ -190,9 +190,16 @@ class Tessera:
             url,
             pool_size=self.settings.db_pool_size,
             connect_timeout=self.settings.db_connect_timeout,
+            control_pool_size=self.settings.db_control_pool_size,
+            acquire_timeout=self.settings.db_acquire_timeout,
+            lifetime=self.settings.db_connection_lifetime or None,
+            statement_cache_size=self.settings.db_statement_cache_size,
+            session_url=self.settings.session_database_url,
         )
         await self._check_schema()
-        self.catalog = CatalogCache(self.db, self.field_types)
+        self.catalog = CatalogCache(
+            self.db, self.field_types, max_projects=self.settings.catalog_cache_size
+        )
         self.keys = ApiKeyResolver(self.db)
         self.alias_usage = AliasUsage(self.db)
         self.authenticator = Authenticator(self.tokens, self.keys)
