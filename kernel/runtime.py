@@ -29,6 +29,7 @@ from kernel.ddl.operation import DdlOperation
 from kernel.errors import PluginError
 from kernel.events.bus import EventBus
 from kernel.events.outbox import EventNotifier
+from kernel.events.retention import EventRetention
 from kernel.fields import FieldType
 from kernel.operators import Operator
 from kernel.plugins import PluginSet, load_plugins
@@ -207,11 +208,17 @@ class Tessera:
         self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
         self.events = EventNotifier(self.bus)
+        self.event_retention = EventRetention(
+            self.db,
+            retention_days=self.settings.events_retention_days,
+            interval=self.settings.events_prune_interval_seconds,
+        )
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         await self.plugins.call_lifecycle("startup", tessera=self)
         await self.bus.start()
         self._background.append(asyncio.create_task(self.keys.run_flusher()))
         self._background.append(asyncio.create_task(self.alias_usage.run_flusher()))
+        self._background.append(asyncio.create_task(self.event_retention.run()))
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:

@@ -31,16 +31,25 @@ def postgres_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-async def database_url(postgres_server: str) -> AsyncIterator[str]:
-    url = await create_database(postgres_server)
+@asynccontextmanager
+async def migrated_database(postgres_server: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh database at the platform schema's head, dropped after the block."""
+    url = await create_database(postgres_server, prefix)
     db = await Database.connect(url, pool_size=1, connect_timeout=10)
     try:
         await migrate(db.engine, plugin_migrations(load_plugins(Settings())))
     finally:
         await db.close()
-    yield url
-    await drop_database(postgres_server, url)
+    try:
+        yield url
+    finally:
+        await drop_database(postgres_server, url)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    async with migrated_database(postgres_server, "tessera_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,16 @@ class PoolClosed(asyncpg.InterfaceError):
 
 
 class PoolTimeout(ServiceUnavailable):
-    """No connection became free within the pool's ``acquire_timeout``."""
+    """No connection became free within ``waited`` seconds (a 503 with ``Retry-After``)."""
 
     default_code = "database_busy"
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(
+            f"no database connection became free within {waited:g} s (the server is busy); "
+            "try again shortly",
+            headers={"Retry-After": "1"},
+        )
 
 
 class ConnectionPool:
@@ -190,11 +197,7 @@ class ConnectionPool:
                 connection = await waiter
         except TimeoutError:
             self._abandon(waiter)
-            raise PoolTimeout(
-                f"no database connection became free within {self.acquire_timeout:g} s "
-                "(the server is busy); try again shortly",
-                headers={"Retry-After": "1"},
-            ) from None
+            raise PoolTimeout(self.acquire_timeout) from None
         except asyncio.CancelledError:
             self._abandon(waiter)
             raise
