@@ -63,7 +63,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from kernel.serve import AddressInUse, ServeOptions, serve_single, serve_workers
+    from kernel.serve import (
+        AddressInUse,
+        ServeOptions,
+        require_shared_secret,
+        serve_single,
+        serve_workers,
+    )
 
     overrides = {
         key: value
@@ -71,6 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if value is not None
     }
     settings = _settings(args, **overrides)
+    require_shared_secret(settings)
     Tessera.build(settings)  # fail fast on plugin problems, before any server starts
     load_secret_key(settings)  # created once here, read by every worker
     if args.config:
