@@ -38,8 +38,14 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 async def _migrate_url(url: str, settings: Settings) -> None:
+    """Migrate over ``session_database_url`` when set: the migration lock is a session
+    advisory lock, which a PgBouncer in transaction mode would not keep."""
     migrations = plugin_migrations(load_plugins(settings))
-    db = await Database.connect(url, pool_size=1, connect_timeout=settings.db_connect_timeout)
+    db = await Database.connect(
+        settings.session_database_url or url,
+        pool_size=1,
+        connect_timeout=settings.db_connect_timeout,
+    )
     try:
         await migrate(db.engine, migrations)
     finally:

@@ -18,6 +18,7 @@ from kernel.config import Settings
 from kernel.db.pool import PoolTimeout
 from kernel.runtime import Tessera
 from tests.conftest import Api, migrated_database, running, unique_id
+from tests.tcp_proxy import PostgresProxy
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,22 @@ async def test_a_request_waiting_too_long_for_a_control_connection_gets_a_503(
             assert (await only_error(response))["code"] == "database_busy"
         response = await client.post("/api/projects", json=body, headers=admin_headers)
         assert response.status_code == 201, response.text
+
+
+async def test_session_state_goes_over_the_session_database_url(
+    own_url: str, make_settings: Callable[..., Settings], admin_headers: dict[str, str]
+) -> None:
+    proxy = PostgresProxy(own_url)
+    await proxy.start()
+    try:
+        settings = make_settings(database_url=own_url, session_database_url=proxy.url())
+        async with running(settings) as client:
+            for _ in range(50):  # LISTEN at start, the jobs leader lock on its first poll
+                if proxy.opened >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            response = await client.get("/api/projects", headers=admin_headers)
+            assert response.status_code == 200, response.text
+            assert proxy.opened == 2  # the pools connect to database_url
+    finally:
+        await proxy.cut()
