@@ -38,8 +38,14 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 async def _migrate_url(url: str, settings: Settings) -> None:
+    """Migrate over ``session_database_url`` when set: the migration lock is a session
+    advisory lock, which a PgBouncer in transaction mode would not keep."""
     migrations = plugin_migrations(load_plugins(settings))
-    db = await Database.connect(url, pool_size=1, connect_timeout=settings.db_connect_timeout)
+    db = await Database.connect(
+        settings.session_database_url or url,
+        pool_size=1,
+        connect_timeout=settings.db_connect_timeout,
+    )
     try:
         await migrate(db.engine, migrations)
     finally:
@@ -63,7 +69,13 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from kernel.serve import AddressInUse, ServeOptions, serve_single, serve_workers
+    from kernel.serve import (
+        AddressInUse,
+        ServeOptions,
+        require_shared_secret,
+        serve_single,
+        serve_workers,
+    )
 
     overrides = {
         key: value
@@ -71,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if value is not None
     }
     settings = _settings(args, **overrides)
+    require_shared_secret(settings)
     Tessera.build(settings)  # fail fast on plugin problems, before any server starts
     load_secret_key(settings)  # created once here, read by every worker
     if args.config:

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset starts the embedded server"
     )
+    session_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for connections holding session state (LISTEN, leader "
+        "lock); unset: database_url",
+    )
     redis_url: str | None = Field(default=None, description="Redis URL; unset means no Redis")
     data_dir: Path = Field(default=Path(".tessera"), description="embedded database, local files")
     secret_key: SecretStr | None = Field(
@@ -72,7 +77,14 @@ class Settings(BaseSettings):
         description="storage backend driver; unset: 'local', or none when no backend is registered",
     )
     db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_control_pool_size: int = Field(default=5, ge=1, le=100)
+    db_acquire_timeout: float = Field(default=10.0, gt=0)
+    db_connection_lifetime: float = Field(default=3600.0, ge=0, description="0: for ever")
+    db_statement_cache_size: int = Field(default=100, ge=0)
     db_connect_timeout: float = Field(default=10.0, gt=0)
+    catalog_cache_size: int = Field(default=1000, ge=1)
+    events_retention_days: float = Field(default=7.0, gt=0)
+    events_prune_interval_seconds: float = Field(default=600.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_page_limit: int = Field(default=25, ge=1)
     max_page_limit: int = Field(default=200, ge=1)
@@ -92,7 +104,7 @@ class Settings(BaseSettings):
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
-    @field_validator("database_url", "redis_url", "storage_backend")
+    @field_validator("database_url", "session_database_url", "redis_url", "storage_backend")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

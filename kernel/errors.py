@@ -108,6 +108,14 @@ class QuotaExceeded(TesseraError):
     default_code = "quota_exceeded"
 
 
+class ServiceUnavailable(TesseraError):
+    """503: the server cannot take the request right now (e.g. every database connection
+    is busy); carries ``Retry-After``."""
+
+    status = 503
+    default_code = "unavailable"
+
+
 @dataclass(slots=True)
 class FieldErrors:
     """Collects field-level problems so a write reports all of them at once."""

@@ -85,7 +85,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._idle_since = None
 
     def on_response_complete(self) -> None:
-        """uvicorn's own (0.54), but arming the keep-alive check only when none is armed."""
+        """uvicorn's own (0.55), but arming the keep-alive check only when none is armed."""
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return

@@ -30,6 +30,7 @@ from kernel.ddl.operation import DdlOperation
 from kernel.errors import PluginError
 from kernel.events.bus import EventBus
 from kernel.events.outbox import EventNotifier
+from kernel.events.retention import EventRetention
 from kernel.fields import FieldType
 from kernel.operators import Operator
 from kernel.plugins import PluginSet, load_plugins
@@ -220,9 +221,16 @@ class Tessera:
             url,
             pool_size=self.settings.db_pool_size,
             connect_timeout=self.settings.db_connect_timeout,
+            control_pool_size=self.settings.db_control_pool_size,
+            acquire_timeout=self.settings.db_acquire_timeout,
+            lifetime=self.settings.db_connection_lifetime or None,
+            statement_cache_size=self.settings.db_statement_cache_size,
+            session_url=self.settings.session_database_url,
         )
         await self._check_schema()
-        self.catalog = CatalogCache(self.db, self.field_types)
+        self.catalog = CatalogCache(
+            self.db, self.field_types, max_projects=self.settings.catalog_cache_size
+        )
         self.keys = ApiKeyResolver(self.db)
         self.alias_usage = AliasUsage(self.db)
         self.token_cache = TokenResolver(self.tokens, self.db, self.settings.token_cache_size)
@@ -233,6 +241,11 @@ class Tessera:
         self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
         self.events = EventNotifier(self.bus)
         self.subscriptions.listen(self.bus)
+        self.event_retention = EventRetention(
+            self.db,
+            retention_days=self.settings.events_retention_days,
+            interval=self.settings.events_prune_interval_seconds,
+        )
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         if self.storage_class is not None:
             self.storage = self.storage_class(self)
@@ -240,6 +253,7 @@ class Tessera:
         await self.bus.start()
         self._background.append(asyncio.create_task(self.keys.run_flusher()))
         self._background.append(asyncio.create_task(self.alias_usage.run_flusher()))
+        self._background.append(asyncio.create_task(self.event_retention.run()))
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:

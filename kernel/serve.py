@@ -26,6 +26,8 @@ from types import FrameType
 
 import uvicorn
 
+from kernel.config import Settings
+from kernel.errors import ConfigError
 from kernel.http_protocol import HttpProtocol
 
 APP_FACTORY = "kernel.api.app:create_app_from_environment"
@@ -48,6 +50,18 @@ class ServeOptions:
     host: str
     port: int
     log_level: str
+
+
+def require_shared_secret(settings: Settings) -> None:
+    """Refuse several workers without a configured ``secret_key``: every process that
+    serves a deployment must sign tokens and cursors with the same key, and a key
+    generated on one machine is unknown to the others (raises :class:`ConfigError`)."""
+    if settings.workers > 1 and settings.secret_key is None:
+        raise ConfigError(
+            f"config: secret_key: required to serve with {settings.workers} workers "
+            "(set TESSERA_SECRET_KEY or secret_key in tessera.toml, the same on every "
+            "machine)"
+        )
 
 
 def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kernel.ddl.engine import SchemaEngine
     from kernel.ddl.operation import DdlOperation
     from kernel.events.bus import EventBus
+    from kernel.events.retention import EventRetention
     from kernel.fields import FieldType
     from kernel.operators import Operator
     from kernel.plugins import PluginSet
@@ -44,7 +45,8 @@ class KernelSurface(Protocol):
 
     Available from ``Tessera.build``: configuration, plugins, registries and keys.
     Available once the kernel has started (in ``startup`` and later, in routes, in
-    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``; ``storage``
+    notification hooks, in drivers' methods): ``db``, ``bus``, ``catalog``,
+    ``event_retention``; ``storage``
     is ``None`` until then.
     """
 
@@ -86,6 +88,9 @@ class KernelSurface(Protocol):
     storage: StorageBackend | None
     #: Project catalogs: ``await catalog.get(project_id)``. Set by ``start()``.
     catalog: CatalogCache
+    #: Prunes the outbox; ``keep_unread(name, position_of)`` keeps what a plugin's reader
+    #: has not read yet. Set by ``start()``.
+    event_retention: EventRetention
 
     # Services: the same operations the REST API offers, with the same checks.
     schema: SchemaEngine

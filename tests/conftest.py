@@ -32,22 +32,25 @@ def postgres_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-async def database_url(postgres_server: str) -> AsyncIterator[str]:
-    url = await migrated_database(postgres_server)
-    yield url
-    await drop_database(postgres_server, url)
-
-
-async def migrated_database(postgres_server: str, prefix: str = "tessera_test") -> str:
-    """A new database on ``postgres_server``, migrated with every installed plugin."""
+@asynccontextmanager
+async def migrated_database(postgres_server: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh database at the platform schema's head, dropped after the block."""
     url = await create_database(postgres_server, prefix)
     db = await Database.connect(url, pool_size=1, connect_timeout=10)
     try:
         await migrate(db.engine, plugin_migrations(load_plugins(Settings())))
     finally:
         await db.close()
-    return url
+    try:
+        yield url
+    finally:
+        await drop_database(postgres_server, url)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    async with migrated_database(postgres_server, "tessera_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -134,9 +137,8 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 async def jobs_db(postgres_server: str) -> AsyncIterator[str]:
     """A database of its own for one test, so its deployment is the only one dispatching
     jobs (one leader per database) and its job settings are the ones that apply."""
-    url = await migrated_database(postgres_server, "tessera_jobs")
-    yield url
-    await drop_database(postgres_server, url)
+    async with migrated_database(postgres_server, "tessera_jobs") as url:
+        yield url
 
 
 @pytest.fixture

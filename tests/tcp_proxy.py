@@ -18,6 +18,8 @@ class PostgresProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        #: Connections forwarded so far.
+        self.opened = 0
 
     def url(self) -> str:
         user = self.target.username or "postgres"
@@ -37,6 +39,7 @@ class PostgresProxy:
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        self.opened += 1
         server_reader, server_writer = await self._open_target()
         self._writers |= {client_writer, server_writer}
 

@@ -283,3 +283,34 @@ async def test_failed_schema_change_keeps_serving(api: Api, loads: Counter) -> N
     assert (await catalog.get(api.project)).version == before.version
     record = await api.create("orders", {"title": "still fine"})
     assert record["title"] == "still fine"
+
+
+async def test_the_cache_holds_at_most_catalog_cache_size_projects(
+    make_settings: Callable[..., Settings], admin_headers: dict[str, str], loads: Counter
+) -> None:
+    async with running(make_settings(catalog_cache_size=2)) as client:
+        projects = [await new_project(client, admin_headers) for _ in range(3)]
+        for api in projects:
+            await api.create_collection("notes", [{"name": "text", "type": "string"}])
+        cache = client.app.state.tessera.catalog  # type: ignore[attr-defined]
+
+        async def read(api: Api) -> None:
+            response = await client.get(
+                api.url("/collections/notes/records"), headers=admin_headers
+            )
+            assert response.status_code == 200, response.text
+
+        first, second, third = projects
+        await read(first)
+        await read(second)
+        loads.calls = 0
+        await read(first)  # held: no load, and now the most recently used
+        assert loads.calls == 0
+        await read(third)  # a third project: the least recently used (second) goes
+        assert loads.calls == 1
+        assert cache.cached(first.project) is not None
+        assert cache.cached(second.project) is None
+        assert cache.cached(third.project) is not None
+        await read(second)  # reloaded on its next request
+        assert loads.calls == 2
+        assert not cache._loading  # no lock left behind per project ever loaded

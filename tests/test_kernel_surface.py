@@ -15,7 +15,7 @@ from kernel.runtime import Tessera
 from tests.imports import REPO, plugin_code_files
 
 #: Set by ``Tessera.start()``, so absent from a kernel that is only built.
-AFTER_START = {"db", "bus", "catalog"}
+AFTER_START = {"db", "bus", "catalog", "event_retention"}
 #: A command that builds its own kernel (``Tessera.build``, as ``tessera worker`` does)
 #: also starts and stops it; no hook ever does.
 OWN_KERNEL = {"start", "stop"}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
 
 from kernel.db.engine import asyncpg_dsn
-from kernel.db.pool import ConnectionPool, PoolClosed
+from kernel.db.pool import ConnectionPool, PoolClosed, PoolTimeout
 
 
 class _Server:
@@ -266,3 +268,69 @@ async def test_one_statement_helpers_wait_for_a_free_connection(pool: Connection
         await asyncio.sleep(0.05)
         assert not waiting.done()
     assert await waiting == 42
+
+
+@asynccontextmanager
+async def _opened(server: _Server, **options: Any) -> AsyncIterator[ConnectionPool]:
+    pool = await ConnectionPool.open(server.connect, **options)
+    try:
+        yield pool
+    finally:
+        await pool.close(grace=1)
+
+
+async def test_a_waiter_gives_up_after_the_acquire_timeout(server: _Server) -> None:
+    async with _opened(server, size=1, acquire_timeout=0.2) as pool:
+        async with pool.acquire():
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(PoolTimeout) as raised:
+                await pool.fetchval("SELECT 1")
+            waited = asyncio.get_running_loop().time() - started
+            assert 0.15 < waited < 2
+            assert raised.value.status == 503
+            assert raised.value.items[0].code == "database_busy"
+            assert raised.value.headers == {"Retry-After": "1"}
+        # The timed-out waiter left no trace: the connection is lent again at once.
+        assert pool.open_connections == 1 and pool.idle == 1
+        assert await asyncio.wait_for(pool.fetchval("SELECT 2"), 1) == 2
+
+
+async def test_a_waiter_within_the_acquire_timeout_gets_the_connection(server: _Server) -> None:
+    async with _opened(server, size=1, acquire_timeout=5) as pool:
+        async with pool.acquire() as conn:
+            waiting = asyncio.ensure_future(pool.fetchval("SELECT pg_backend_pid()"))
+            await asyncio.sleep(0.05)
+            backend = conn.get_server_pid()
+        assert await waiting == backend
+
+
+async def test_a_connection_past_its_lifetime_is_closed_and_replaced(
+    server: _Server, pg: asyncpg.Connection
+) -> None:
+    async with _opened(server, size=2, lifetime=0.3) as pool:
+        first = await pool.fetchval("SELECT pg_backend_pid()")
+        assert await pool.fetchval("SELECT pg_backend_pid()") == first  # young: reused
+        await asyncio.sleep(0.4)
+        assert await pool.fetchval("SELECT pg_backend_pid()") == first  # used once more...
+        assert pool.open_connections == 0  # ... and retired on its way back
+        second = await pool.fetchval("SELECT pg_backend_pid()")
+        assert second != first and server.opened == 2
+        # Closed with a goodbye: the old backend is gone from the server.
+        for _ in range(50):
+            gone = not await pg.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", first
+            )
+            if gone:
+                break
+            await asyncio.sleep(0.05)
+        assert gone
+
+
+async def test_a_retired_connection_frees_its_slot_for_a_waiter(server: _Server) -> None:
+    async with _opened(server, size=1, lifetime=0.1) as pool:
+        async with pool.acquire() as conn:
+            old = conn.get_server_pid()
+            waiting = asyncio.ensure_future(pool.fetchval("SELECT pg_backend_pid()"))
+            await asyncio.sleep(0.2)
+        assert await asyncio.wait_for(waiting, 5) != old
+        assert pool.open_connections == 1

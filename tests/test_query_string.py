@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from kernel.api import query_string
 from kernel.api.query_string import query_items
 
 CASES = [
@@ -31,3 +32,9 @@ def test_long_and_many_parts_stay_correct() -> None:
     long_value = "%41" * 200  # over the length worth keeping
     query = f"filter[title]={long_value}&" + "&".join(f"f%5B{n}%5D=%2B" for n in range(5000))
     assert query_items(query) == parse_qsl(query, keep_blank_values=True)
+
+
+def test_the_decoded_parts_cache_is_bounded() -> None:
+    for number in range(query_string.MAX_CACHED_PARTS + 10):
+        query_items(f"filter%5Bn%5D={number}")
+    assert len(query_string._decoded) == query_string.MAX_CACHED_PARTS

@@ -140,3 +140,29 @@ def test_sigterm_stops_the_embedded_postgres_of_a_single_process(tmp_path: Path)
         assert server.process.wait(60) == 0
     postmaster.wait(30)
     assert not pid_file.exists()
+
+
+def test_several_workers_without_a_secret_key_is_a_one_line_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _env(database_url, tmp_path)
+    del env["TESSERA_SECRET_KEY"]
+    result = run_tessera(["serve", "--port", str(free_port()), "--workers", "2"], env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tessera: config: secret_key: required to serve with 2 workers (set "
+        "TESSERA_SECRET_KEY or secret_key in tessera.toml, the same on every machine)"
+    )
+    assert not (tmp_path / "secret_key").exists()  # refused before generating one
+
+
+def test_several_workers_from_the_config_file_need_a_secret_key_too(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _env(database_url, tmp_path)
+    del env["TESSERA_SECRET_KEY"]
+    config = tmp_path / "tessera.toml"
+    config.write_text("workers = 3\n")
+    result = run_tessera(["serve", "--port", str(free_port()), "--config", str(config)], env)
+    assert result.returncode == 2
+    assert "secret_key: required to serve with 3 workers" in result.stderr

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.api.responses import json_response
+from kernel.db.pool import PoolTimeout
 from kernel.errors import TesseraError
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,13 @@ async def validation_error(request: Request, error: Exception) -> Any:
     return json_response({"errors": items}, status)
 
 
+async def control_pool_busy(request: Request, error: Exception) -> Any:
+    """SQLAlchemy's pool had no connection free within ``db_acquire_timeout``: the same
+    503 as the records pool gives."""
+    waited = request.app.state.tessera.settings.db_acquire_timeout
+    return await tessera_error(request, PoolTimeout(waited))
+
+
 async def unexpected_error(request: Request, error: Exception) -> Any:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return json_response(
@@ -84,4 +93,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TesseraError, tessera_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, control_pool_busy)
     app.add_exception_handler(Exception, unexpected_error)

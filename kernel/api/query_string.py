@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus
 
-#: Escaped parts kept decoded, and the longest part worth keeping.
+from kernel.lru import LruCache
+
+#: Escaped parts kept decoded (least recently used dropped first), and the longest part
+#: worth keeping.
 MAX_CACHED_PARTS = 4096
 MAX_CACHED_PART_LENGTH = 256
 
-_decoded: dict[str, tuple[str, str]] = {}
+_decoded: LruCache[str, tuple[str, str]] = LruCache(MAX_CACHED_PARTS)
 
 
 def query_items(query: str) -> list[tuple[str, str]]:
@@ -40,7 +43,5 @@ def _decode(part: str) -> tuple[str, str]:
         name, _, value = part.partition("=")
         decoded = (unquote_plus(name), unquote_plus(value))
         if len(part) <= MAX_CACHED_PART_LENGTH:
-            if len(_decoded) >= MAX_CACHED_PARTS:
-                _decoded.clear()
-            _decoded[part] = decoded
+            _decoded.put(part, decoded)
     return decoded

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +75,52 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """How many connections a process opens and how they are used (the ``db_*`` settings).
+
+    ``pool_size`` bounds the data-plane pool, ``control_pool_size`` SQLAlchemy's pool (no
+    overflow beyond it); ``acquire_timeout`` bounds a wait for a free connection in either;
+    ``lifetime`` (None: for ever) retires a connection that old when it is given back;
+    ``statement_cache_size`` is asyncpg's per-connection prepared statement cache (0 turns
+    named prepared statements off, for PgBouncer in transaction mode before 1.21).
+    """
+
+    pool_size: int
+    connect_timeout: float
+    control_pool_size: int = 5
+    acquire_timeout: float = 10.0
+    lifetime: float | None = None
+    statement_cache_size: int = 100
+    application_name: str = "tessera"
+
+
+async def _open_connection(dsn: str, limits: ConnectionLimits) -> asyncpg.Connection:
+    connection = await asyncpg.connect(
+        dsn,
+        timeout=limits.connect_timeout,
+        statement_cache_size=limits.statement_cache_size,
+        server_settings={"application_name": limits.application_name},
+    )
+    await _init_connection(connection)
+    return connection
+
+
+def _sqlalchemy_connect_args(limits: ConnectionLimits) -> dict[str, Any]:
+    """asyncpg arguments for SQLAlchemy's connections. SQLAlchemy prepares every statement
+    under a name of its own; without a statement cache those names are made unique, so
+    that a PgBouncer in transaction mode never sees one name on two server connections."""
+    arguments: dict[str, Any] = {
+        "timeout": limits.connect_timeout,
+        "statement_cache_size": limits.statement_cache_size,
+        "server_settings": {"application_name": limits.application_name},
+    }
+    if limits.statement_cache_size == 0:
+        arguments["prepared_statement_cache_size"] = 0
+        arguments["prepared_statement_name_func"] = lambda: f"__tessera_{uuid.uuid4().hex}__"
+    return arguments
+
+
 class Database:
     """The deployment's database: ``engine`` (SQLAlchemy) and ``pool``
     (:class:`~kernel.db.pool.ConnectionPool` of asyncpg connections).
@@ -87,27 +135,63 @@ class Database:
     """
 
     def __init__(
-        self, url: str, engine: AsyncEngine, pool: ConnectionPool, connect_timeout: float
+        self,
+        url: str,
+        engine: AsyncEngine,
+        pool: ConnectionPool,
+        limits: ConnectionLimits,
+        session_url: str | None = None,
     ) -> None:
         self.url = url
+        self.session_url = session_url or url
         self.engine = engine
         self.pool = pool
-        self.connect_timeout = connect_timeout
+        self.limits = limits
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.limits.connect_timeout
 
     @classmethod
-    async def connect(cls, url: str, *, pool_size: int, connect_timeout: float) -> Database:
+    async def connect(
+        cls,
+        url: str,
+        *,
+        pool_size: int,
+        connect_timeout: float,
+        control_pool_size: int = 5,
+        acquire_timeout: float = 10.0,
+        lifetime: float | None = None,
+        statement_cache_size: int = 100,
+        session_url: str | None = None,
+    ) -> Database:
         """Open the pool and the engine; raise :class:`DatabaseUnavailable` quickly if the
-        server cannot be reached (never hang)."""
+        server cannot be reached (never hang).
+
+        The limits are those of :class:`ConnectionLimits`; ``session_url`` is where
+        :meth:`dedicated_connection` connects (default ``url``)."""
+        limits = ConnectionLimits(
+            pool_size,
+            connect_timeout,
+            control_pool_size,
+            acquire_timeout,
+            lifetime,
+            statement_cache_size,
+        )
         dsn = asyncpg_dsn(url)
 
         async def connect() -> asyncpg.Connection:
-            connection = await asyncpg.connect(dsn, timeout=connect_timeout)
-            await _init_connection(connection)
-            return connection
+            return await _open_connection(dsn, limits)
 
         try:
             pool = await asyncio.wait_for(
-                ConnectionPool.open(connect, pool_size), timeout=connect_timeout + 1
+                ConnectionPool.open(
+                    connect,
+                    limits.pool_size,
+                    acquire_timeout=limits.acquire_timeout,
+                    lifetime=limits.lifetime,
+                ),
+                timeout=limits.connect_timeout + 1,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             reason = str(error) or type(error).__name__
@@ -116,21 +200,21 @@ class Database:
             ) from None
         engine = create_async_engine(
             sqlalchemy_url(url),
-            pool_size=5,
-            max_overflow=10,
+            pool_size=limits.control_pool_size,
+            max_overflow=0,
+            pool_timeout=limits.acquire_timeout,
+            pool_recycle=-1 if limits.lifetime is None else int(limits.lifetime),
             pool_pre_ping=True,
-            connect_args={"timeout": connect_timeout},
+            connect_args=_sqlalchemy_connect_args(limits),
             json_serializer=_json_text,
             json_deserializer=orjson.loads,
         )
-        return cls(url, engine, pool, connect_timeout)
+        return cls(url, engine, pool, limits, session_url)
 
     async def dedicated_connection(self) -> asyncpg.Connection:
-        """A new connection outside the pool (for LISTEN, which holds its connection);
-        the caller closes it."""
-        connection = await asyncpg.connect(asyncpg_dsn(self.url), timeout=self.connect_timeout)
-        await _init_connection(connection)
-        return connection
+        """A new connection outside the pools, to ``session_url``, for session state (LISTEN,
+        a session advisory lock) held as long as the connection; the caller closes it."""
+        return await _open_connection(asyncpg_dsn(self.session_url), self.limits)
 
     async def ping(self, within: float = 2.0) -> bool:
         """True when a trivial query answers within ``within`` seconds."""

@@ -7,22 +7,30 @@ the pool contract (:class:`kernel.db.engine.Database`) needs:
 
 - at most ``size`` connections, opened on demand (``min_size`` at start), reused last-in
   first-out so the busiest connections keep their prepared statements warm;
-- waiters are served in arrival order;
+- waiters are served in arrival order, and give up with :class:`PoolTimeout` (a 503 for
+  the client) after ``acquire_timeout`` seconds;
 - a connection goes back as it is (no reset query), unless it cannot be trusted: it is
   closed, it is inside a transaction, or the block using it was interrupted by something
   other than an ordinary exception (a cancellation). Such a connection is terminated and a
-  new one is opened when next needed.
+  new one is opened when next needed;
+- a connection given back more than ``lifetime`` seconds after it was opened is closed (in
+  the background, with a proper goodbye) and replaced when next needed, so that a server
+  failover, a PgBouncer or load balancer in between, or the server's per-session memory
+  sees every connection renewed now and then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncpg
+
+from kernel.errors import ServiceUnavailable
 
 T = TypeVar("T")
 _FETCH = asyncpg.Connection.fetch
@@ -34,15 +42,43 @@ class PoolClosed(asyncpg.InterfaceError):
     """The pool was closed; no connection can be acquired from it."""
 
 
+class PoolTimeout(ServiceUnavailable):
+    """No connection became free within ``waited`` seconds (a 503 with ``Retry-After``)."""
+
+    default_code = "database_busy"
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(
+            f"no database connection became free within {waited:g} s (the server is busy); "
+            "try again shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
 class ConnectionPool:
     """At most ``size`` asyncpg connections made by ``connect``; use ``async with
-    pool.acquire() as conn``."""
+    pool.acquire() as conn``.
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
+    ``acquire_timeout`` (seconds, None: wait for ever) bounds the wait for a free
+    connection; ``lifetime`` (seconds, None: for ever) how long a connection is reused."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        size: int,
+        *,
+        acquire_timeout: float | None = None,
+        lifetime: float | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a pool holds at least one connection")
         self._connect = connect
         self.size = size
+        self.acquire_timeout = acquire_timeout
+        self.lifetime = lifetime
+        #: When each open connection is due to retire (only with a ``lifetime``).
+        self._retire_at: dict[asyncpg.Connection, float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._idle: deque[asyncpg.Connection] = deque()
         #: Futures of acquirers waiting for a connection; a result of None means "a slot
         #: is free: open a connection yourself".
@@ -58,12 +94,15 @@ class ConnectionPool:
         connect: Callable[[], Awaitable[asyncpg.Connection]],
         size: int,
         min_size: int = 1,
+        *,
+        acquire_timeout: float | None = None,
+        lifetime: float | None = None,
     ) -> ConnectionPool:
         """A pool with ``min_size`` connections already open (errors propagate)."""
-        pool = cls(connect, size)
+        pool = cls(connect, size, acquire_timeout=acquire_timeout, lifetime=lifetime)
         try:
             for _ in range(min(min_size, size)):
-                pool._idle.append(await connect())
+                pool._idle.append(pool._born(await connect()))
                 pool._open += 1
         except BaseException:
             pool.terminate()
@@ -127,7 +166,7 @@ class ConnectionPool:
         else:
             connection = await self._wait()
         if self._closed:  # closed while the connection was being opened
-            connection.terminate()
+            self._terminate(connection)
             self._gone()
             raise PoolClosed("the connection pool is closed")
         return connection
@@ -135,31 +174,48 @@ class ConnectionPool:
     async def _new_connection(self) -> asyncpg.Connection:
         """Open a connection for a slot already counted in ``_open``."""
         try:
-            return await self._connect()
+            return self._born(await self._connect())
         except BaseException:
             self._free_slot()
             raise
+
+    def _born(self, connection: asyncpg.Connection) -> asyncpg.Connection:
+        if self.lifetime is not None:
+            self._retire_at[connection] = time.monotonic() + self.lifetime
+        return connection
+
+    def _terminate(self, connection: asyncpg.Connection) -> None:
+        self._retire_at.pop(connection, None)
+        connection.terminate()
 
     async def _wait(self) -> asyncpg.Connection:
         waiter: asyncio.Future[asyncpg.Connection | None]
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            connection = await waiter
+            async with asyncio.timeout(self.acquire_timeout):
+                connection = await waiter
+        except TimeoutError:
+            self._abandon(waiter)
+            raise PoolTimeout(self.acquire_timeout) from None
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                # Handed a connection (or a slot) just as we were cancelled: pass it on.
-                handed = waiter.result()
-                if handed is None:
-                    self._free_slot()
-                else:
-                    self._give_back(handed)
-            else:
-                self._waiters.remove(waiter)
+            self._abandon(waiter)
             raise
         if connection is None:
             return await self._new_connection()
         return connection
+
+    def _abandon(self, waiter: asyncio.Future[asyncpg.Connection | None]) -> None:
+        """A waiter gave up (cancelled or timed out)."""
+        if waiter.done() and not waiter.cancelled():
+            # Handed a connection (or a slot) just as it gave up: pass it on.
+            handed = waiter.result()
+            if handed is None:
+                self._free_slot()
+            else:
+                self._give_back(handed)
+        else:
+            self._waiters.remove(waiter)
 
     def _give_back(self, connection: asyncpg.Connection) -> None:
         while self._waiters:
@@ -168,7 +224,7 @@ class ConnectionPool:
                 waiter.set_result(connection)
                 return
         if self._closed:
-            connection.terminate()
+            self._terminate(connection)
             self._gone()
         else:
             self._idle.append(connection)
@@ -187,10 +243,20 @@ class ConnectionPool:
             return  # terminated with the pool meanwhile
         self._lent.remove(connection)
         if interrupted or connection.is_closed() or connection.is_in_transaction():
-            connection.terminate()
+            self._terminate(connection)
+            self._free_slot()
+        elif self._retire_at and self._retire_at[connection] <= time.monotonic():
+            self._retire(connection)
             self._free_slot()
         else:
             self._give_back(connection)
+
+    def _retire(self, connection: asyncpg.Connection) -> None:
+        """Close a connection that served its lifetime, without making anyone wait."""
+        del self._retire_at[connection]
+        task = asyncio.get_running_loop().create_task(_close_quietly(connection))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop lending, close idle connections, and give lent ones ``grace`` seconds to
@@ -200,10 +266,10 @@ class ConnectionPool:
         idle, self._idle = list(self._idle), deque()
         for connection in idle:
             self._gone()
-            try:
-                await asyncio.wait_for(connection.close(), grace)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                connection.terminate()
+            self._retire_at.pop(connection, None)
+            await _close_quietly(connection, grace)
+        if self._closing:
+            await asyncio.wait(self._closing)
         if self._open:
             try:
                 await asyncio.wait_for(self._drained.wait(), grace)
@@ -215,7 +281,7 @@ class ConnectionPool:
         self._closed = True
         self._fail_waiters()
         for connection in [*self._idle, *self._lent]:
-            connection.terminate()
+            self._terminate(connection)
         # Connections still being opened stay counted until they arrive (see _take).
         self._open -= len(self._idle) + len(self._lent)
         self._idle.clear()
@@ -233,6 +299,14 @@ class ConnectionPool:
         self._open -= 1
         if self._open == 0 and self._closed:
             self._drained.set()
+
+
+async def _close_quietly(connection: asyncpg.Connection, within: float = 5.0) -> None:
+    """Close with a goodbye to the server; terminate when that fails or takes too long."""
+    try:
+        await asyncio.wait_for(connection.close(), within)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        connection.terminate()
 
 
 class Lease:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,6 +18,7 @@ from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatal
 from kernel.catalog.system import SYSTEM_FIELDS, queryable_fields
 from kernel.expr import ExpressionError
 from kernel.fields import FieldType
+from kernel.lru import LruCache
 from kernel.operators import Operator
 from kernel.query.contract import ListQuery
 from kernel.registry import Registry
@@ -25,9 +26,9 @@ from kernel.security.policies import Access, PolicyRule, bind_policy
 from kernel.statements import CompiledStatement
 
 log = logging.getLogger(__name__)
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
+#: Compiled statements kept per collection (least recently used dropped first); the keys
+#: are shapes of requests (which columns, which filter operators), few in practice.
 MAX_CACHED_STATEMENTS = 512
 #: Distinct list query strings kept parsed per collection (filter values are part of them).
 MAX_CACHED_LIST_QUERIES = 256
@@ -88,8 +89,10 @@ class CollectionRuntime:
             f.column: f.type for f in live.values() if type(f.type).batches_json()
         }
         self._policies: dict[str, PolicyRule] = {}
-        self._statements: dict[Hashable, CompiledStatement] = {}
-        self._list_queries: dict[tuple[tuple[str, str], ...], ListQuery] = {}
+        self._statements: LruCache[Hashable, CompiledStatement] = LruCache(MAX_CACHED_STATEMENTS)
+        self._list_queries: LruCache[tuple[tuple[str, str], ...], ListQuery] = LruCache(
+            MAX_CACHED_LIST_QUERIES
+        )
 
     def current(self, now: datetime) -> bool:
         """Whether the runtime still reflects the live aliases at ``now``."""
@@ -128,26 +131,14 @@ class CollectionRuntime:
 
     def statement(self, key: Hashable, build: Callable[[], CompiledStatement]) -> CompiledStatement:
         """The compiled statement for ``key``, built on first use."""
-        return _kept(self._statements, key, build, MAX_CACHED_STATEMENTS)
+        return self._statements.get_or_make(key, build)
 
     def list_query(
         self, shape: tuple[tuple[str, str], ...], parse: Callable[[], ListQuery]
     ) -> ListQuery:
         """The parsed list query for the query-string items ``shape``, parsed on first use
         (a query that does not parse raises and is not kept). Callers only read it."""
-        return _kept(self._list_queries, shape, parse, MAX_CACHED_LIST_QUERIES)
-
-
-def _kept(cache: dict[K, V], key: K, make: Callable[[], V], limit: int) -> V:
-    """``cache[key]``, made on first use; a full cache starts over (the keys are shapes
-    of requests, few in practice, so this only bounds a pathological client)."""
-    value = cache.get(key)
-    if value is None:
-        if len(cache) >= limit:
-            cache.clear()
-        value = make()
-        cache[key] = value
-    return value
+        return self._list_queries.get_or_make(shape, parse)
 
 
 def runtime_for(

@@ -3,7 +3,8 @@
 A key is ``tsk_<random>``; only its hash and a short prefix (for people to recognise it)
 are stored. Keys carry 256 bits of randomness, so a fast hash is the right choice (a slow
 KDF protects low-entropy passwords, not random keys). Resolution is cached for
-``ttl`` seconds; revoking a key evicts it in every process through the bus at once.
+``ttl`` seconds, for at most :data:`MAX_CACHED_KEYS` keys (least recently used dropped
+first); revoking a key evicts it in every process through the bus at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kernel.db.engine import Database
 from kernel.db.schema import api_keys
 from kernel.errors import Unauthorized
 from kernel.events.bus import RESYNC
+from kernel.lru import LruCache
 from kernel.security.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "keys"
 KEY_PREFIX = "tsk_"
 SHOWN_PREFIX_LENGTH = 12
+#: Resolved keys kept per process.
+MAX_CACHED_KEYS = 10_000
 
 
 def generate_key() -> str:
@@ -44,7 +48,7 @@ class ApiKeyResolver:
     def __init__(self, db: Database, ttl: float = 60.0) -> None:
         self.db = db
         self.ttl = ttl
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: LruCache[str, tuple[Principal, float]] = LruCache(MAX_CACHED_KEYS)
         self._used: set[int] = set()
 
     def cached(self, key: str) -> Principal | None:
@@ -62,7 +66,7 @@ class ApiKeyResolver:
         if principal is None:
             digest = hash_key(key)
             principal = await self._load(digest)
-            self._cache[digest] = (principal, time.monotonic() + self.ttl)
+            self._cache.put(digest, (principal, time.monotonic() + self.ttl))
             self._used.add(principal.id)
         return principal
 
@@ -93,7 +97,7 @@ class ApiKeyResolver:
         if key_hash == RESYNC:
             self._cache.clear()
         else:
-            self._cache.pop(key_hash, None)
+            self._cache.pop(key_hash)
 
     async def flush_last_used(self) -> None:
         """Record ``last_used_at`` for keys used since the last flush (one UPDATE)."""

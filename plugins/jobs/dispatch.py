@@ -200,3 +200,12 @@ class Dispatcher:
             if run_id is not None and status == "pending":
                 ids.append(run_id)
         return ids
+
+
+async def dispatched_up_to(conn: Any) -> Position | None:
+    """The dispatcher's position: every event up to it has its deliveries and runs (the
+    outbox's retention keeps everything after it)."""
+    row = await conn.fetchrow(
+        "SELECT xact_id, event_id FROM tessera.job_cursors WHERE name = $1", CURSOR
+    )
+    return None if row is None else Position(row["xact_id"], row["event_id"])

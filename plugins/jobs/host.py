@@ -22,7 +22,7 @@ from dramatiq.brokers.stub import StubBroker
 from kernel import KernelSurface
 from plugins.jobs.config import JobsConfig
 from plugins.jobs.delivery import deliver
-from plugins.jobs.dispatch import Dispatcher
+from plugins.jobs.dispatch import Dispatcher, dispatched_up_to
 from plugins.jobs.leader import LeaderLock
 from plugins.jobs.runner import run_workflow
 from plugins.jobs.sweeper import Sweeper
@@ -80,6 +80,7 @@ class JobHost:
         self.tessera.bus.subscribe("events", lambda _payload: self.wake.set())
         dispatcher = Dispatcher(self)
         await dispatcher.ensure_cursor()
+        self.tessera.event_retention.keep_unread("jobs.dispatcher", dispatched_up_to)
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="jobs-dispatcher"),
             asyncio.create_task(Sweeper(self).run(), name="jobs-sweeper"),
