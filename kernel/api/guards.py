@@ -1,0 +1,111 @@
+"""The request steps that may refuse a request: body size, credentials, quotas."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+from starlette.types import Message, Receive
+
+from kernel.api.exchange import PRINCIPAL_KEY, Exchange, RequestStep
+from kernel.errors import PayloadTooLarge, TesseraError
+from kernel.security.principal import ANONYMOUS
+
+if TYPE_CHECKING:
+    from kernel.runtime import Tessera
+
+#: Project routes are ``/api/projects/{project_id}/...``.
+PROJECT_PREFIX = "/api/projects/"
+
+
+class BodyLimit(RequestStep):
+    """413 for a body over ``limit`` bytes: at once when ``Content-Length`` says so, else
+    as soon as the bytes the route reads pass the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.message = f"request body is larger than {limit} bytes"
+
+    def enter(self, exchange: Exchange) -> Response | None:
+        declared = exchange.headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            raise PayloadTooLarge(self.message)
+        exchange.receive = _LimitedReceive(exchange.receive, self)
+        return None
+
+
+class _LimitedReceive:
+    """A ``receive`` that raises :class:`PayloadTooLarge` once the body passes the limit."""
+
+    __slots__ = ("limit", "receive", "received")
+
+    def __init__(self, receive: Receive, limit: BodyLimit) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit.limit:
+                raise PayloadTooLarge(self.limit.message)
+        return message
+
+
+class Authenticate(RequestStep):
+    """Resolves the caller once per request and leaves it in the scope for the routes
+    (:func:`kernel.api.exchange.principal_of`). Bad credentials are not refused here: a
+    route that needs the caller answers 401, one that does not (sign-in, health) still
+    works for a client holding an expired token."""
+
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    async def enter(self, exchange: Exchange) -> Response | None:
+        headers = exchange.headers
+        credentials: dict[str, str] = {}
+        authorization = headers.get(b"authorization")
+        if authorization is not None:
+            credentials["authorization"] = authorization.decode("latin-1")
+        key = headers.get(b"x-api-key")
+        if key is not None:
+            credentials["x-api-key"] = key.decode("latin-1")
+        authenticator = self.tessera.authenticator  # built at start, after the app
+        try:
+            principal = authenticator.known(credentials)
+            if principal is None:
+                principal = await authenticator.principal(credentials)
+        except TesseraError as error:
+            exchange.scope[PRINCIPAL_KEY] = error
+        else:
+            exchange.scope[PRINCIPAL_KEY] = principal
+        return None
+
+
+class QuotaCheck(RequestStep):
+    """Before a project route: every quota policy's ``check_request(project_id,
+    principal)``; the headers they return go on the response, a
+    :class:`~kernel.errors.QuotaExceeded` answers 429. Callers whose credentials failed
+    are checked as anonymous (the route then answers 401). Costs a test when no policy is
+    registered."""
+
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    async def enter(self, exchange: Exchange) -> Response | None:
+        policies = self.tessera.quota_policies  # built at start, after the app
+        if not policies:
+            return None
+        path: str = exchange.scope["path"]
+        if not path.startswith(PROJECT_PREFIX):
+            return None
+        project_id = path[len(PROJECT_PREFIX) :].partition("/")[0]
+        if not project_id:
+            return None
+        principal = exchange.scope[PRINCIPAL_KEY]
+        if isinstance(principal, TesseraError):
+            principal = ANONYMOUS
+        for policy in policies:
+            exchange.add_headers(await policy.check_request(project_id, principal))
+        return None
