@@ -19,37 +19,60 @@ PROJECT_PREFIX = "/api/projects/"
 
 
 class BodyLimit(RequestStep):
-    """413 for a body over ``limit`` bytes: at once when ``Content-Length`` says so, else
-    as soon as the bytes the route reads pass the limit."""
+    """413 for a body over ``limit`` bytes, before the route runs.
+
+    A declared ``Content-Length`` is checked at once (the server delivers no more than it
+    declares). A body of unknown length (``Transfer-Encoding: chunked``) is read here, up
+    to the limit, and handed to the route whole: a limit hit while the route read its body
+    would surface inside the route's own body parsing (FastAPI turns any error there into
+    a 400), not as this step's 413.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.message = f"request body is larger than {limit} bytes"
 
-    def enter(self, exchange: Exchange) -> Response | None:
-        declared = exchange.headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            raise PayloadTooLarge(self.message)
-        exchange.receive = _LimitedReceive(exchange.receive, self)
+    async def enter(self, exchange: Exchange) -> Response | None:
+        headers = exchange.headers
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.limit:
+                raise PayloadTooLarge(self.message)
+        elif b"transfer-encoding" in headers:
+            exchange.receive = await self._read_whole(exchange.receive)
         return None
 
+    async def _read_whole(self, receive: Receive) -> _Replay:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: tell the route
+                return _Replay(message, receive)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise PayloadTooLarge(self.message)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return _Replay(whole, receive)
 
-class _LimitedReceive:
-    """A ``receive`` that raises :class:`PayloadTooLarge` once the body passes the limit."""
 
-    __slots__ = ("limit", "receive", "received")
+class _Replay:
+    """A ``receive`` that first gives ``message`` (the body read ahead), then defers."""
 
-    def __init__(self, receive: Receive, limit: BodyLimit) -> None:
+    __slots__ = ("message", "receive")
+
+    def __init__(self, message: Message, receive: Receive) -> None:
+        self.message: Message | None = message
         self.receive = receive
-        self.limit = limit
-        self.received = 0
 
     async def __call__(self) -> Message:
-        message = await self.receive()
-        if message["type"] == "http.request":
-            self.received += len(message.get("body", b""))
-            if self.received > self.limit.limit:
-                raise PayloadTooLarge(self.limit.message)
+        message = self.message
+        if message is None:
+            return await self.receive()
+        self.message = None
         return message
 
 
