@@ -75,15 +75,16 @@ class RequestStep:
 
     The pipeline calls :meth:`enter` of each step in order before the route, and
     :meth:`finish` of each in reverse order once the request is over, whatever happened.
-    A step overrides either or both; a step that overrides neither is not called. A step
-    whose ``enter`` needs I/O defines it ``async``; the others keep it a plain method,
-    which the pipeline calls without the cost of a coroutine.
+    A step overrides either or both; a step that overrides neither is not called.
     """
 
     def enter(self, exchange: Exchange) -> Response | Awaitable[Response | None] | None:
-        """Before the route. Return a response to answer the request without it (the later
-        steps and the route are skipped; ``finish`` still runs); raise a
-        :class:`~kernel.errors.TesseraError` to answer with its error body."""
+        """Before the route. Return None to go on, or a response to answer the request
+        without the route (the later steps are skipped; ``finish`` still runs), or raise a
+        :class:`~kernel.errors.TesseraError` to answer with its error body. When the step
+        needs I/O for this request, return an awaitable of the same (a coroutine): the
+        pipeline awaits it. ``enter`` stays a plain method so that a request needing no I/O
+        costs no coroutine; ``async def enter`` works too."""
         return None
 
     def finish(self, exchange: Exchange) -> None:

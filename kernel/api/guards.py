@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from starlette.responses import Response
 from starlette.types import Message, Receive
 
 from kernel.api.exchange import PRINCIPAL_KEY, Exchange, RequestStep
@@ -12,6 +12,7 @@ from kernel.errors import PayloadTooLarge, TesseraError
 from kernel.security.principal import ANONYMOUS
 
 if TYPE_CHECKING:
+    from kernel.quotas import QuotaPolicy
     from kernel.runtime import Tessera
 
 #: Project routes are ``/api/projects/{project_id}/...``.
@@ -32,15 +33,18 @@ class BodyLimit(RequestStep):
         self.limit = limit
         self.message = f"request body is larger than {limit} bytes"
 
-    async def enter(self, exchange: Exchange) -> Response | None:
+    def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         headers = exchange.headers
         declared = headers.get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > self.limit:
                 raise PayloadTooLarge(self.message)
         elif b"transfer-encoding" in headers:
-            exchange.receive = await self._read_whole(exchange.receive)
+            return self._read_ahead(exchange)
         return None
+
+    async def _read_ahead(self, exchange: Exchange) -> None:
+        exchange.receive = await self._read_whole(exchange.receive)
 
     async def _read_whole(self, receive: Receive) -> _Replay:
         chunks: list[bytes] = []
@@ -85,7 +89,7 @@ class Authenticate(RequestStep):
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
 
-    async def enter(self, exchange: Exchange) -> Response | None:
+    def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         headers = exchange.headers
         credentials: dict[str, str] = {}
         authorization = headers.get(b"authorization")
@@ -94,16 +98,21 @@ class Authenticate(RequestStep):
         key = headers.get(b"x-api-key")
         if key is not None:
             credentials["x-api-key"] = key.decode("latin-1")
-        authenticator = self.tessera.authenticator  # built at start, after the app
         try:
-            principal = authenticator.known(credentials)
-            if principal is None:
-                principal = await authenticator.principal(credentials)
+            principal = self.tessera.authenticator.known(credentials)
         except TesseraError as error:
             exchange.scope[PRINCIPAL_KEY] = error
-        else:
-            exchange.scope[PRINCIPAL_KEY] = principal
+            return None
+        if principal is None:  # an API key not seen lately: a lookup
+            return self._look_up(exchange, credentials)
+        exchange.scope[PRINCIPAL_KEY] = principal
         return None
+
+    async def _look_up(self, exchange: Exchange, credentials: dict[str, str]) -> None:
+        try:
+            exchange.scope[PRINCIPAL_KEY] = await self.tessera.authenticator.principal(credentials)
+        except TesseraError as error:
+            exchange.scope[PRINCIPAL_KEY] = error
 
 
 class QuotaCheck(RequestStep):
@@ -116,7 +125,7 @@ class QuotaCheck(RequestStep):
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
 
-    async def enter(self, exchange: Exchange) -> Response | None:
+    def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         policies = self.tessera.quota_policies  # built at start, after the app
         if not policies:
             return None
@@ -126,9 +135,13 @@ class QuotaCheck(RequestStep):
         project_id = path[len(PROJECT_PREFIX) :].partition("/")[0]
         if not project_id:
             return None
+        return self._check(exchange, policies, project_id)
+
+    async def _check(
+        self, exchange: Exchange, policies: list[QuotaPolicy], project_id: str
+    ) -> None:
         principal = exchange.scope[PRINCIPAL_KEY]
         if isinstance(principal, TesseraError):
             principal = ANONYMOUS
         for policy in policies:
             exchange.add_headers(await policy.check_request(project_id, principal))
-        return None

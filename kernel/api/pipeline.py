@@ -22,10 +22,10 @@ the headers the earlier steps added, whichever route the request was for.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel.api.cors import Cors
@@ -61,18 +61,13 @@ class Pipeline:
     """Runs ``steps`` around ``app`` for each HTTP request (other scopes are not its business).
 
     The steps' bound methods are looked up once, here; per request the pipeline makes one
-    :class:`Exchange` and calls only the methods a step overrides, awaiting only the
-    ``enter`` methods that are coroutine functions.
+    :class:`Exchange` and calls only the methods a step overrides.
     """
 
     def __init__(self, steps: list[RequestStep], app: ASGIApp) -> None:
         self.steps = tuple(steps)
         self.app = app
-        self._enters = tuple(
-            (step.enter, inspect.iscoroutinefunction(step.enter))
-            for step in steps
-            if _overrides(step, "enter")
-        )
+        self._enters = tuple(step.enter for step in steps if _overrides(step, "enter"))
         self._finishes = tuple(
             step.finish for step in reversed(steps) if _overrides(step, "finish")
         )
@@ -81,9 +76,13 @@ class Pipeline:
         exchange = Exchange(scope, receive, send)
         try:
             try:
-                for enter, is_async in self._enters:
-                    answer = await enter(exchange) if is_async else enter(exchange)
+                for enter in self._enters:
+                    answer = enter(exchange)
                     if answer is not None:
+                        if not isinstance(answer, Response):
+                            answer = await answer
+                            if answer is None:
+                                continue
                         await answer(scope, exchange.receive, exchange.send)
                         return
             except TesseraError as error:
