@@ -65,7 +65,6 @@ class Pipeline:
     """
 
     def __init__(self, steps: list[RequestStep], app: ASGIApp) -> None:
-        self.steps = tuple(steps)
         self.app = app
         self._enters = tuple(step.enter for step in steps if _overrides(step, "enter"))
         self._finishes = tuple(
