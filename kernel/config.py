@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     events_retention_days: float = Field(default=7.0, gt=0)
     events_prune_interval_seconds: float = Field(default=600.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="browser origins allowed to call the API; '*' for any"
+    )
+    cors_max_age: int = Field(default=600, ge=0, description="seconds a browser keeps a preflight")
     default_page_limit: int = Field(default=25, ge=1)
     max_page_limit: int = Field(default=200, ge=1)
     max_filters: int = Field(default=10, ge=1)

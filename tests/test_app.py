@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from kernel.api.middleware import FLUSH_SECONDS, RequestMetrics
+from kernel.api.metrics import FLUSH_SECONDS, RequestMetrics
 
 
 async def test_healthz_answers(client: httpx.AsyncClient) -> None:

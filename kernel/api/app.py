@@ -27,7 +27,8 @@ from kernel.api import (
 )
 from kernel.api.errors import install_error_handlers
 from kernel.api.fastpath import RecordsFastPath, records_fast_path
-from kernel.api.middleware import BodySizeLimit, Metrics
+from kernel.api.pipeline import Pipeline, request_steps
+from kernel.api.request_id import install_log_record_factory
 from kernel.api.responses import JSONResponse
 from kernel.config import Settings, load_settings
 from kernel.errors import PluginError
@@ -47,24 +48,31 @@ KERNEL_ROUTERS = (
 
 
 class TesseraApp(FastAPI):
-    """FastAPI, with the records fast path asked first (:mod:`kernel.api.fastpath`).
+    """FastAPI inside the request pipeline, with the records fast path asked first.
 
-    Records requests are answered by ``fast_path`` without entering FastAPI's middleware
-    stack and router; every other request, and every other kind of scope, goes through
-    FastAPI as usual.
+    Every HTTP request passes ``pipeline`` (:mod:`kernel.api.pipeline`); inside it, records
+    requests are answered by ``fast_path`` (:mod:`kernel.api.fastpath`) without entering
+    FastAPI's middleware stack and router, and every other request goes through FastAPI as
+    usual. Other kinds of scope (lifespan, websocket) go straight to FastAPI.
     """
 
-    fast_path: RecordsFastPath | None = None
+    fast_path: RecordsFastPath
+    pipeline: Pipeline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast_path = self.fast_path
-        if fast_path is not None and scope["type"] == "http":
-            matched = fast_path.match(scope)
-            if matched is not None:
-                scope["app"] = self
-                await fast_path.serve(*matched, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] == "http":
+            await self.pipeline(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve an HTTP request the pipeline let through."""
+        matched = self.fast_path.match(scope)
+        if matched is None:
+            await super().__call__(scope, receive, send)
+        else:
+            scope["app"] = self
+            await self.fast_path.serve(*matched, scope, receive, send)
 
 
 def _settle_garbage_collector() -> None:
@@ -114,9 +122,9 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
             app.include_router(router)
-    app.fast_path = records_fast_path(tessera, records.router.routes, settings.max_body_bytes)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Metrics)
+    app.fast_path = records_fast_path(tessera, records.router.routes)
+    app.pipeline = Pipeline(request_steps(settings, tessera), app.dispatch)
+    install_log_record_factory()
     return app
 
 

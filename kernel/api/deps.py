@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 
+from kernel.api.exchange import principal_of
 from kernel.errors import BadRequest
 from kernel.runtime import Tessera
 from kernel.security.principal import Principal
@@ -18,7 +19,8 @@ async def get_tessera(request: Request) -> Tessera:
 
 
 async def current_principal(request: Request) -> Principal:
-    return await request.app.state.tessera.authenticator.principal(request.headers)
+    """The caller, as the request pipeline's authentication step resolved it."""
+    return principal_of(request.scope)
 
 
 def parse_json_body(raw: bytes) -> Any:

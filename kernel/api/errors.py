@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import sqlalchemy.exc
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,9 +35,14 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"errors": [{"field": field, "code": code, "message": message}]}
 
 
+def error_response(error: TesseraError) -> Response:
+    """The response for ``error``: its status, its error body, its headers."""
+    return json_response(error.body(), error.status, headers=error.headers)
+
+
 async def tessera_error(request: Request, error: Exception) -> Any:
     assert isinstance(error, TesseraError)
-    return json_response(error.body(), error.status, headers=error.headers)
+    return error_response(error)
 
 
 async def http_error(request: Request, error: Exception) -> Any:

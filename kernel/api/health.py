@@ -15,7 +15,7 @@ from prometheus_client import (
 )
 
 from kernel.api.deps import TesseraDep
-from kernel.api.middleware import REQUEST_METRICS
+from kernel.api.metrics import REQUEST_METRICS
 from kernel.api.responses import json_response
 
 router = APIRouter(tags=["health"])

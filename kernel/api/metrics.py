@@ -1,17 +1,15 @@
-"""ASGI middleware: the body size limit and request metrics (pure ASGI, cheap per request)."""
+"""Request metrics: counts and latencies by route, added to Prometheus once a second."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from bisect import bisect_left
-from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
-from kernel.api.responses import JSONResponse
-from kernel.errors import PayloadTooLarge
+from kernel.api.exchange import Exchange, RequestStep
 
 REQUESTS = Counter(
     "tessera_http_requests_total", "HTTP requests served", ["method", "route", "status"]
@@ -23,42 +21,6 @@ LATENCY = Histogram(
 )
 #: How long a process may hold request counts before they reach the metrics above.
 FLUSH_SECONDS = 1.0
-
-
-class BodySizeLimit:
-    """413 for bodies over ``limit`` bytes, by header or while streaming."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(self._message())
-            return message
-
-        await self.app(scope, limited, send)
-
-    def _message(self) -> str:
-        return f"request body is larger than {self.limit} bytes"
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(self._message())
-        await JSONResponse(error.body(), status_code=413)(scope, receive, send)
 
 
 class _Tally:
@@ -129,28 +91,17 @@ def _observe_many(histogram: Histogram, seconds: float, buckets: list[int]) -> N
 REQUEST_METRICS = RequestMetrics()
 
 
-class Metrics:
-    """ASGI middleware feeding :class:`RequestMetrics` for every HTTP request."""
+class Metrics(RequestStep):
+    """The request step feeding :data:`REQUEST_METRICS`: every request, by the template of
+    the route that served it (``unmatched`` when none did: an unknown path, or an answer
+    from an earlier step such as a CORS preflight or a 413)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def enter(self, exchange: Exchange) -> Response | None:
+        exchange.started = time.perf_counter()
+        return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            template = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_METRICS.record(
-                scope["method"], template, status["code"], time.perf_counter() - started
-            )
+    def finish(self, exchange: Exchange) -> None:
+        scope = exchange.scope
+        template = getattr(scope.get("route"), "path", "unmatched")
+        elapsed = time.perf_counter() - exchange.started
+        REQUEST_METRICS.record(scope["method"], template, exchange.status, elapsed)

@@ -1,0 +1,97 @@
+"""The request pipeline: one ordered list of steps around every HTTP request.
+
+Both the records fast path and FastAPI's routes (and ``/admin``, ``/docs``, ``/metrics``)
+are served from inside :class:`Pipeline`, so a cross-cutting concern is written once, as a
+:class:`~kernel.api.exchange.RequestStep` in :func:`request_steps`, and no route can miss
+it. The order, outermost first, and why:
+
+1. :class:`~kernel.api.request_id.RequestId`: first, so every later step's log records
+   and every answer, refusals included, carry the id.
+2. :class:`~kernel.api.metrics.Metrics`: counts every answer, refusals included.
+3. :class:`~kernel.api.cors.Cors`: answers preflights before credentials are asked for
+   (a preflight carries none) and makes every answer readable by an allowed origin, so a
+   browser script can read a 401's or 429's body.
+4. :class:`~kernel.api.guards.BodyLimit`: refuses an oversized body before any work.
+5. :class:`~kernel.api.guards.Authenticate`: the caller, resolved once for the route.
+6. :class:`~kernel.api.guards.QuotaCheck`: quota plugins' ``check_request`` on project
+   routes, with the caller.
+
+A step's error (a :class:`~kernel.errors.TesseraError`) becomes the API.md error body, with
+the headers the earlier steps added, whichever route the request was for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kernel.api.cors import Cors
+from kernel.api.errors import error_response, unexpected_error
+from kernel.api.exchange import Exchange, RequestStep
+from kernel.api.guards import Authenticate, BodyLimit, QuotaCheck
+from kernel.api.metrics import Metrics
+from kernel.api.request_id import RequestId
+from kernel.errors import TesseraError
+
+if TYPE_CHECKING:
+    from kernel.config import Settings
+    from kernel.runtime import Tessera
+
+
+def request_steps(settings: Settings, tessera: Tessera) -> list[RequestStep]:
+    """Every request step, in the order they run (the module docstring says why)."""
+    return [
+        RequestId(),
+        Metrics(),
+        Cors(settings.cors_origins, settings.cors_max_age),
+        BodyLimit(settings.max_body_bytes),
+        Authenticate(tessera),
+        QuotaCheck(tessera),
+    ]
+
+
+def _overrides(step: RequestStep, method: str) -> bool:
+    return getattr(type(step), method) is not getattr(RequestStep, method)
+
+
+class Pipeline:
+    """Runs ``steps`` around ``app`` for each HTTP request (other scopes are not its business).
+
+    The steps' bound methods are looked up once, here; per request the pipeline makes one
+    :class:`Exchange` and calls only the methods a step overrides.
+    """
+
+    def __init__(self, steps: list[RequestStep], app: ASGIApp) -> None:
+        self.app = app
+        self._enters = tuple(step.enter for step in steps if _overrides(step, "enter"))
+        self._finishes = tuple(
+            step.finish for step in reversed(steps) if _overrides(step, "finish")
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange = Exchange(scope, receive, send)
+        try:
+            try:
+                for enter in self._enters:
+                    answer = enter(exchange)
+                    if answer is not None:
+                        if not isinstance(answer, Response):
+                            answer = await answer
+                            if answer is None:
+                                continue
+                        await answer(scope, exchange.receive, exchange.send)
+                        return
+            except TesseraError as error:
+                await error_response(error)(scope, receive, exchange.send)
+                return
+            except Exception as error:
+                answer = await unexpected_error(Request(scope), error)
+                await answer(scope, receive, exchange.send)
+                return
+            await self.app(scope, exchange.receive, exchange.send)
+        finally:
+            for finish in self._finishes:
+                finish(exchange)
