@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
             app.include_router(router)
     app.fast_path = records_fast_path(tessera, records.router.routes)
-    app.pipeline = Pipeline(request_steps(settings, tessera), app.dispatch)
+    app.pipeline = Pipeline(request_steps(settings, tessera), app.dispatch, settings)
     install_log_record_factory()
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, Response
@@ -13,6 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kernel.api.responses import json_response
 from kernel.db.pool import PoolTimeout
 from kernel.errors import TesseraError
+
+if TYPE_CHECKING:
+    from kernel.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +83,21 @@ async def validation_error(request: Request, error: Exception) -> Any:
     return json_response({"errors": items}, status)
 
 
+def client_error(error: Exception, settings: Settings) -> TesseraError | None:
+    """The client error ``error`` stands for, or ``None`` for a bug: a ``TesseraError``
+    itself; SQLAlchemy's pool finding no connection free within ``db_acquire_timeout`` as
+    the same 503 the records pool gives (:class:`PoolTimeout`)."""
+    if isinstance(error, TesseraError):
+        return error
+    if isinstance(error, sqlalchemy.exc.TimeoutError):
+        return PoolTimeout(settings.db_acquire_timeout)
+    return None
+
+
 async def control_pool_busy(request: Request, error: Exception) -> Any:
-    """SQLAlchemy's pool had no connection free within ``db_acquire_timeout``: the same
-    503 as the records pool gives."""
-    waited = request.app.state.tessera.settings.db_acquire_timeout
-    return await tessera_error(request, PoolTimeout(waited))
+    known = client_error(error, request.app.state.tessera.settings)
+    assert known is not None
+    return error_response(known)
 
 
 async def unexpected_error(request: Request, error: Exception) -> Any:

@@ -29,12 +29,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel.api.cors import Cors
-from kernel.api.errors import error_response, unexpected_error
+from kernel.api.errors import client_error, error_response, unexpected_error
 from kernel.api.exchange import Exchange, RequestStep
 from kernel.api.guards import Authenticate, BodyLimit, QuotaCheck
 from kernel.api.metrics import Metrics
 from kernel.api.request_id import RequestId
-from kernel.errors import TesseraError
 
 if TYPE_CHECKING:
     from kernel.config import Settings
@@ -64,8 +63,9 @@ class Pipeline:
     :class:`Exchange` and calls only the methods a step overrides.
     """
 
-    def __init__(self, steps: list[RequestStep], app: ASGIApp) -> None:
+    def __init__(self, steps: list[RequestStep], app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.settings = settings
         self._enters = tuple(step.enter for step in steps if _overrides(step, "enter"))
         self._finishes = tuple(
             step.finish for step in reversed(steps) if _overrides(step, "finish")
@@ -84,11 +84,12 @@ class Pipeline:
                                 continue
                         await answer(scope, exchange.receive, exchange.send)
                         return
-            except TesseraError as error:
-                await error_response(error)(scope, receive, exchange.send)
-                return
             except Exception as error:
-                answer = await unexpected_error(Request(scope), error)
+                known = client_error(error, self.settings)
+                if known is not None:
+                    answer = error_response(known)
+                else:
+                    answer = await unexpected_error(Request(scope), error)
                 await answer(scope, receive, exchange.send)
                 return
             await self.app(scope, exchange.receive, exchange.send)
