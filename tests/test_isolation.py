@@ -157,7 +157,7 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
     assert spare.status_code == 201, spare.text
     hook = await client.post(
         api.url("/webhooks"),
-        json={"url": "http://127.0.0.1:9/hook", "events": ["nothing.insert"]},
+        json={"url": "http://127.0.0.1:9/hook", "events": ["items.delete"]},
         headers=admin_headers,
     )
     assert hook.status_code == 201, hook.text
@@ -311,4 +311,3 @@ async def test_no_credentials_is_401_on_every_protected_route(
             refused.append(f"{route_id(route)} -> {response.status_code} {response.text}")
     assert refused == []
     assert await snapshot(b) == before
-
