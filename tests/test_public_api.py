@@ -24,6 +24,7 @@ PUBLIC = {
     "kernel.api.deps",
     "kernel.api.access",
     "kernel.api.responses",
+    "kernel.api.project_openapi",
 }
 PLUGIN_CODE = ("plugins", "admin", "docs/examples")
 
