@@ -24,7 +24,7 @@ from kernel.db.embedded import EmbeddedPostgres
 from kernel.db.engine import Database, DatabaseUnavailable, redact
 from kernel.db.migrate import head_revisions, migrate, plugin_migrations
 from kernel.errors import ConfigError, PluginError, TesseraError
-from kernel.plugins import installed_entry_points, load_plugins, select_plugins
+from kernel.plugins import installed_entry_points, load_plugins
 from kernel.registry import Registry
 from kernel.runtime import SchemaOutOfDate, Tessera, load_secret_key
 
@@ -132,23 +132,32 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> None:
+    """Installed plugins; the enabled ones described exactly as ``GET /api/plugins`` does."""
     settings = _settings(args)
     entry_points = installed_entry_points()
-    enabled = select_plugins(list(entry_points), settings.plugins)
-    plugins = load_plugins(settings)
-    rows = [("PLUGIN", "STATE", "VERSION", "DISTRIBUTION", "HOOKS")]
+    enabled = {plugin["name"]: plugin for plugin in Tessera.build(settings).describe_plugins()}
+    rows = [("PLUGIN", "STATE", "VERSION", "DISTRIBUTION", "KINDS", "HOOKS")]
     for name in sorted(entry_points):
-        entry_point = entry_points[name]
-        distribution = entry_point.dist.name if entry_point.dist else "?"
-        version = entry_point.dist.version if entry_point.dist else "?"
         if name in enabled:
-            rows.append((name, "enabled", version, distribution, ", ".join(plugins.hooks_of(name))))
+            plugin = enabled[name]
+            rows.append(
+                (
+                    name,
+                    "enabled",
+                    plugin["version"],
+                    plugin["distribution"],
+                    ", ".join(plugin["kinds"]) or "-",
+                    ", ".join(plugin["hooks"]),
+                )
+            )
         else:
-            rows.append((name, "disabled", version, distribution, ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            dist = entry_points[name].dist
+            version, distribution = (dist.version, dist.name) if dist else ("?", "?")
+            rows.append((name, "disabled", version, distribution, "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[4]]).rstrip())
+        print("  ".join([*cells, row[5]]).rstrip())
 
 
 def cmd_admin_create(args: argparse.Namespace) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import httpx
 
 from tests.server import TesseraServer, run_tessera, tessera_env
 
@@ -88,3 +91,26 @@ def test_serve_verbose_brings_the_libraries_logs_back(database_url: str, tmp_pat
     assert "INFO alembic.runtime.migration" in output
     assert "Application startup complete" in output  # uvicorn's
     assert "embedded PostgreSQL" not in output
+
+
+async def test_plugins_list_agrees_with_the_api(client: httpx.AsyncClient) -> None:
+    """Same plugins, versions, distributions, kinds and hooks; every plugin provides some
+    kind of thing (the admin: routes)."""
+    result = run_tessera(["plugins", "list"], tessera_env())
+    listed = {}
+    for line in result.stdout.splitlines()[1:]:
+        name, _state, version, distribution, rest = line.split(maxsplit=4)
+        kinds, hooks = re.split(r"\s{2,}", rest)
+        listed[name] = (version, distribution, kinds.split(", "), hooks.split(", "))
+    served = (await client.get("/api/plugins")).json()["data"]
+    assert {
+        plugin["name"]: (
+            plugin["version"],
+            plugin["distribution"],
+            plugin["kinds"],
+            plugin["hooks"],
+        )
+        for plugin in served
+    } == listed
+    assert all(plugin["kinds"] for plugin in served)
+    assert listed["admin"][2] == ["routes"]
