@@ -13,8 +13,9 @@ from admin import cookies, flash
 from admin.app import VIEWS
 from admin.routing import require_login_csrf, require_session_csrf
 from admin.urls import safe_next
+from admin.views.keys import pending_scopes
 from admin.views.plugins import MASK, shown_config
-from kernel import PluginError, PluginInfo
+from kernel import SCOPES, PluginError, PluginInfo
 from kernel.api.app import create_app
 from kernel.config import Settings
 from kernel.db.engine import Database
@@ -217,3 +218,18 @@ async def test_docs_are_served_from_installed_assets(client: httpx.AsyncClient) 
         refused = await client.get("/docs", params={"url": foreign})
         assert refused.status_code == 400
         assert refused.json()["errors"][0]["field"] == "url"
+
+
+async def test_the_key_form_marks_scopes_no_installed_plugin_serves(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], project: str
+) -> None:
+    pending = pending_scopes(client.app.state.tessera)  # type: ignore[attr-defined]
+    page = await client.get(f"/admin/p/{project}/keys", headers=admin_cookie(admin_headers))
+    assert page.status_code == 200
+    for scope in SCOPES:
+        if scope in pending:
+            assert f"<code>{scope}</code> <span" in page.text
+            assert f"(arrives with {pending[scope]})" in page.text
+        else:
+            assert f"<code>{scope}</code></label>" in page.text
+    assert "records:read" not in pending
