@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench install dev chromium clean
+.PHONY: run test lint bench install dev chromium jq wrk clean
+
+# apt-get install NAME, reading the package lists first when they are empty (a new machine).
+APT_INSTALL = apt-get install -y $(1) || { apt-get update && apt-get install -y $(1); }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,11 @@ dev: $(VENV)/.dev-installed
 
 ## Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by pip)
 chromium:
-	@command -v chromium >/dev/null || apt-get install -y chromium
+	@command -v chromium >/dev/null || { $(call APT_INSTALL,chromium); }
+
+## jq, which the README's and docs/api.md's shell examples use (tests/test_docs_examples.py runs them)
+jq:
+	@command -v jq >/dev/null || { $(call APT_INSTALL,jq); }
 
 ## Serve Tessera on http://127.0.0.1:8000 (embedded PostgreSQL unless TESSERA_DATABASE_URL is set)
 run: install
@@ -35,16 +42,19 @@ lint: dev
 	$(BIN)/lint-imports
 
 ## Lint, check the architecture contracts, run the whole test suite
-test: lint chromium
+test: lint chromium jq
 	$(BIN)/pytest
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
 	touch $(VENV)/.installed $@
 
+## Debian's wrk, the load generator of the benchmarks
+wrk:
+	@command -v wrk >/dev/null || { $(call APT_INSTALL,wrk); }
+
 ## Every hot path against the raw-SQL floor (BENCH_* knobs: bench/README.md); needs wrk
-bench: $(VENV)/.bench-installed
-	@command -v wrk >/dev/null || apt-get install -y wrk
+bench: $(VENV)/.bench-installed wrk
 	$(BIN)/python -m bench
 
 clean:

@@ -58,6 +58,15 @@ def require_session(request: Request) -> AdminSession:
     return session
 
 
+def optional_session(request: Request) -> AdminSession | None:
+    """The signed-in admin, or ``None`` (for pages anyone may see, such as a 404, that
+    still show who is signed in)."""
+    try:
+        return require_session(request)
+    except LoginRequired:
+        return None
+
+
 def start(response: Response, request: Request, site: AdminSite, token: str) -> None:
     """Sign in: keep ``token`` for as long as it is valid; the pre-login cookie goes."""
     cookies.set_cookie(

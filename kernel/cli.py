@@ -1,14 +1,15 @@
 """The ``tessera`` command: serve, migrate, plugins, admin (and plugin-provided commands).
 
 Startup problems (bad config, a broken plugin, an unreachable database) print one line to
-stderr and exit non-zero; they never hang and never print a traceback wall.
+stderr and exit non-zero; they never hang and never print a traceback wall. Libraries'
+progress chatter stays out of the way unless ``--verbose`` (or ``log_level = "debug"``)
+asks for it (:mod:`kernel.console_logging`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import shutil
 import sys
@@ -18,15 +19,14 @@ from typing import Any
 
 from kernel.commands import Command
 from kernel.config import Settings, load_settings
+from kernel.console_logging import configure_logging, library_level
 from kernel.db.embedded import EmbeddedPostgres
 from kernel.db.engine import Database, DatabaseUnavailable, redact
 from kernel.db.migrate import head_revisions, migrate, plugin_migrations
 from kernel.errors import ConfigError, PluginError, TesseraError
-from kernel.plugins import installed_entry_points, load_plugins, select_plugins
+from kernel.plugins import installed_entry_points, load_plugins
 from kernel.registry import Registry
 from kernel.runtime import SchemaOutOfDate, Tessera, load_secret_key
-
-log = logging.getLogger("tessera")
 
 
 class CommandFailed(Exception):
@@ -34,7 +34,32 @@ class CommandFailed(Exception):
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    return load_settings(getattr(args, "config", None), **overrides)
+    """The command's settings (``--verbose`` means ``log_level = "debug"``), with logging
+    configured for their ``log_level``."""
+    if getattr(args, "verbose", False):
+        overrides["log_level"] = "debug"
+    settings = load_settings(getattr(args, "config", None), **overrides)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _banner(settings: Settings, database_url: str, embedded: EmbeddedPostgres | None) -> str:
+    """What ``tessera serve`` says once it is about to serve: where, where the data lives,
+    how to stop."""
+    base = f"http://{settings.host}:{settings.port}"
+    if embedded is not None:
+        data = f"{Path(settings.data_dir).resolve()} (embedded PostgreSQL and local files)"
+    else:
+        data = f"{redact(database_url)} (local files in {Path(settings.data_dir).resolve()})"
+    return "\n".join(
+        (
+            f"Tessera is serving {base}",
+            f"  admin     {base}/admin",
+            f"  API docs  {base}/docs",
+            f"  data      {data}",
+            "Stop it with Ctrl-C.",
+        )
+    )
 
 
 async def _migrate_url(url: str, settings: Settings) -> None:
@@ -103,12 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        print(
-            f"Tessera on http://{settings.host}:{settings.port} "
-            "(admin UI at /admin, API docs at /docs)",
-            file=sys.stderr,
-        )
-        options = ServeOptions(settings.host, settings.port, settings.log_level)
+        print(_banner(settings, url, embedded), file=sys.stderr, flush=True)
+        options = ServeOptions(settings.host, settings.port, library_level(settings.log_level))
         if settings.workers == 1:
             serve_single(options)
         else:
@@ -124,23 +145,32 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> None:
+    """Installed plugins; the enabled ones described exactly as ``GET /api/plugins`` does."""
     settings = _settings(args)
     entry_points = installed_entry_points()
-    enabled = select_plugins(list(entry_points), settings.plugins)
-    plugins = load_plugins(settings)
-    rows = [("PLUGIN", "STATE", "VERSION", "DISTRIBUTION", "HOOKS")]
+    enabled = {plugin["name"]: plugin for plugin in Tessera.build(settings).describe_plugins()}
+    rows = [("PLUGIN", "STATE", "VERSION", "DISTRIBUTION", "KINDS", "HOOKS")]
     for name in sorted(entry_points):
-        entry_point = entry_points[name]
-        distribution = entry_point.dist.name if entry_point.dist else "?"
-        version = entry_point.dist.version if entry_point.dist else "?"
         if name in enabled:
-            rows.append((name, "enabled", version, distribution, ", ".join(plugins.hooks_of(name))))
+            plugin = enabled[name]
+            rows.append(
+                (
+                    name,
+                    "enabled",
+                    plugin["version"],
+                    plugin["distribution"],
+                    ", ".join(plugin["kinds"]) or "-",
+                    ", ".join(plugin["hooks"]),
+                )
+            )
         else:
-            rows.append((name, "disabled", version, distribution, ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            dist = entry_points[name].dist
+            version, distribution = (dist.version, dist.name) if dist else ("?", "?")
+            rows.append((name, "disabled", version, distribution, "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[4]]).rstrip())
+        print("  ".join([*cells, row[5]]).rstrip())
 
 
 def cmd_admin_create(args: argparse.Namespace) -> None:
@@ -192,9 +222,14 @@ def _plugin_runner(command: Command) -> Callable[[argparse.Namespace], int]:
 def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera, a no-code backend")
     parser.add_argument("--config", help="path to tessera.toml (default: $TESSERA_CONFIG)")
-    # --config is accepted after the command too (tessera serve --config FILE).
+    verbose_help = "log everything, libraries included (log_level = debug)"
+    parser.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
+    # --config and --verbose are accepted after the command too (tessera serve --config FILE).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help="path to tessera.toml")
+    common.add_argument(
+        "--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
@@ -237,7 +272,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tessera: {error}", file=sys.stderr)
         return 2
     args = build_parser(extra).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run: Callable[[argparse.Namespace], int | None] = args.run
     try:
         code = run(args)

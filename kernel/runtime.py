@@ -56,6 +56,13 @@ from kernel.subscriptions import SubscriptionService
 from kernel.workflows import WorkflowAction
 
 log = logging.getLogger(__name__)
+#: What a plugin provides through hooks whose results no registry keeps, by hook.
+HOOK_KINDS = {
+    "register_routes": "routes",
+    "register_admin_panels": "admin panel",
+    "register_commands": "command",
+    "register_migrations": "migrations",
+}
 
 
 class SchemaOutOfDate(Exception):
@@ -168,15 +175,20 @@ class Tessera:
         }
 
     def describe_plugins(self) -> list[dict[str, Any]]:
-        """Each enabled plugin with the kinds of things it registered and its hooks (what
-        ``GET /api/plugins`` shows)."""
+        """Each enabled plugin with the kinds of things it provides and its hooks (what
+        ``GET /api/plugins`` and ``tessera plugins list`` show): the registries it fills,
+        and the contributions no registry keeps (:data:`HOOK_KINDS`)."""
         registries = self.registries()
         described = []
         for plugin in self.plugins:
+            hooks = self.plugins.hooks_of(plugin.name)
             kinds = sorted(
-                kind
-                for kind, registry in registries.items()
-                if any(registry.owner(name) == plugin.name for name in registry)
+                {
+                    kind
+                    for kind, registry in registries.items()
+                    if any(registry.owner(name) == plugin.name for name in registry)
+                }
+                | {HOOK_KINDS[hook] for hook in hooks if hook in HOOK_KINDS}
             )
             described.append(
                 {
@@ -185,7 +197,7 @@ class Tessera:
                     "distribution": plugin.distribution,
                     "description": plugin.info.description,
                     "kinds": kinds,
-                    "hooks": self.plugins.hooks_of(plugin.name),
+                    "hooks": hooks,
                     "requires": plugin.info.requires,
                 }
             )

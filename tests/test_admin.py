@@ -9,18 +9,19 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from admin import flash
+from admin import cookies, flash
 from admin.app import VIEWS
 from admin.routing import require_login_csrf, require_session_csrf
 from admin.urls import safe_next
+from admin.views.keys import pending_scopes
 from admin.views.plugins import MASK, shown_config
-from kernel import PluginError, PluginInfo
+from kernel import SCOPES, PluginError, PluginInfo
 from kernel.api.app import create_app
 from kernel.config import Settings
 from kernel.db.engine import Database
 from kernel.db.migrate import migrate, plugin_migrations
 from kernel.plugins import LoadedPlugin, load_plugins
-from tests.conftest import running
+from tests.conftest import ADMIN_EMAIL, Api, running
 from tests.fake_plugins import FakeDistributions
 from tests.services import create_database, drop_database
 
@@ -142,3 +143,93 @@ def test_two_plugins_claiming_one_admin_page_stop_startup_naming_both(
     assert "admin panel 'reports' is registered by both panels.one and panels.two" in str(
         error.value
     )
+
+
+# -- a newcomer's paths ---------------------------------------------------------------------
+
+
+def admin_cookie(admin_headers: dict[str, str]) -> dict[str, str]:
+    """The admin session cookie for the token behind ``admin_headers``."""
+    token = admin_headers["Authorization"].removeprefix("Bearer ")
+    return {"Cookie": f"{cookies.SESSION}={token}"}
+
+
+async def test_a_404_under_admin_knows_who_is_signed_in(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    signed_in = await client.get("/admin/no/such/page", headers=admin_cookie(admin_headers))
+    assert signed_in.status_code == 404
+    assert ADMIN_EMAIL in signed_in.text and "Sign out" in signed_in.text
+    anonymous = await client.get("/admin/no/such/page")
+    assert anonymous.status_code == 404
+    assert ADMIN_EMAIL not in anonymous.text and "Sign out" not in anonymous.text
+
+
+async def test_admin_projects_id_redirects_to_the_project_page(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], project: str
+) -> None:
+    response = await client.get(f"/admin/projects/{project}", headers=admin_cookie(admin_headers))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/admin/p/{project}"
+
+
+async def test_the_project_page_links_its_openapi_for_swagger_and_postman(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], project: str
+) -> None:
+    session = admin_cookie(admin_headers)
+    await Api(client, admin_headers, project).create_collection(
+        "orders", [{"name": "title", "type": "string"}]
+    )
+    page = await client.get(f"/admin/p/{project}", headers=session)
+    document_url = f"/admin/p/{project}/openapi.json"
+    assert f'href="/docs?url={document_url}"' in page.text
+    assert f'href="{document_url}?download=1"' in page.text
+
+    download = await client.get(f"{document_url}?download=1", headers=session)
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == (
+        f'attachment; filename="{project}-openapi.json"'
+    )
+    document = download.json()
+    assert document["openapi"] == "3.1.0"
+    assert f"/api/projects/{project}/collections/orders/records" in document["paths"]
+
+    assert (await client.get(document_url)).status_code == 303  # to the login page
+    assert (
+        await client.get("/admin/p/pnosuchproject/openapi.json", headers=session)
+    ).status_code == 404
+
+
+async def test_docs_are_served_from_installed_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert (await client.get(f"/docs/assets/{asset}")).status_code == 200
+    assert (await client.get("/docs/assets/index.html")).status_code == 404
+    other = await client.get("/docs", params={"url": "/api/projects/shop/openapi.json"})
+    assert "url: '/api/projects/shop/openapi.json'" in other.text
+    for foreign in (
+        "https://example.com/openapi.json",
+        "//example.com/x.json",
+        "/x.json';alert(1)//",
+    ):
+        refused = await client.get("/docs", params={"url": foreign})
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["field"] == "url"
+
+
+async def test_the_key_form_marks_scopes_no_installed_plugin_serves(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], project: str
+) -> None:
+    pending = pending_scopes(client.app.state.tessera)  # type: ignore[attr-defined]
+    page = await client.get(f"/admin/p/{project}/keys", headers=admin_cookie(admin_headers))
+    assert page.status_code == 200
+    for scope in SCOPES:
+        if scope in pending:
+            assert f"<code>{scope}</code> <span" in page.text
+            assert f"(arrives with {pending[scope]})" in page.text
+        else:
+            assert f"<code>{scope}</code></label>" in page.text
+    assert "records:read" not in pending

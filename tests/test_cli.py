@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tests.server import run_tessera, tessera_env
+import httpx
+
+from tests.server import TesseraServer, run_tessera, tessera_env
 
 
 def test_plugins_list_prints_the_builtins() -> None:
@@ -46,3 +49,68 @@ def test_migrate_and_admin_create(database_url: str, tmp_path: Path) -> None:
     )
     assert duplicate.returncode == 1
     assert "an admin with email cli@tessera.test exists" in duplicate.stderr
+
+
+def test_a_refused_admin_create_prints_only_its_error(database_url: str, tmp_path: Path) -> None:
+    env = tessera_env(TESSERA_DATABASE_URL=database_url, TESSERA_DATA_DIR=str(tmp_path))
+    result = run_tessera(
+        ["admin", "create", "--email", "short@tessera.test", "--password", "x"], env
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == "tessera: password must be 8 to 1024 characters\n"
+
+
+def _serve_output(database_url: str, data_dir: Path, *args: str) -> str:
+    """What ``tessera serve`` prints from its start until it is stopped."""
+    env = tessera_env(
+        TESSERA_DATABASE_URL=database_url,
+        TESSERA_DATA_DIR=str(data_dir),
+        TESSERA_SECRET_KEY="cli-test-secret",
+    )
+    with TesseraServer(env, *args) as server:
+        url = server.url
+    assert server.process is not None and server.process.stdout is not None
+    return server.process.stdout.read().replace(url, "http://HOST")
+
+
+def test_serve_prints_a_short_banner(database_url: str, tmp_path: Path) -> None:
+    output = _serve_output(database_url, tmp_path)
+    assert output.splitlines() == [
+        "Tessera is serving http://HOST",
+        "  admin     http://HOST/admin",
+        "  API docs  http://HOST/docs",
+        f"  data      {database_url} (local files in {tmp_path.resolve()})",
+        "Stop it with Ctrl-C.",
+    ]
+
+
+def test_serve_verbose_brings_the_libraries_logs_back(database_url: str, tmp_path: Path) -> None:
+    output = _serve_output(database_url, tmp_path, "--verbose")
+    assert "Tessera is serving http://HOST" in output
+    assert "INFO alembic.runtime.migration" in output
+    assert "Application startup complete" in output  # uvicorn's
+    assert "embedded PostgreSQL" not in output
+
+
+async def test_plugins_list_agrees_with_the_api(client: httpx.AsyncClient) -> None:
+    """Same plugins, versions, distributions, kinds and hooks; every plugin provides some
+    kind of thing (the admin: routes)."""
+    result = run_tessera(["plugins", "list"], tessera_env())
+    listed = {}
+    for line in result.stdout.splitlines()[1:]:
+        name, _state, version, distribution, rest = line.split(maxsplit=4)
+        kinds, hooks = re.split(r"\s{2,}", rest)
+        listed[name] = (version, distribution, kinds.split(", "), hooks.split(", "))
+    served = (await client.get("/api/plugins")).json()["data"]
+    assert {
+        plugin["name"]: (
+            plugin["version"],
+            plugin["distribution"],
+            plugin["kinds"],
+            plugin["hooks"],
+        )
+        for plugin in served
+    } == listed
+    assert all(plugin["kinds"] for plugin in served)
+    assert listed["admin"][2] == ["routes"]

@@ -1,4 +1,6 @@
-"""Tenant isolation: credentials of project A can neither see nor change project B.
+"""Tenant isolation: credentials of project A can neither see nor change project B; and
+no credentials at all are a 401 on every protected route (403 is for credentials that are
+not enough).
 
 Every project route is listed once in ``ROUTES``; a route the app serves but the table does
 not list fails ``test_every_project_route_is_checked``, so adding a route is adding a line.
@@ -15,6 +17,8 @@ import pytest
 from kernel.security.principal import SCOPES
 from tests.conftest import Api, unique_id
 
+#: A collection with the default policies (admins only).
+CLOSED = "closed"
 OPEN = dict.fromkeys(("list", "read", "create", "update", "delete"), "")
 SECRET_OF_B = "only-b-may-see-this"
 NEW_FIELD = {"collection": "items", "field": {"name": "extra", "type": "string"}}
@@ -22,6 +26,14 @@ NEW_FIELD = {"collection": "items", "field": {"name": "extra", "type": "string"}
 NOT_CHECKED = {
     ("POST", "/api/projects/{project_id}/auth/signup"),
     ("POST", "/api/projects/{project_id}/auth/login"),
+}
+#: Routes anyone may call without credentials.
+PUBLIC = NOT_CHECKED | {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/plugins"),
+    ("POST", "/api/admin/login"),
 }
 
 
@@ -134,6 +146,8 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
     await api.create_collection("items", [{"name": "name", "type": "string"}])
     await api.set_policies("items", **OPEN)
     record = await api.create("items", {"name": SECRET_OF_B})
+    await api.create_collection(CLOSED, [{"name": "name", "type": "string"}])
+    closed_record = await api.create(CLOSED, {"name": SECRET_OF_B})
     key = await api.key(list(SCOPES))
     spare = await client.post(
         api.url("/api-keys"),
@@ -143,7 +157,7 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
     assert spare.status_code == 201, spare.text
     hook = await client.post(
         api.url("/webhooks"),
-        json={"url": "http://127.0.0.1:9/hook", "events": ["nothing.insert"]},
+        json={"url": "http://127.0.0.1:9/hook", "events": ["items.delete"]},
         headers=admin_headers,
     )
     assert hook.status_code == 201, hook.text
@@ -167,6 +181,7 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
         "record_id": record["id"],
         "key_id": spare.json()["id"],
         "op_id": ops.json()["data"][0]["id"],
+        "closed_record_id": closed_record["id"],
     }
     return Tenant(api, values, key, await api.user(f"user@{project_id}.example.com"))
 
@@ -187,6 +202,7 @@ async def snapshot(tenant: Tenant) -> dict[str, Any]:
         "/api-keys",
         "/collections",
         "/collections/items/records",
+        f"/collections/{CLOSED}/records",
         "/schema/ops",
         "/audit",
         "/webhooks",
@@ -261,3 +277,37 @@ async def test_every_project_route_is_checked(client: httpx.AsyncClient) -> None
     checked = {(route.method, route.path) for route in ROUTES}
     assert served - NOT_CHECKED - checked == set()
     assert checked - served == set()
+
+
+#: Routes outside a project that need credentials (an admin's).
+PLATFORM_ROUTES = [
+    Route("GET", "/api/projects"),
+    Route("POST", "/api/projects", {"id": "planted_by_nobody", "name": "Planted"}),
+]
+
+
+async def test_no_credentials_is_401_on_every_protected_route(
+    client: httpx.AsyncClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Every route of the live OpenAPI but the public ones answers an anonymous caller 401
+    ``unauthorized`` (never 403): records routes over a collection only admins may use,
+    and the policy-checked writes too."""
+    _, b = tenants
+    document = (await client.get("/openapi.json")).json()
+    served = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    protected = [*ROUTES, *PLATFORM_ROUTES]
+    assert served - PUBLIC - {(route.method, route.path) for route in protected} == set()
+    values = {**b.values, "collection": CLOSED, "record_id": b.values["closed_record_id"]}
+    before = await snapshot(b)
+    refused = []
+    for route in protected:
+        response = await client.request(**route.request(values))
+        code = response.json()["errors"][0]["code"] if response.status_code >= 400 else None
+        if (response.status_code, code) != (401, "unauthorized"):
+            refused.append(f"{route_id(route)} -> {response.status_code} {response.text}")
+    assert refused == []
+    assert await snapshot(b) == before

@@ -201,6 +201,40 @@ async def test_webhook_event_patterns_select_events(
         assert bad.status_code == 422
 
 
+async def test_webhook_patterns_must_name_known_collections_and_events(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], project: str
+) -> None:
+    api = Api(client, admin_headers, project)
+    await orders(api)
+    assert (await api.apply("rename_collection", collection="orders", new_name="sales")).is_success
+
+    async def create(events: list[str]) -> httpx.Response:
+        return await client.post(
+            api.url("/webhooks"),
+            json={"url": "http://127.0.0.1:9/hook", "events": events},
+            headers=admin_headers,
+        )
+
+    unknown = await create(["sales.insert", "nosuch.insert", "ghost.*"])
+    assert unknown.status_code == 422, unknown.text
+    assert [(e["field"], e["code"]) for e in unknown.json()["errors"]] == [
+        ("events", "collection_not_found"),
+        ("events", "collection_not_found"),
+    ]
+    messages = " ".join(e["message"] for e in unknown.json()["errors"])
+    assert "nosuch.insert" in messages and "ghost.*" in messages
+    bad_event = await create(["sales.upsert"])
+    assert bad_event.status_code == 422
+    assert "sales.upsert" in bad_event.json()["errors"][0]["message"]
+    listed = await client.get(api.url("/webhooks"), headers=admin_headers)
+    assert listed.json()["data"] == []
+
+    # the old name is a live alias of the collection: known
+    for events in (["orders.insert", "sales.update"], ["*.delete"], ["*"]):
+        response = await create(events)
+        assert response.status_code == 201, response.text
+
+
 async def test_a_renamed_collection_keeps_its_webhooks(
     make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
 ) -> None:
@@ -483,7 +517,8 @@ async def test_send_webhook_action_delivers_through_the_webhook(
 ) -> None:
     async with deployment(make_settings, jobs_db) as api:
         await orders(api)
-        hook = await webhook(api, receiver.url, ["nothing.insert"])
+        # subscribed to no event that happens here: only the action sends
+        hook = await webhook(api, receiver.url, ["orders.delete"])
         await workflow(
             api,
             {

@@ -24,6 +24,7 @@ PUBLIC = {
     "kernel.security.access",
     "kernel.api.responses",
     "kernel.testing",
+    "kernel.api.project_openapi",
 }
 
 

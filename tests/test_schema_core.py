@@ -1048,7 +1048,7 @@ async def test_set_policies_through_put(api: Api, pg: asyncpg.Connection) -> Non
     await api.create_collection("orders", [{"name": "title", "type": "string"}])
     await api.create("orders", {"title": "public"})
     anonymous = await api.client.get(api.url("/collections/orders/records"))
-    assert anonymous.status_code == 403
+    assert anonymous.status_code == 401
 
     response = await api.client.put(
         api.url("/collections/orders/policies"),

@@ -17,10 +17,22 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import load_project
 from kernel import SCOPES, KeySpec, TesseraError
+from kernel.runtime import Tessera
 
 router = admin_router()
 
 KEY_INPUTS = {"name", "scopes", "collections", "role"}
+
+
+def pending_scopes(tessera: Tessera) -> dict[str, str]:
+    """Scopes whose capability no enabled plugin provides yet, with what would provide it
+    (the form marks them: a key may carry them, but they open nothing today)."""
+    pending = {}
+    if not len(tessera.storage_backends):
+        pending.update(dict.fromkeys(("files:read", "files:write"), "a storage plugin"))
+    if not len(tessera.transports):
+        pending["realtime"] = "a realtime transport plugin"
+    return pending
 
 
 async def _page(
@@ -43,6 +55,7 @@ async def _page(
         keys=await site.tessera.api_keys.list(project_id, session.principal),
         created=created,
         scopes=SCOPES,
+        pending_scopes=pending_scopes(site.tessera),
         collections=sorted(view.catalog.live_collections),
         values=values or {"name": "", "scopes": ["records:read"], "collections": [], "role": ""},
         errors=errors or FormErrors(),

@@ -19,6 +19,8 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import load_project
 from kernel import ProjectCreate, ProjectSettings, ProjectUpdate, TesseraError
+from kernel.api.project_openapi import project_openapi
+from kernel.api.responses import json_response
 
 router = admin_router()
 
@@ -96,6 +98,27 @@ async def project_page(
     project_id: str, request: Request, site: SiteDep, session: SessionDep
 ) -> Response:
     return await project_home(request, site, session, project_id)
+
+
+@router.get("/projects/{project_id}")
+async def project_by_its_list_url(
+    project_id: str, request: Request, session: SessionDep
+) -> Response:
+    """``/admin/projects/<id>``, the address a person guesses from ``/admin/projects``."""
+    return redirect(request, urls.project(project_id))
+
+
+@router.get("/p/{project_id}/openapi.json")
+async def project_openapi_document(
+    project_id: str, site: SiteDep, session: SessionDep, download: bool = False
+) -> Response:
+    """The project's OpenAPI document for the signed-in admin: what Swagger UI opens from
+    the project page (``/docs?url=...``), or, with ``download``, a file for Postman."""
+    document = project_openapi(await site.tessera.catalog.get(project_id, fresh=True))
+    headers = {}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{project_id}-openapi.json"'
+    return json_response(document, headers=headers)
 
 
 @router.post("/p/{project_id}/rename")

@@ -18,6 +18,7 @@ from kernel.api import (
     audit,
     auth,
     collections,
+    docs_ui,
     health,
     plugins_api,
     project_openapi,
@@ -44,6 +45,7 @@ KERNEL_ROUTERS = (
     records.router,
     audit.router,
     project_openapi.router,
+    docs_ui.router,
 )
 
 
@@ -110,6 +112,8 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
         '{"errors": [{"field", "code", "message"}]}.',
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        docs_url=None,  # served from installed assets by kernel.api.docs_ui
+        redoc_url=None,
     )
     app.state.tessera = tessera
     install_error_handlers(app)

@@ -25,7 +25,7 @@ class EmbeddedPostgres:
         import pgserver  # a large import, only paid when the embedded server is used
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        log.debug("starting embedded PostgreSQL in %s", self.pgdata)  # the CLI says so
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         return self._server.get_uri()
 

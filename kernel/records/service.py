@@ -28,7 +28,7 @@ from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cur
 from kernel.records import statements
 from kernel.records.runtime import CollectionRuntime, runtime_for
 from kernel.records.values import candidate_row, coerce_body
-from kernel.security.policies import Access
+from kernel.security.policies import Access, policy_refusal
 from kernel.security.principal import Principal
 from kernel.statements import CompiledStatement
 
@@ -112,8 +112,8 @@ class RecordService:
         if principal.is_admin:
             bound = None
         elif rule is Access.ADMINS_ONLY:
-            raise Forbidden(
-                f"only admins may {action} records of {collection.name!r}", code="policy_denied"
+            raise policy_refusal(
+                principal, f"only admins may {action} records of {collection.name!r}"
             )
         else:
             bound = None if rule is Access.ANYONE else rule
@@ -322,8 +322,8 @@ class RecordService:
             if target.rule is not None and not evaluate(
                 target.rule, candidate_row(runtime, values), context
             ):
-                raise Forbidden(
-                    "the collection's create rule does not allow this record", code="policy_denied"
+                raise policy_refusal(
+                    principal, "the collection's create rule does not allow this record"
                 )
             columns = tuple(sorted(values))
             statement = statements.insert_record(runtime, columns)
@@ -362,7 +362,7 @@ class RecordService:
             )
             row = await self._run(runtime, self._pool.fetchrow, statement, context)
             if row is None:
-                await self._explain_refusal(target, context, "update")
+                await self._explain_refusal(target, context, principal, "update")
             self.tessera.events.committed()
             record = await self._output(target, principal, row)
             return Outcome(record, runtime.collection, aliases, target.alias)
@@ -409,15 +409,17 @@ class RecordService:
 
         return await self._fresh(project_id, attempt)
 
-    async def _explain_refusal(self, target: Target, context: dict[str, Any], action: str) -> None:
-        """After a write matched no row: 403 if the record is visible (the new values break
-        the rule), else 404."""
+    async def _explain_refusal(
+        self, target: Target, context: dict[str, Any], principal: Principal, action: str
+    ) -> None:
+        """After a write matched no row: a policy refusal (403, or 401 without credentials)
+        if the record is visible (the new values break the rule), else 404."""
         statement = statements.exists_one(target.runtime, target.rule)
         visible = await self._run(target.runtime, self._pool.fetchval, statement, context)
         record_id = context["id"]
         if visible:
-            raise Forbidden(
-                f"the collection's {action} rule does not allow this change", code="policy_denied"
+            raise policy_refusal(
+                principal, f"the collection's {action} rule does not allow this change"
             )
         raise NotFound(f"record {record_id} not found", code="record_not_found")
 

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from enum import Enum
 
 from kernel.catalog.model import ACTIONS, FieldDef
-from kernel.errors import ErrorItem, ValidationFailed
+from kernel.errors import ErrorItem, Forbidden, TesseraError, Unauthorized, ValidationFailed
 from kernel.expr import Binder, Bound, ExpressionError, parse
 from kernel.operators import Operator
 from kernel.registry import Registry
+from kernel.security.principal import Principal
 
 
 class Access(Enum):
@@ -24,6 +25,15 @@ class Access(Enum):
 
 
 PolicyRule = Access | Bound
+
+
+def policy_refusal(principal: Principal, reason: str) -> TesseraError:
+    """The error for a policy that says no: a 401 ``unauthorized`` to a caller without
+    credentials (signing in may change the answer), a 403 ``policy_denied`` to one whose
+    credentials are not enough."""
+    if principal.kind == "anonymous":
+        return Unauthorized(f"{reason}; sign in or send an API key", code="unauthorized")
+    return Forbidden(reason, code="policy_denied")
 
 
 def bind_policy(

@@ -36,6 +36,13 @@ def webhook_wants(patterns: list[str], event: Event, collection_id: CollectionId
     return False
 
 
+def pattern_collection(pattern: str) -> str | None:
+    """The collection a pattern names (``orders`` in ``orders.insert``), or None for a
+    pattern about every collection (``*``, ``*.delete``)."""
+    collection, _, _ = pattern.partition(".")
+    return None if collection == "*" else collection
+
+
 def renamed_patterns(patterns: list[str], old: str, new: str) -> list[str]:
     """``patterns`` with collection ``old`` called ``new`` (sorted, without duplicates, as
     webhooks store them)."""

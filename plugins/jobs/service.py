@@ -7,6 +7,7 @@ Every method checks that the principal may manage the project's jobs (admins, an
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from kernel.audit import record_audit
 from kernel.expr import ExpressionError
 from kernel.security.access import require_schema_reader
 from plugins.jobs.conditions import bind_condition
+from plugins.jobs.matching import pattern_collection
 from plugins.jobs.signing import new_salt, webhook_secret
 from plugins.jobs.ssrf import TargetRefused, resolve_target
 from plugins.jobs.tables import webhook_deliveries, webhooks, workflow_runs, workflows
@@ -188,6 +190,7 @@ class JobsService:
     ) -> dict[str, Any]:
         """The new webhook, with its ``secret`` (shown this once, never stored)."""
         await self._checked(project_id, principal)
+        await self._check_patterns(project_id, spec.events)
         try:
             await resolve_target(spec.url, self.host.config.deny_private_targets)
         except TargetRefused as refused:
@@ -213,6 +216,24 @@ class JobsService:
                 conn, principal, project_id, "webhook.create", str(row.id), after=described
             )
         return {**described, "secret": webhook_secret(self.tessera.secret_key, salt)}
+
+    async def _check_patterns(self, project_id: str, patterns: list[str]) -> None:
+        """A 422 naming each pattern whose collection the project does not have (a live
+        alias names its collection, so it counts as known)."""
+        catalog = await self.tessera.catalog.get(project_id)
+        now = datetime.now(UTC)
+        unknown = [
+            ErrorItem(
+                "collection_not_found",
+                f"{pattern!r}: the project has no collection {collection!r}",
+                "events",
+            )
+            for pattern in patterns
+            if (collection := pattern_collection(pattern)) is not None
+            and catalog.resolve_collection(collection, now) is None
+        ]
+        if unknown:
+            raise ValidationFailed(items=unknown)
 
     async def list_webhooks(self, project_id: str, principal: Principal) -> list[dict[str, Any]]:
         await self._checked(project_id, principal)
