@@ -39,6 +39,7 @@ from kernel.errors import (
 from kernel.events.bus import EventBus
 from kernel.fields import ConversionContext, FieldType, FieldValueError, NoOptions
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.json_values import INT64_MAX, INT64_MIN, JsonLimits, check_json_scalar, check_json_value
 from kernel.operators import Operator
 from kernel.pages import newest_first
 from kernel.plugin_info import PluginInfo
@@ -56,6 +57,8 @@ from kernel.workflows import WorkflowAction
 
 __all__ = [
     "ACTIONS",
+    "INT64_MAX",
+    "INT64_MIN",
     "SCOPES",
     "SYSTEM_COLUMNS",
     "AdminPanel",
@@ -74,6 +77,7 @@ __all__ = [
     "FieldType",
     "FieldValueError",
     "Forbidden",
+    "JsonLimits",
     "KeySpec",
     "LoadedPlugin",
     "NoOptions",
@@ -107,6 +111,8 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "WorkflowAction",
+    "check_json_scalar",
+    "check_json_value",
     "check_name",
     "field_column",
     "hookimpl",

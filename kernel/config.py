@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from kernel.errors import ConfigError
+from kernel.json_values import RENDER_DEPTH
 
 
 class PluginSettings(BaseModel):
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_connect_timeout: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    json_max_depth: int = Field(
+        default=64, ge=1, le=RENDER_DEPTH, description="nesting levels of one JSON value"
+    )
+    json_max_bytes: int = Field(
+        default=1024 * 1024, ge=16, description="bytes of one JSON value written compactly"
+    )
     default_page_limit: int = Field(default=25, ge=1)
     max_page_limit: int = Field(default=200, ge=1)
     max_filters: int = Field(default=10, ge=1)

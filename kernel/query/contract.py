@@ -26,6 +26,7 @@ from kernel.registry import Registry
 FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
 MAX_SORT_KEYS = 5
 MAX_LIST_VALUES = 100
+LIMIT_TEXT = re.compile(r"[0-9]{1,9}")
 
 Resolve = Callable[[str], "tuple[FieldDef, AliasDef | None] | None"]
 
@@ -263,12 +264,10 @@ def _sort_keys(
 def _limit(text: str | None, limits: Limits) -> int:
     if text is None:
         return limits.default_limit
-    try:
-        limit = int(text)
-    except ValueError:
-        raise BadRequest(
-            "limit must be a whole number", code="invalid_limit", field="limit"
-        ) from None
+    # ASCII digits only: int() would also take "+5", "1_000" and other scripts' digits.
+    if LIMIT_TEXT.fullmatch(text) is None:
+        raise BadRequest("limit must be a whole number", code="invalid_limit", field="limit")
+    limit = int(text)
     if not 1 <= limit <= limits.max_limit:
         raise BadRequest(
             f"limit must be between 1 and {limits.max_limit}", code="invalid_limit", field="limit"

@@ -23,6 +23,7 @@ from kernel.db.errors import translate_postgres_error
 from kernel.db.pool import ConnectionPool
 from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
 from kernel.expr import Bound, evaluate
+from kernel.json_values import JsonLimits
 from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
 from kernel.records import statements
 from kernel.records.runtime import CollectionRuntime, runtime_for
@@ -71,6 +72,8 @@ class Target:
 class RecordService:
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
+        settings = tessera.settings
+        self.json_limits = JsonLimits(settings.json_max_depth, settings.json_max_bytes)
 
     @property
     def _pool(self) -> ConnectionPool:
@@ -287,7 +290,7 @@ class RecordService:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self._target(catalog, project_id, name, principal, "records:write", "create")
             runtime = target.runtime
-            values, aliases = coerce_body(runtime, body, partial=False)
+            values, aliases = coerce_body(runtime, body, partial=False, limits=self.json_limits)
             await self._check_write_quota(project_id, runtime.collection.name, "create")
             context = self._context(
                 target, principal, meta={**(meta or {}), "actor": principal.actor()}
@@ -321,7 +324,7 @@ class RecordService:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self._target(catalog, project_id, name, principal, "records:write", "update")
             runtime = target.runtime
-            values, aliases = coerce_body(runtime, body, partial=True)
+            values, aliases = coerce_body(runtime, body, partial=True, limits=self.json_limits)
             await self._check_write_quota(project_id, runtime.collection.name, "update")
             columns = tuple(sorted(values))
             statement = statements.update_record(runtime, columns, target.rule)
@@ -368,7 +371,9 @@ class RecordService:
             target = self._target(catalog, project_id, name, principal, "records:read", "read")
             record = body.get("record") if isinstance(body, dict) else None
             try:
-                _, aliases = coerce_body(target.runtime, record, partial=False)
+                _, aliases = coerce_body(
+                    target.runtime, record, partial=False, limits=self.json_limits
+                )
             except ValidationFailed as error:
                 return Outcome(
                     {"valid": False, "errors": error.body()["errors"]},
