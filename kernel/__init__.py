@@ -39,7 +39,8 @@ from kernel.errors import (
 from kernel.events.bus import EventBus
 from kernel.fields import ConversionContext, FieldType, FieldValueError, NoOptions
 from kernel.hookspecs import hookimpl, hookspec
-from kernel.json_values import INT64_MAX, INT64_MIN, JsonLimits, check_json_scalar, check_json_value
+from kernel.json_values import JsonLimits, check_json_scalar, check_json_value
+from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64
 from kernel.operators import Operator
 from kernel.pages import newest_first
 from kernel.plugin_info import PluginInfo
@@ -118,6 +119,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "newest_first",
+    "parse_int64",
     "queryable_fields",
     "resolve_field",
     "server_default",

@@ -20,8 +20,7 @@ from typing import Any
 import orjson
 
 from kernel.fields import FieldValueError
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from kernel.numbers import INT64_MAX, INT64_MIN
 
 #: Stored values nested more deeply than this stay JSON text when read. orjson refuses to
 #: write more than 254 levels; a value travels wrapped in a few more (a record in a page, a

@@ -24,8 +24,8 @@ async def current_principal(request: Request) -> Principal:
     return await request.app.state.tessera.authenticator.principal(request.headers)
 
 
-#: Twenty digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
-_LONG_NUMBER = re.compile(rb"[0-9]{20}")
+#: Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from kernel.errors import BadRequest
-from kernel.json_values import INT64_MAX
+from kernel.numbers import INT64_MAX
 
 #: ``<xact_id>.<id>``, both PostgreSQL bigints written in ASCII digits.
 _POSITION_TEXT = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")

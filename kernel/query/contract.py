@@ -20,13 +20,13 @@ from kernel.errors import BadRequest
 from kernel.expr.ast import And, Compare, FieldRef, ListValue, Literal, Node, Placeholder
 from kernel.expr.bind import supports
 from kernel.fields import FieldValueError
+from kernel.numbers import parse_int64
 from kernel.operators import Operator
 from kernel.registry import Registry
 
 FILTER_KEY = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
 MAX_SORT_KEYS = 5
 MAX_LIST_VALUES = 100
-LIMIT_TEXT = re.compile(r"[0-9]{1,9}")
 
 Resolve = Callable[[str], "tuple[FieldDef, AliasDef | None] | None"]
 
@@ -264,10 +264,12 @@ def _sort_keys(
 def _limit(text: str | None, limits: Limits) -> int:
     if text is None:
         return limits.default_limit
-    # ASCII digits only: int() would also take "+5", "1_000" and other scripts' digits.
-    if LIMIT_TEXT.fullmatch(text) is None:
-        raise BadRequest("limit must be a whole number", code="invalid_limit", field="limit")
-    limit = int(text)
+    try:
+        limit = parse_int64(text)
+    except FieldValueError:
+        raise BadRequest(
+            "limit must be a whole number", code="invalid_limit", field="limit"
+        ) from None
     if not 1 <= limit <= limits.max_limit:
         raise BadRequest(
             f"limit must be between 1 and {limits.max_limit}", code="invalid_limit", field="limit"
