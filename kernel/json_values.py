@@ -5,15 +5,16 @@ string or key, an integer beyond 64 bits read as a float elsewhere) and what the
 does not accept (nesting deeper than ``json_max_depth``, more than ``json_max_bytes``).
 
 On the way out, :func:`decode_stored_json` reads any JSON PostgreSQL holds, however deep:
-orjson parses at most 1,024 levels and writes at most 254, so a stored value nested more
-deeply than :data:`RENDER_DEPTH` (written straight into the database, or before the limit
-existed) is kept as its JSON text, an :class:`orjson.Fragment` that responses, webhook
-payloads and ``jsonb`` parameters embed verbatim.
+orjson parses at most 1,024 levels and writes at most 254, so the deep parts of a stored
+value nested more deeply than :data:`RENDER_DEPTH` (written straight into the database, or
+before the limit existed) are kept as JSON text, :class:`orjson.Fragment` s that responses,
+webhook payloads and ``jsonb`` parameters embed verbatim.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,19 +92,87 @@ def check_json_value(value: Any, limits: JsonLimits) -> None:
 def decode_stored_json(data: bytes | str) -> Any:
     """Parse JSON text that PostgreSQL returned (a ``json`` or ``jsonb`` value).
 
-    Never fails on JSON PostgreSQL accepted: a value nested more deeply than
-    :data:`RENDER_DEPTH` comes back as ``orjson.Fragment(data)``, its text, which orjson
-    writes unchanged wherever the value goes next."""
-    # Depth never exceeds the number of opening brackets: most values are decided here.
+    Never fails on JSON PostgreSQL accepted. What orjson cannot hold comes back as
+    ``orjson.Fragment`` s, JSON text that orjson writes unchanged wherever the value goes
+    next (a response, a webhook payload, a ``jsonb`` parameter): in a value nested more
+    deeply than :data:`RENDER_DEPTH`, each deep part below the first :data:`KEPT_LEVELS`
+    levels; and a number beyond the range of a double (``1e400``)."""
     if isinstance(data, str):
         data = data.encode()
-    if data.count(b"[") + data.count(b"{") <= RENDER_DEPTH:
-        return orjson.loads(data)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return orjson.Fragment(data)
-    return orjson.Fragment(data) if nesting_depth(value) > RENDER_DEPTH else value
+        return _with_fragments(data)
+    # Depth never exceeds the number of opening brackets: most values are decided here.
+    if data.count(b"[") + data.count(b"{") <= RENDER_DEPTH or nesting_depth(value) <= RENDER_DEPTH:
+        return value
+    return _with_fragments(data)
+
+
+#: How many levels of a deep stored value are still parsed into lists and dicts (what a
+#: reader looks at: a webhook payload, its record, the record's fields).
+KEPT_LEVELS = 16
+
+#: A string, a bracket or a number in JSON text.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9][0-9.eE+-]*', re.DOTALL)
+#: Stands for a fragment while the rest is parsed; PostgreSQL cannot store NUL in a
+#: ``jsonb`` string, so no stored string looks like it.
+_MARK = "\x00tessera-fragment:"
+
+
+def _with_fragments(data: bytes) -> Any:
+    """``data`` parsed, except that every array or object just below :data:`KEPT_LEVELS`
+    that nests too deeply to parse or write, and every number too large for a double,
+    stays text (an ``orjson.Fragment``)."""
+    spans: list[tuple[int, int]] = []
+    # One entry per open array or object: where it starts, how deep its contents go.
+    open_containers: list[list[int]] = []
+    for token in _TOKEN.finditer(data):
+        first = data[token.start()]
+        if first == ord('"'):
+            continue
+        if first in b"[{":
+            open_containers.append([token.start(), 0])
+        elif first in b"]}":
+            start, inner = open_containers.pop()
+            height = inner + 1
+            if open_containers:
+                open_containers[-1][1] = max(open_containers[-1][1], height)
+            if len(open_containers) == KEPT_LEVELS and height > RENDER_DEPTH - KEPT_LEVELS:
+                while spans and spans[-1][0] > start:
+                    spans.pop()  # numbers inside the part go out with it
+                spans.append((start, token.end()))
+        elif not math.isfinite(float(token[0])):
+            spans.append(token.span())
+    skeleton, position = [], 0
+    for index, (start, end) in enumerate(spans):
+        skeleton += [data[position:start], orjson.dumps(f"{_MARK}{index}")]
+        position = end
+    skeleton.append(data[position:])
+    return _put_back(orjson.loads(b"".join(skeleton)), data, spans)
+
+
+def _put_back(value: Any, data: bytes, spans: list[tuple[int, int]]) -> Any:
+    """``value`` with each mark replaced by the fragment of ``data`` it stands for."""
+
+    def restored(item: Any) -> Any:
+        if isinstance(item, str) and item.startswith(_MARK):
+            start, end = spans[int(item.removeprefix(_MARK))]
+            return orjson.Fragment(data[start:end])
+        return item
+
+    value = restored(value)
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, nested in item.items():
+                item[key] = restored(nested)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            item[:] = [restored(nested) for nested in item]
+            pending.extend(item)
+    return value
 
 
 def nesting_depth(value: Any) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -541,6 +543,89 @@ async def test_job_metrics_are_exported(
         text = (await api.client.get("/metrics")).text
         assert 'tessera_jobs_queue_depth{kind="webhook_deliveries"}' in text
         assert 'tessera_webhook_deliveries_total{status="succeeded"}' in text
+
+
+# -- poison events: one bad event never stalls the others ------------------------------
+
+
+async def test_a_poison_event_is_marked_failed_and_the_others_still_flow(
+    make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
+) -> None:
+    """An event nested deeper than orjson parses, and one whose metadata a workflow cannot
+    read, sit in the outbox ahead of a normal write: the normal write is still delivered,
+    the deep record goes out as stored, and the unreadable one's run is failed, saying why."""
+    deep = "[" * 3000 + "]" * 3000
+    async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
+        await orders(api)
+        hook = await webhook(api, receiver.url, ["orders.insert"])
+        flow = await workflow(
+            api,
+            {
+                "name": "stamp",
+                "trigger": {"collection": "orders", "events": ["insert"]},
+                "actions": [{"type": "set_field", "options": {"field": "status", "value": "seen"}}],
+            },
+        )
+        collection_id = await conn.fetchval(
+            "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = 'orders'",
+            api.project,
+        )
+        for record_id, row, meta in [
+            (900001, f'{{"id": 900001, "title": {deep}}}', "{}"),
+            (900002, '{"id": 900002, "title": "odd"}', '{"depth": "not a number"}'),
+        ]:
+            await conn.execute(
+                "INSERT INTO tessera.events (project_id, collection_id, collection,"
+                " record_id, type, changed_fields, row, meta) VALUES"
+                " ($1, $2, 'orders', $3, 'insert', '{}', $4::text::jsonb, $5::text::jsonb)",
+                api.project,
+                collection_id,
+                record_id,
+                row,
+                meta,
+            )
+        good = await api.create("orders", {"title": "after the poison"})
+
+        def delivered() -> dict[int, bytes]:
+            # Read as text: no JSON parser here goes 3,000 levels deep.
+            return {
+                int(re.search(rb'"record_id":([0-9]+)', request.body)[1]): request.body
+                for request in receiver.requests
+            }
+
+        bodies = await eventually(
+            lambda: asyncio.sleep(0, result=len(delivered()) == 3 and delivered())
+        )
+        assert set(bodies) == {900001, 900002, good["id"]}
+        assert f'"title":{deep}'.encode() in bodies[900001]
+
+        async def poison_run_error() -> str | None:
+            listed = await api.client.get(
+                api.url(f"/workflows/{flow['id']}/runs"), headers=api.headers
+            )
+            assert listed.status_code == 200, listed.text
+            return await conn.fetchval(
+                "SELECT error FROM tessera.workflow_runs WHERE workflow_id = $1"
+                " AND (input->>'record_id')::bigint = 900002 AND status = 'failed'",
+                flow["id"],
+            )
+
+        error = await eventually(poison_run_error)
+        assert "could not be dispatched" in error
+        assert "not a number" in error
+        assert len(await eventually(lambda: _succeeded(api, hook["id"]))) == 3
+        metrics = (await api.client.get("/metrics")).text
+        assert 'tessera_dispatch_failures_total{kind="run"}' in metrics
+
+
+@asynccontextmanager
+async def outbox(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to write outbox events as no API would."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 # -- durability: a killed worker does not lose a delivery --------------------------------

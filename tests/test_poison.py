@@ -8,7 +8,9 @@ depth past which a stored value is passed on as its JSON text (200), orjson's wr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -134,6 +136,36 @@ async def test_a_deep_object_row_is_read_back_as_postgresql_stored_it(
     )
     assert read.status_code == 200, read.text
     assert orjson.loads(read.content)["meta"] == orjson.loads(stored)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1e308", "123456789012345678901234567890"])
+async def test_a_stored_number_beyond_a_double_is_read_back_as_postgresql_stored_it(
+    api: Api, pg: asyncpg.Connection, number: str
+) -> None:
+    collection = await notes(api)
+    created = await api.create(collection, {"meta": 1})
+    await pg.execute(
+        f'UPDATE "p_{api.project}"."notes" SET meta = jsonb_build_object(\'n\', $1::numeric)'
+        " WHERE id = $2",
+        number,
+        created["id"],
+    )
+    stored = await pg.fetchval(
+        f'SELECT meta::text FROM "p_{api.project}"."notes" WHERE id = $1', created["id"]
+    )
+    read = await api.client.get(
+        api.url(f"/collections/{collection}/records/{created['id']}"), headers=api.headers
+    )
+    assert read.status_code == 200, read.text
+    # Within a double's precision (numbers are read as doubles), and exact beyond its range.
+    returned = Decimal(str(read.json()["meta"]["n"]))
+    assert abs(returned / Decimal(number) - 1) < Decimal("1e-15")
+    if not math.isfinite(float(number)):
+        assert stored.replace(" ", "") in read.text
+    listed = await api.client.get(
+        api.url(f"/collections/{collection}/records"), headers=api.headers
+    )
+    assert listed.status_code == 200, listed.text
 
 
 async def test_json_max_depth_and_json_max_bytes_are_configurable(

@@ -50,6 +50,15 @@ async def post(api: Api, collection: str, body: Any) -> httpx.Response:
     return await api.client.post(records_url(api, collection), json=body, headers=api.headers)
 
 
+async def post_text(api: Api, collection: str, text: str) -> httpx.Response:
+    """POST a body written as JSON text (numbers exactly as written, whatever Python does)."""
+    return await api.client.post(
+        records_url(api, collection),
+        content=text,
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+
+
 async def patch(api: Api, collection: str, record_id: int, body: Any) -> httpx.Response:
     return await api.client.patch(
         records_url(api, collection, record_id), json=body, headers=api.headers
@@ -416,11 +425,7 @@ async def test_an_integer_beyond_64_bits_is_422_never_rounded_or_clamped(
     api: Api, pg: asyncpg.Connection, field: str, text: str
 ) -> None:
     collection = await items(api)
-    response = await api.client.post(
-        records_url(api, collection),
-        content=f'{{"{field}": {text}}}',
-        headers={**api.headers, "Content-Type": "application/json"},
-    )
+    response = await post_text(api, collection, f'{{"{field}": {text}}}')
     error = only_error(response, 422)
     assert (error["field"], error["code"]) == (field, "out_of_range")
     assert await pg.fetchval(f'SELECT count(*) FROM "p_{api.project}"."items"') == 0
@@ -441,11 +446,7 @@ async def test_numbers_at_the_edges_of_64_bits_are_stored_exactly(
     api: Api, field: str, text: str, stored: Any
 ) -> None:
     collection = await items(api)
-    response = await api.client.post(
-        records_url(api, collection),
-        content=f'{{"{field}": {text}}}',
-        headers={**api.headers, "Content-Type": "application/json"},
-    )
+    response = await post_text(api, collection, f'{{"{field}": {text}}}')
     assert response.status_code == 201, response.text
     assert (await read(api, collection, response.json()["id"])).json()[field] == stored
 
