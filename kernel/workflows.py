@@ -24,6 +24,12 @@ class WorkflowAction(ABC):
     def __init__(self, options: BaseModel) -> None:
         self.options = options
 
+    async def check(self, tessera: Any, project_id: str) -> None:
+        """Check the step against project ``project_id`` when the workflow is saved (that
+        what its options name exists there); raise ``ValidationFailed`` whose ``field`` is
+        the option (``webhook_id``) to refuse the workflow with a 422. The default accepts
+        any step whose options validated."""
+
     @abstractmethod
     async def run(self, context: Any) -> dict[str, Any]:
         """Carry out the step; ``context`` holds the triggering event, the run so far and the

@@ -198,10 +198,27 @@ async def test_a_delivery_that_keeps_failing_ends_failed_and_can_be_redelivered(
         assert again.status_code == 202
         logged = await eventually(lambda: _succeeded(api, hook["id"]))
         assert logged[0]["attempts"] == 1
-        busy = await api.client.post(
+        unknown = await api.client.post(
             api.url(f"/webhooks/{hook['id']}/deliveries/999999/redeliver"), headers=api.headers
         )
+        assert unknown.status_code == 404
+        assert unknown.json()["errors"][0]["code"] == "delivery_not_found"
+        no_hook = await api.client.post(
+            api.url(f"/webhooks/999999/deliveries/{logged[0]['id']}/redeliver"),
+            headers=api.headers,
+        )
+        assert no_hook.status_code == 404
+        async with outbox(jobs_db) as conn:
+            await conn.execute(
+                "UPDATE tessera.webhook_deliveries SET status = 'delivering' WHERE id = $1",
+                logged[0]["id"],
+            )
+        busy = await api.client.post(
+            api.url(f"/webhooks/{hook['id']}/deliveries/{logged[0]['id']}/redeliver"),
+            headers=api.headers,
+        )
         assert busy.status_code == 409
+        assert busy.json()["errors"][0]["code"] == "not_finished"
 
 
 async def test_webhook_event_patterns_select_events(
@@ -479,6 +496,41 @@ async def test_workflow_definitions_are_validated(
         )
         assert missing.status_code == 422
         assert missing.json()["errors"][0]["field"] == "trigger.collection"
+
+
+async def test_a_workflow_may_only_send_to_a_webhook_of_its_own_project(
+    make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
+) -> None:
+    async with deployment(make_settings, jobs_db) as api:
+        await orders(api)
+        own = await webhook(api, receiver.url)
+        other = Api(api.client, api.headers, f"j{secrets.token_hex(4)}")
+        created = await api.client.post(
+            "/api/projects", json={"id": other.project, "name": "Other"}, headers=api.headers
+        )
+        assert created.status_code == 201, created.text
+        foreign = await webhook(other, receiver.url)
+
+        def spec(webhook_id: int) -> dict[str, Any]:
+            return {
+                "name": "forward",
+                "trigger": {"collection": "orders", "events": ["insert"]},
+                "actions": [{"type": "send_webhook", "options": {"webhook_id": webhook_id}}],
+            }
+
+        for webhook_id in (foreign["id"], 999999):
+            refused = await api.client.post(
+                api.url("/workflows"), json=spec(webhook_id), headers=api.headers
+            )
+            assert refused.status_code == 422, refused.text
+            (error,) = refused.json()["errors"]
+            assert (error["field"], error["code"]) == (
+                "actions[0].options.webhook_id",
+                "webhook_not_found",
+            )
+        assert (await workflow(api, spec(own["id"])))["actions"][0]["options"] == {
+            "webhook_id": own["id"]
+        }
 
 
 async def test_a_disabled_workflow_does_not_run(
