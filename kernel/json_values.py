@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kernel.fields import FieldValueError
 from kernel.numbers import INT64_MAX, INT64_MIN
+
+if TYPE_CHECKING:
+    from kernel.config import Settings
 
 #: Stored values nested more deeply than this stay JSON text when read. orjson refuses to
 #: write more than 254 levels; a value travels wrapped in a few more (a record in a page, a
@@ -41,6 +44,21 @@ class JsonLimits:
     max_depth: int = 64
     max_bytes: int = 1024 * 1024
 
+    @classmethod
+    def of(cls, settings: Settings) -> JsonLimits:
+        """The limits a deployment configured (``json_max_depth``, ``json_max_bytes``)."""
+        return cls(settings.json_max_depth, settings.json_max_bytes)
+
+
+class JsonValueError(FieldValueError):
+    """A problem at ``path`` inside a JSON value (``items[1].name``; ``""`` for the value
+    itself): ``reason`` says what, ``message`` says what and where."""
+
+    def __init__(self, code: str, reason: str, path: str) -> None:
+        super().__init__(code, f"{reason} (at {path})" if path else reason)
+        self.reason = reason
+        self.path = path
+
 
 def check_json_scalar(value: Any) -> None:
     """Refuse a JSON scalar PostgreSQL cannot store as it is: a string with NUL, an
@@ -59,8 +77,7 @@ def check_json_value(value: Any, limits: JsonLimits) -> None:
     """Refuse ``value`` unless every part passes :func:`check_json_scalar`, keys hold no
     NUL, it nests at most ``limits.max_depth`` levels and takes at most
     ``limits.max_bytes`` bytes. Walks without recursion (depth costs no stack) and stops
-    at the first problem; the :class:`FieldValueError` message names where it is
-    (``at items[2].name``)."""
+    at the first problem, raising a :class:`JsonValueError` that says where it is."""
     pending: list[tuple[Any, int, _Path]] = [(value, 0, None)]
     while pending:
         item, depth, path = pending.pop()
@@ -86,7 +103,7 @@ def check_json_value(value: Any, limits: JsonLimits) -> None:
     except orjson.JSONEncodeError:
         raise _unencodable(value) from None
     if size > limits.max_bytes:
-        raise FieldValueError("too_large", f"must take at most {limits.max_bytes} bytes as JSON")
+        raise JsonValueError("too_large", f"must take at most {limits.max_bytes} bytes as JSON", "")
 
 
 def decode_stored_json(data: bytes | str) -> Any:
@@ -202,11 +219,8 @@ def _check_depth(depth: int, limits: JsonLimits) -> None:
         )
 
 
-def _located(error: FieldValueError, path: _Path) -> FieldValueError:
-    """``error`` with the place it was found appended to its message."""
-    if path is None:
-        return error
-    return FieldValueError(error.code, f"{error.message} (at {_render(path)})")
+def _located(error: FieldValueError, path: _Path) -> JsonValueError:
+    return JsonValueError(error.code, error.message, _render(path))
 
 
 def _render(path: _Path) -> str:
@@ -217,7 +231,7 @@ def _render(path: _Path) -> str:
     return "".join(reversed(parts)).lstrip(".")
 
 
-def _unencodable(value: Any) -> FieldValueError:
+def _unencodable(value: Any) -> JsonValueError:
     """Why orjson could not write ``value``, which passed the walk: a string or key that is
     not valid Unicode (a lone surrogate), or something that is not JSON at all."""
     pending: list[tuple[Any, _Path]] = [(value, None)]
@@ -232,7 +246,7 @@ def _unencodable(value: Any) -> FieldValueError:
             pending.extend((nested, (path, index)) for index, nested in enumerate(item))
         elif isinstance(item, str) and not _valid_unicode(item):
             return _located(_surrogate(), path)
-    return FieldValueError("invalid_type", "must be a JSON value")
+    return JsonValueError("invalid_type", "must be a JSON value", "")
 
 
 def _surrogate() -> FieldValueError:

@@ -72,8 +72,7 @@ class Target:
 class RecordService:
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
-        settings = tessera.settings
-        self.json_limits = JsonLimits(settings.json_max_depth, settings.json_max_bytes)
+        self.json_limits = JsonLimits.of(tessera.settings)
 
     @property
     def _pool(self) -> ConnectionPool:
