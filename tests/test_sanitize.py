@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from kernel.api.sanitize import check_json_body
-from kernel.errors import ValidationFailed
+from kernel.errors import BadRequest, ValidationFailed
+from kernel.events.reader import Position
 from kernel.json_values import JsonLimits
 from tests.conftest import Api, unique_id
 
@@ -157,3 +158,17 @@ def test_check_json_body_names_the_json_path(value: Any, field: str | None, code
 
 def test_check_json_body_accepts_the_edges() -> None:
     check_json_body({"n": [2**63 - 1, -(2**63)], "s": "\U0001f600", "d": [[1]]}, JsonLimits(3))
+
+
+@pytest.mark.parametrize(
+    "cursor", ["\u00b2.1", "1.\u0665", "+1.2", "1_0.2", "99999999999999999999.1", "1.", ".1", "1"]
+)
+def test_an_event_cursor_is_ascii_decimal_within_64_bits(cursor: str) -> None:
+    with pytest.raises(BadRequest) as raised:
+        Position.decode(cursor)
+    assert raised.value.items[0].field == "cursor"
+
+
+def test_an_event_cursor_round_trips() -> None:
+    position = Position(2**63 - 1, 42)
+    assert Position.decode(position.encode()) == position
