@@ -45,6 +45,8 @@ from kernel.fields import (
     RenderContext,
 )
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.json_values import JsonLimits, check_json_scalar, check_json_value
+from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64
 from kernel.operators import Operator
 from kernel.pages import newest_first
 from kernel.plugin_info import PluginInfo
@@ -71,6 +73,8 @@ from kernel.workflows import WorkflowAction
 
 __all__ = [
     "ACTIONS",
+    "INT64_MAX",
+    "INT64_MIN",
     "SCOPES",
     "SYSTEM_COLUMNS",
     "AdminPanel",
@@ -90,6 +94,7 @@ __all__ = [
     "FieldType",
     "FieldValueError",
     "Forbidden",
+    "JsonLimits",
     "KernelSurface",
     "KeySpec",
     "LoadedPlugin",
@@ -130,6 +135,8 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "WorkflowAction",
+    "check_json_scalar",
+    "check_json_value",
     "check_key",
     "check_name",
     "check_upload_quota",
@@ -137,6 +144,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "newest_first",
+    "parse_int64",
     "queryable_fields",
     "resolve_field",
     "server_default",

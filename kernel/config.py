@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from kernel.errors import ConfigError
+from kernel.json_values import RENDER_DEPTH
 
 
 class PluginSettings(BaseModel):
@@ -90,6 +91,12 @@ class Settings(BaseSettings):
         default_factory=list, description="browser origins allowed to call the API; '*' for any"
     )
     cors_max_age: int = Field(default=600, ge=0, description="seconds a browser keeps a preflight")
+    json_max_depth: int = Field(
+        default=64, ge=1, le=RENDER_DEPTH, description="nesting levels of one JSON value"
+    )
+    json_max_bytes: int = Field(
+        default=1024 * 1024, ge=16, description="bytes of one JSON value written compactly"
+    )
     default_page_limit: int = Field(default=25, ge=1)
     max_page_limit: int = Field(default=200, ge=1)
     max_filters: int = Field(default=10, ge=1)

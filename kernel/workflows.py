@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from kernel.references import SchemaChange
+
+if TYPE_CHECKING:
+    from kernel.surface import KernelSurface
 
 #: A name stored options refer to: ``(collection, None)`` or ``(collection, field)``.
 NameRef = tuple[str, str | None]
@@ -43,6 +46,12 @@ class WorkflowAction(ABC):
         returns ``options`` unchanged, so an action naming collections or fields in its
         options must override both this and :meth:`names`."""
         return options
+
+    async def check(self, tessera: KernelSurface, project_id: str) -> None:
+        """Check the step against project ``project_id`` when the workflow is saved (that
+        what its options name exists there); raise ``ValidationFailed`` whose ``field`` is
+        the option (``webhook_id``) to refuse the workflow with a 422. The default accepts
+        any step whose options validated."""
 
     @abstractmethod
     async def run(self, context: Any) -> dict[str, Any]:

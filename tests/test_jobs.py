@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -173,10 +175,27 @@ async def test_a_delivery_that_keeps_failing_ends_failed_and_can_be_redelivered(
         assert again.status_code == 202
         logged = await eventually(lambda: _succeeded(api, hook["id"]))
         assert logged[0]["attempts"] == 1
-        busy = await api.client.post(
+        unknown = await api.client.post(
             api.url(f"/webhooks/{hook['id']}/deliveries/999999/redeliver"), headers=api.headers
         )
+        assert unknown.status_code == 404
+        assert unknown.json()["errors"][0]["code"] == "delivery_not_found"
+        no_hook = await api.client.post(
+            api.url(f"/webhooks/999999/deliveries/{logged[0]['id']}/redeliver"),
+            headers=api.headers,
+        )
+        assert no_hook.status_code == 404
+        async with outbox(jobs_db) as conn:
+            await conn.execute(
+                "UPDATE tessera.webhook_deliveries SET status = 'delivering' WHERE id = $1",
+                logged[0]["id"],
+            )
+        busy = await api.client.post(
+            api.url(f"/webhooks/{hook['id']}/deliveries/{logged[0]['id']}/redeliver"),
+            headers=api.headers,
+        )
         assert busy.status_code == 409
+        assert busy.json()["errors"][0]["code"] == "not_finished"
 
 
 async def test_webhook_event_patterns_select_events(
@@ -490,6 +509,41 @@ async def test_workflow_definitions_are_validated(
         assert missing.json()["errors"][0]["field"] == "trigger.collection"
 
 
+async def test_a_workflow_may_only_send_to_a_webhook_of_its_own_project(
+    make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
+) -> None:
+    async with deployment(make_settings, jobs_db) as api:
+        await orders(api)
+        own = await webhook(api, receiver.url)
+        other = Api(api.client, api.headers, f"j{secrets.token_hex(4)}")
+        created = await api.client.post(
+            "/api/projects", json={"id": other.project, "name": "Other"}, headers=api.headers
+        )
+        assert created.status_code == 201, created.text
+        foreign = await webhook(other, receiver.url)
+
+        def spec(webhook_id: int) -> dict[str, Any]:
+            return {
+                "name": "forward",
+                "trigger": {"collection": "orders", "events": ["insert"]},
+                "actions": [{"type": "send_webhook", "options": {"webhook_id": webhook_id}}],
+            }
+
+        for webhook_id in (foreign["id"], 999999):
+            refused = await api.client.post(
+                api.url("/workflows"), json=spec(webhook_id), headers=api.headers
+            )
+            assert refused.status_code == 422, refused.text
+            (error,) = refused.json()["errors"]
+            assert (error["field"], error["code"]) == (
+                "actions[0].options.webhook_id",
+                "webhook_not_found",
+            )
+        assert (await workflow(api, spec(own["id"])))["actions"][0]["options"] == {
+            "webhook_id": own["id"]
+        }
+
+
 async def test_a_disabled_workflow_does_not_run(
     make_settings: Callable[..., Settings], jobs_db: str
 ) -> None:
@@ -553,6 +607,89 @@ async def test_job_metrics_are_exported(
         text = (await api.client.get("/metrics")).text
         assert 'tessera_jobs_queue_depth{kind="webhook_deliveries"}' in text
         assert 'tessera_webhook_deliveries_total{status="succeeded"}' in text
+
+
+# -- poison events: one bad event never stalls the others ------------------------------
+
+
+async def test_a_poison_event_is_marked_failed_and_the_others_still_flow(
+    make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
+) -> None:
+    """An event nested deeper than orjson parses, and one whose metadata a workflow cannot
+    read, sit in the outbox ahead of a normal write: the normal write is still delivered,
+    the deep record goes out as stored, and the unreadable one's run is failed, saying why."""
+    deep = "[" * 3000 + "]" * 3000
+    async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
+        await orders(api)
+        hook = await webhook(api, receiver.url, ["orders.insert"])
+        flow = await workflow(
+            api,
+            {
+                "name": "stamp",
+                "trigger": {"collection": "orders", "events": ["insert"]},
+                "actions": [{"type": "set_field", "options": {"field": "status", "value": "seen"}}],
+            },
+        )
+        collection_id = await conn.fetchval(
+            "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = 'orders'",
+            api.project,
+        )
+        for record_id, row, meta in [
+            (900001, f'{{"id": 900001, "title": {deep}}}', "{}"),
+            (900002, '{"id": 900002, "title": "odd"}', '{"depth": "not a number"}'),
+        ]:
+            await conn.execute(
+                "INSERT INTO tessera.events (project_id, collection_id, collection,"
+                " record_id, type, changed_fields, row, meta) VALUES"
+                " ($1, $2, 'orders', $3, 'insert', '{}', $4::text::jsonb, $5::text::jsonb)",
+                api.project,
+                collection_id,
+                record_id,
+                row,
+                meta,
+            )
+        good = await api.create("orders", {"title": "after the poison"})
+
+        def delivered() -> dict[int, bytes]:
+            # Read as text: no JSON parser here goes 3,000 levels deep.
+            return {
+                int(re.search(rb'"record_id":([0-9]+)', request.body)[1]): request.body
+                for request in receiver.requests
+            }
+
+        bodies = await eventually(
+            lambda: asyncio.sleep(0, result=len(delivered()) == 3 and delivered())
+        )
+        assert set(bodies) == {900001, 900002, good["id"]}
+        assert f'"title":{deep}'.encode() in bodies[900001]
+
+        async def poison_run_error() -> str | None:
+            listed = await api.client.get(
+                api.url(f"/workflows/{flow['id']}/runs"), headers=api.headers
+            )
+            assert listed.status_code == 200, listed.text
+            return await conn.fetchval(
+                "SELECT error FROM tessera.workflow_runs WHERE workflow_id = $1"
+                " AND (input->>'record_id')::bigint = 900002 AND status = 'failed'",
+                flow["id"],
+            )
+
+        error = await eventually(poison_run_error)
+        assert "could not be dispatched" in error
+        assert "not a number" in error
+        assert len(await eventually(lambda: _succeeded(api, hook["id"]))) == 3
+        metrics = (await api.client.get("/metrics")).text
+        assert 'tessera_dispatch_failures_total{kind="run"}' in metrics
+
+
+@asynccontextmanager
+async def outbox(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to write outbox events as no API would."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 # -- durability: a killed worker does not lose a delivery --------------------------------

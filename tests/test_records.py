@@ -50,6 +50,15 @@ async def post(api: Api, collection: str, body: Any) -> httpx.Response:
     return await api.client.post(records_url(api, collection), json=body, headers=api.headers)
 
 
+async def post_text(api: Api, collection: str, text: str) -> httpx.Response:
+    """POST a body written as JSON text (numbers exactly as written, whatever Python does)."""
+    return await api.client.post(
+        records_url(api, collection),
+        content=text,
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+
+
 async def patch(api: Api, collection: str, record_id: int, body: Any) -> httpx.Response:
     return await api.client.patch(
         records_url(api, collection, record_id), json=body, headers=api.headers
@@ -398,6 +407,48 @@ async def test_nul_anywhere_in_a_json_value_is_422_naming_the_field(api: Api, va
     assert (await read(api, collection, created["id"])).json()["meta"] == {
         "k": ["x", {"deep": "ok"}]
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("qty", "-9223372036854775809"),
+        ("qty", "9223372036854775808"),
+        ("qty", "-100000000000000000000000"),
+        ("qty", "1e18"),
+        ("meta", "100000000000000000000"),
+        ("meta", '{"n": [-9223372036854775809]}'),
+        ("meta", "18446744073709551615"),
+    ],
+)
+async def test_an_integer_beyond_64_bits_is_422_never_rounded_or_clamped(
+    api: Api, pg: asyncpg.Connection, field: str, text: str
+) -> None:
+    collection = await items(api)
+    response = await post_text(api, collection, f'{{"{field}": {text}}}')
+    error = only_error(response, 422)
+    assert (error["field"], error["code"]) == (field, "out_of_range")
+    assert await pg.fetchval(f'SELECT count(*) FROM "p_{api.project}"."items"') == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "stored"),
+    [
+        ("qty", "-9223372036854775808", -(2**63)),
+        ("qty", "9223372036854775807", 2**63 - 1),
+        ("qty", "9007199254740992.0", 2**53),
+        ("meta", '{"n": -9223372036854775808}', {"n": -(2**63)}),
+        ("meta", "1e30", 1e30),
+        ("meta", '"123456789012345678901234567890"', "123456789012345678901234567890"),
+    ],
+)
+async def test_numbers_at_the_edges_of_64_bits_are_stored_exactly(
+    api: Api, field: str, text: str, stored: Any
+) -> None:
+    collection = await items(api)
+    response = await post_text(api, collection, f'{{"{field}": {text}}}')
+    assert response.status_code == 201, response.text
+    assert (await read(api, collection, response.json()["id"])).json()[field] == stored
 
 
 async def test_every_field_problem_is_reported_at_once(api: Api) -> None:
@@ -777,6 +828,18 @@ async def test_non_integer_in_an_integer_in_list_is_400(api: Api) -> None:
         ("filter[at][lt]", "yesterday"),
         ("filter[name][eq]", "x" * 21),
         ("filter[id]", "first"),
+        # Numbers are ASCII decimal, as in JSON: int() and float() would take all these.
+        ("filter[qty]", "1_000"),
+        ("filter[qty]", "+5"),
+        ("filter[qty]", "\u0665"),
+        ("filter[qty]", "\uff11\uff12"),
+        ("filter[qty][in]", "1,1_000"),
+        ("filter[qty]", "-9223372036854775809"),
+        ("filter[price][gt]", "1_000.5"),
+        ("filter[price]", "\uff11.5"),
+        ("filter[price]", "+1.5"),
+        ("filter[price]", "infinity"),
+        ("filter[id]", "\u0665"),
     ],
 )
 async def test_value_the_field_type_refuses_is_400(api: Api, key: str, value: str) -> None:
@@ -840,7 +903,9 @@ async def test_limit_over_the_maximum_is_400(api: Api) -> None:
     assert (await listing(api, "items", {"limit": "200"})).status_code == 200
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "ten", "", "2.5"])
+@pytest.mark.parametrize(
+    "limit", ["0", "-1", "ten", "", "2.5", "+5", "\u0665", "1_0", "\uff15", " 5", "5\n"]
+)
 async def test_limit_that_is_not_a_positive_integer_is_400(api: Api, limit: str) -> None:
     error = await query_error(api, {"limit": limit})
     assert (error["field"], error["code"]) == ("limit", "invalid_limit")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -9,6 +11,7 @@ from fastapi import Depends, Request
 
 from kernel.api.exchange import principal_of
 from kernel.errors import BadRequest
+from kernel.json_values import PARSE_DEPTH
 from kernel.runtime import Tessera
 from kernel.security.principal import Principal
 
@@ -23,14 +26,34 @@ async def current_principal(request: Request) -> Principal:
     return principal_of(request.scope)
 
 
+#: Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
 def parse_json_body(raw: bytes) -> Any:
-    """A request body parsed with orjson (None when empty); 400 when it is not JSON."""
+    """A request body parsed with orjson (None when empty); 400 when it is not JSON or
+    nests more than 1,024 levels (``too_deep``).
+
+    Integers are kept exact: orjson reads one beyond 64 bits as a float, so a body holding
+    a long run of digits is read again with the standard library, whose integers are exact,
+    and the value checks that follow refuse them (422) rather than store a rounded number.
+    """
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if "depth" in str(error):
+            raise BadRequest(
+                f"body nests arrays and objects more than {PARSE_DEPTH} levels", code="too_deep"
+            ) from None
         raise BadRequest("body is not valid JSON", code="malformed_json") from None
+    if _LONG_NUMBER.search(raw) is None:
+        return value
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise BadRequest("body nests arrays and objects too deeply", code="too_deep") from None
 
 
 async def json_body(request: Request) -> Any:

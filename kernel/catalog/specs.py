@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kernel.catalog.names import MAX_IDENTIFIER, check_name
 from kernel.errors import ErrorItem, ValidationFailed
 from kernel.fields import FieldType, FieldValueError
+from kernel.json_values import JsonLimits, check_json_value
 from kernel.registry import Registry
 
 
@@ -79,6 +80,7 @@ def resolve_field(spec: FieldSpec, field_types: Registry[FieldType], where: str)
     default_value = None
     if has_default:
         try:
+            check_json_value(spec.default, JsonLimits())
             default_value = field_type.coerce(spec.default)
         except FieldValueError as error:
             raise ValidationFailed(

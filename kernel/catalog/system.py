@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from kernel.catalog.model import NO_DEFAULT, CollectionDef, FieldDef
 from kernel.fields import FieldType, FieldValueError
+from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64
 
 _COMPARABLE = frozenset({"eq", "ne", "in", "gt", "lt", "gte", "lte", "between", "is_null"})
 
@@ -31,16 +32,12 @@ class RecordId(FieldType):
     def coerce(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise FieldValueError("invalid_type", "must be an integer id")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise FieldValueError("out_of_range", "must be a 64-bit id")
         return value
 
     def parse_text(self, raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise FieldValueError("invalid_type", f"{raw!r} is not an integer id") from None
-        if not -(2**63) <= value <= 2**63 - 1:
-            raise FieldValueError("out_of_range", f"{raw!r} is not a 64-bit id")
-        return value
+        return parse_int64(raw.strip())
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "integer", "format": "int64", "readOnly": True}

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kernel.db.pool import ConnectionPool
+from kernel.json_values import decode_stored_json
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _encode_jsonb(value: Any) -> bytes:
 
 
 def _decode_jsonb(data: bytes) -> Any:
-    return orjson.loads(data[1:])
+    return decode_stored_json(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -70,7 +71,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "json",
         encoder=lambda v: orjson.dumps(v).decode(),
-        decoder=orjson.loads,
+        decoder=decode_stored_json,
         schema="pg_catalog",
     )
 
@@ -207,7 +208,7 @@ class Database:
             pool_pre_ping=True,
             connect_args=_sqlalchemy_connect_args(limits),
             json_serializer=_json_text,
-            json_deserializer=orjson.loads,
+            json_deserializer=decode_stored_json,
         )
         return cls(url, engine, pool, limits, session_url)
 

@@ -11,6 +11,7 @@ transaction anywhere in the database delays (never loses) events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,10 @@ import asyncpg
 from kernel.catalog.model import CollectionDef
 from kernel.errors import BadRequest
 from kernel.fields import FieldValueError
+from kernel.numbers import INT64_MAX
+
+#: ``<xact_id>.<id>``, both PostgreSQL bigints written in ASCII digits.
+_POSITION_TEXT = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -35,10 +40,10 @@ class Position:
     @classmethod
     def decode(cls, text: str) -> Position:
         """Parse a cursor made by :meth:`encode`; 400 naming ``cursor`` otherwise."""
-        xact, _, event = text.partition(".")
-        if not (xact.isdigit() and event.isdigit()) or len(text) > 40:
+        match = _POSITION_TEXT.fullmatch(text)
+        if match is None or max(int(match[1]), int(match[2])) > INT64_MAX:
             raise BadRequest("cursor is not valid", code="invalid_cursor", field="cursor")
-        return cls(int(xact), int(event))
+        return cls(int(match[1]), int(match[2]))
 
 
 @dataclass(frozen=True, slots=True)

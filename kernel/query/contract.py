@@ -20,6 +20,7 @@ from kernel.errors import BadRequest
 from kernel.expr.ast import And, Compare, FieldRef, ListValue, Literal, Node, Placeholder
 from kernel.expr.bind import supports
 from kernel.fields import FieldValueError
+from kernel.numbers import parse_int64
 from kernel.operators import Operator
 from kernel.registry import Registry
 
@@ -264,8 +265,8 @@ def _limit(text: str | None, limits: Limits) -> int:
     if text is None:
         return limits.default_limit
     try:
-        limit = int(text)
-    except ValueError:
+        limit = parse_int64(text)
+    except FieldValueError:
         raise BadRequest(
             "limit must be a whole number", code="invalid_limit", field="limit"
         ) from None

@@ -24,6 +24,7 @@ from kernel.db.pool import ConnectionPool
 from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
 from kernel.expr import Bound, evaluate
 from kernel.fields import RenderContext
+from kernel.json_values import JsonLimits
 from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
 from kernel.records import statements
 from kernel.records.runtime import CollectionRuntime, runtime_for
@@ -72,6 +73,7 @@ class Target:
 class RecordService:
     def __init__(self, tessera: Tessera) -> None:
         self.tessera = tessera
+        self.json_limits = JsonLimits.of(tessera.settings)
 
     @property
     def _pool(self) -> ConnectionPool:
@@ -314,7 +316,7 @@ class RecordService:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self.target(catalog, project_id, name, principal, "records:write", "create")
             runtime = target.runtime
-            values, aliases = coerce_body(runtime, body, partial=False)
+            values, aliases = coerce_body(runtime, body, partial=False, limits=self.json_limits)
             await self._check_write_quota(project_id, runtime.collection.name, "create")
             context = self._context(
                 target, principal, meta={**(meta or {}), "actor": principal.actor()}
@@ -349,7 +351,7 @@ class RecordService:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self.target(catalog, project_id, name, principal, "records:write", "update")
             runtime = target.runtime
-            values, aliases = coerce_body(runtime, body, partial=True)
+            values, aliases = coerce_body(runtime, body, partial=True, limits=self.json_limits)
             await self._check_write_quota(project_id, runtime.collection.name, "update")
             columns = tuple(sorted(values))
             statement = statements.update_record(runtime, columns, target.rule)
@@ -397,7 +399,9 @@ class RecordService:
             target = self.target(catalog, project_id, name, principal, "records:read", "read")
             record = body.get("record") if isinstance(body, dict) else None
             try:
-                _, aliases = coerce_body(target.runtime, record, partial=False)
+                _, aliases = coerce_body(
+                    target.runtime, record, partial=False, limits=self.json_limits
+                )
             except ValidationFailed as error:
                 return Outcome(
                     {"valid": False, "errors": error.body()["errors"]},

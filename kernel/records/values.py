@@ -7,17 +7,23 @@ from typing import Any
 from kernel.catalog.model import SYSTEM_COLUMNS, AliasDef
 from kernel.errors import FieldErrors, ValidationFailed
 from kernel.fields import FieldValueError
+from kernel.json_values import JsonLimits, check_json_value
 from kernel.records.runtime import CollectionRuntime
 
 
 def coerce_body(
-    runtime: CollectionRuntime, body: Any, *, partial: bool
+    runtime: CollectionRuntime, body: Any, *, partial: bool, limits: JsonLimits
 ) -> tuple[dict[str, Any], list[AliasDef]]:
     """Column → value for a create (``partial=False``) or an update (``partial=True``).
 
     Accepts field names, column names (``customer_id``) and live old names. Rejects, with
     one 422 listing them all: unknown or soft-dropped fields, system columns, values their
     type refuses, nulls in required fields and (on create) missing required fields.
+
+    An array or object value, whatever the field's type, must first pass
+    :func:`~kernel.json_values.check_json_value` within ``limits`` (nesting, size, NUL,
+    64-bit integers), so field types receive only containers PostgreSQL can store and
+    Tessera can send back; scalars are each type's business.
     """
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", code="invalid_body")
@@ -52,6 +58,8 @@ def coerce_body(
                 values[field.column] = None
             continue
         try:
+            if isinstance(raw, dict | list):
+                check_json_value(raw, limits)
             values[field.column] = field.type.coerce(raw)
         except FieldValueError as error:
             errors.add(key, error.code, f"{field.name} {error.message}")

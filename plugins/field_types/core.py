@@ -1,13 +1,15 @@
 """The plugin ``field_types.core``: string, text, integer, float, boolean, date, datetime, json.
 
 Coercion is strict about JSON types (``"5"`` is not an integer in a body) and lenient in
-query strings, where every value arrives as text. Date-times are stored with time zone; a
+query strings, where every value arrives as text (numbers there are written as in JSON,
+in ASCII digits). Date-times are stored with time zone; a
 value without an offset is taken as UTC.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,11 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from kernel import ConversionContext, FieldType, FieldValueError, PluginInfo, hookimpl
+from kernel import (
+    INT64_MAX,
+    INT64_MIN,
+    ConversionContext,
+    FieldType,
+    FieldValueError,
+    PluginInfo,
+    check_json_scalar,
+    hookimpl,
+    parse_int64,
+)
 
 ORDERED = frozenset({"eq", "ne", "in", "gt", "lt", "gte", "lte", "between", "is_null"})
 TEXTUAL = ORDERED | {"contains"}
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Decimal numbers in query strings: ASCII digits only, as in JSON (no ``+5``, ``1_000``).
+NUMBER_TEXT = re.compile(r"-?[0-9]{1,400}(\.[0-9]{1,400})?([eE][+-]?[0-9]{1,4})?")
+#: The largest integer every float next to it still tells apart (2**53).
+EXACT_FLOAT_INTEGER = 2**53
 
 
 def _refuse_nul(value: str) -> None:
@@ -102,16 +117,18 @@ class IntegerType(FieldType):
         if isinstance(value, float):
             if not value.is_integer():
                 raise FieldValueError("invalid_type", "must be an integer")
+            # Past 2**53 a float is no longer exact: 2.0**63 may have been -2**63 - 1 once.
+            if abs(value) > EXACT_FLOAT_INTEGER:
+                raise FieldValueError(
+                    "out_of_range", "must be written as an integer that fits in 64 bits"
+                )
             value = int(value)
         if not INT64_MIN <= value <= INT64_MAX:
             raise FieldValueError("out_of_range", "must fit in 64 bits")
         return value
 
     def parse_text(self, raw: str) -> int:
-        try:
-            return self.coerce(int(raw.strip()))
-        except ValueError:
-            raise FieldValueError("invalid_type", f"{raw!r} is not an integer") from None
+        return parse_int64(raw.strip())
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "integer", "format": "int64"}
@@ -142,10 +159,10 @@ class FloatType(FieldType):
         return number
 
     def parse_text(self, raw: str) -> float:
-        try:
-            return self.coerce(float(raw.strip()))
-        except ValueError:
-            raise FieldValueError("invalid_type", f"{raw!r} is not a number") from None
+        text = raw.strip()
+        if NUMBER_TEXT.fullmatch(text) is None:
+            raise FieldValueError("invalid_type", f"{raw!r} is not a number")
+        return self.coerce(float(text))
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "number", "format": "double"}
@@ -251,27 +268,14 @@ class JsonType(FieldType):
         return JSONB()
 
     def coerce(self, value: Any) -> Any:
-        _refuse_nul_in_json(value)
+        # Arrays and objects in a record body reach here checked by the kernel (nesting,
+        # size, NUL, 64-bit integers: kernel.json_values); a scalar is checked here.
+        if not isinstance(value, dict | list):
+            check_json_scalar(value)
         return value
 
     def parse_text(self, raw: str) -> Any:
         raise FieldValueError("not_filterable", "JSON fields can only be filtered with is_null")
-
-
-def _refuse_nul_in_json(value: Any) -> None:
-    """PostgreSQL's jsonb cannot hold NUL in a string or a key (``\\u0000``): refuse it as a
-    field error. Walks the value without recursion, so nesting depth costs no stack."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            _refuse_nul(item)
-        elif isinstance(item, dict):
-            for key, nested in item.items():
-                _refuse_nul(key)
-                pending.append(nested)
-        elif isinstance(item, list):
-            pending.extend(item)
 
     def json_schema(self) -> dict[str, Any]:
         return {}

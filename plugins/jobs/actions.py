@@ -226,14 +226,29 @@ class SendWebhook(WorkflowAction):
     label = "Send to a webhook"
     Options = SendWebhookOptions
 
-    async def run(self, context: WorkflowContext) -> dict[str, Any]:
-        async with context.tessera.db.pool.acquire() as conn:
-            exists = await conn.fetchval(
+    async def check(self, tessera: Any, project_id: str) -> None:
+        async with tessera.db.pool.acquire() as conn:
+            if not await self._exists(conn, project_id):
+                raise ValidationFailed(
+                    f"the project has no webhook {self.options.webhook_id}",
+                    code="webhook_not_found",
+                    field="webhook_id",
+                )
+
+    async def _exists(self, conn: Any, project_id: str) -> bool:
+        """Whether the webhook is one of ``project_id``'s (an id of another project's
+        webhook is refused like an unknown one)."""
+        return bool(
+            await conn.fetchval(
                 "SELECT 1 FROM tessera.webhooks WHERE id = $1 AND project_id = $2",
                 self.options.webhook_id,
-                context.project_id,
+                project_id,
             )
-            if not exists:
+        )
+
+    async def run(self, context: WorkflowContext) -> dict[str, Any]:
+        async with context.tessera.db.pool.acquire() as conn:
+            if not await self._exists(conn, context.project_id):
                 raise NotFound(
                     f"webhook {self.options.webhook_id} not found", code="webhook_not_found"
                 )

@@ -12,14 +12,22 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kernel import NotFound
 from kernel.events.reader import Event, Position, head_position, read_events
 from kernel.expr import ExpressionError
 from plugins.jobs.conditions import bind_condition, condition_holds
-from plugins.jobs.matching import CollectionIds, payload, webhook_wants, workflow_wants
+from plugins.jobs.matching import (
+    CollectionIds,
+    event_name,
+    payload,
+    webhook_wants,
+    workflow_wants,
+)
+from plugins.jobs.metrics import DISPATCH_FAILURES
 
 if TYPE_CHECKING:
     from plugins.jobs.host import JobHost
@@ -61,7 +69,13 @@ class Dispatcher:
             )
 
     async def dispatch_once(self) -> int:
-        """One batch: returns how many events it consumed."""
+        """One batch: returns how many events it consumed.
+
+        Each event is planned and recorded on its own (a savepoint): an event that cannot
+        be (unreadable metadata, a payload PostgreSQL refuses) gets its deliveries and runs
+        recorded ``failed`` with the error, is logged and counted
+        (``tessera_dispatch_failures_total``), and the batch goes on. One event never
+        holds back the others."""
         async with self.tessera.db.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT xact_id, event_id FROM tessera.job_cursors WHERE name = $1 FOR UPDATE",
@@ -70,9 +84,14 @@ class Dispatcher:
             events = await read_events(conn, Position(row["xact_id"], row["event_id"]), limit=BATCH)
             if not events:
                 return 0
-            deliveries, runs = await self._plan(conn, events)
-            delivery_ids = await self._insert_deliveries(conn, deliveries)
-            run_ids = await self._insert_runs(conn, runs)
+            subscribers = await self._subscribers(conn, events)
+            delivery_ids: list[int] = []
+            run_ids: list[int] = []
+            for event in events:
+                jobs = await self._jobs(subscribers, event)
+                for job, job_id in await self._record(conn, event, jobs):
+                    if job_id is not None and job.status == "pending":
+                        (delivery_ids if job.kind == "delivery" else run_ids).append(job_id)
             last = events[-1].position
             await conn.execute(
                 "UPDATE tessera.job_cursors SET xact_id = $2, event_id = $3, updated_at = now()"
@@ -85,7 +104,8 @@ class Dispatcher:
         await self.host.enqueue_runs(run_ids)
         return len(events)
 
-    async def _plan(self, conn: Any, events: list[Event]) -> tuple[list[tuple], list[tuple]]:
+    async def _subscribers(self, conn: Any, events: list[Event]) -> Subscribers:
+        """The active webhooks and workflows of the batch's projects."""
         projects = sorted({event.project_id for event in events})
         hooks = defaultdict(list)
         for hook in await conn.fetch(
@@ -101,28 +121,51 @@ class Dispatcher:
             projects,
         ):
             flows[flow["project_id"]].append(flow)
-
-        deliveries: list[tuple] = []
-        runs: list[tuple] = []
-        max_depth = self.host.config.workflow_max_depth
         collection_ids = {project: await self._collection_ids(project) for project in hooks}
-        for event in events:
-            for hook in hooks[event.project_id]:
+        return Subscribers(hooks, flows, collection_ids)
+
+    async def _jobs(self, subscribers: Subscribers, event: Event) -> list[Job]:
+        """What ``event`` asks of each webhook and workflow; a subscriber whose decision
+        raises gets a ``failed`` job carrying the error."""
+        jobs: list[Job] = []
+        for hook in subscribers.hooks[event.project_id]:
+            try:
                 if hook["created_at"] <= event.created_at and webhook_wants(
-                    hook["events"], event, collection_ids[event.project_id]
+                    hook["events"], event, subscribers.collection_ids[event.project_id]
                 ):
-                    deliveries.append((hook["id"], event))
-            for flow in flows[event.project_id]:
+                    jobs.append(Job("delivery", hook["id"], "pending"))
+            except Exception as error:
+                jobs.append(Job("delivery", hook["id"], "failed", error=_describe(error)))
+        max_depth = self.host.config.workflow_max_depth
+        for flow in subscribers.flows[event.project_id]:
+            try:
                 if flow["created_at"] > event.created_at or not workflow_wants(
                     flow["trigger"], event
                 ):
                     continue
                 depth = int(event.meta.get("depth", 0))
                 if depth >= max_depth:
-                    runs.append((flow["id"], event, depth, "cut_off"))
+                    jobs.append(Job("run", flow["id"], "cut_off", depth))
                 elif await self._condition(flow, event):
-                    runs.append((flow["id"], event, depth, "pending"))
-        return deliveries, runs
+                    jobs.append(Job("run", flow["id"], "pending", depth))
+            except Exception as error:
+                jobs.append(Job("run", flow["id"], "failed", error=_describe(error)))
+        return jobs
+
+    async def _record(
+        self, conn: Any, event: Event, jobs: list[Job]
+    ) -> list[tuple[Job, int | None]]:
+        """Insert ``jobs`` (each with its new id, None when it existed already). If the
+        database refuses them, they are recorded ``failed`` with the error instead."""
+        if not jobs:
+            return []
+        try:
+            async with conn.transaction():
+                return [(job, await _insert(conn, event, job)) for job in jobs]
+        except Exception as error:
+            failed = [job.failed(_describe(error)) for job in jobs]
+        async with conn.transaction():
+            return [(job, await _insert(conn, event, job)) for job in failed]
 
     async def _collection_ids(self, project_id: str) -> CollectionIds:
         """What a collection name in a webhook pattern names in the project, now."""
@@ -153,53 +196,88 @@ class Dispatcher:
             return False
         return condition_holds(bound, collection, event)
 
-    @staticmethod
-    async def _insert_deliveries(conn: Any, deliveries: list[tuple]) -> list[int]:
-        ids = []
-        for webhook_id, event in deliveries:
-            delivery_id = await conn.fetchval(
-                "INSERT INTO tessera.webhook_deliveries"
-                " (webhook_id, project_id, event_id, event_type, payload)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webhook_id, event_id) DO NOTHING"
-                " RETURNING id",
-                webhook_id,
-                event.project_id,
-                event.id,
-                f"{event.collection}.{event.type}",
-                payload(event),
-            )
-            if delivery_id is not None:
-                ids.append(delivery_id)
-        return ids
 
-    @staticmethod
-    async def _insert_runs(conn: Any, runs: list[tuple]) -> list[int]:
-        ids = []
-        for workflow_id, event, depth, status in runs:
-            run_input = {**payload(event), "meta": event.meta}
-            error = (
-                None
-                if status == "pending"
-                else f"stopped: this run would be {depth + 1} workflow steps deep (the limit "
-                "guards against workflows that trigger themselves)"
-            )
-            run_id = await conn.fetchval(
-                "INSERT INTO tessera.workflow_runs"
-                " (workflow_id, project_id, event_id, input, depth, status, error, finished_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7,"
-                " CASE WHEN $6 = 'pending' THEN NULL ELSE now() END)"
-                " ON CONFLICT (workflow_id, event_id) DO NOTHING RETURNING id",
-                workflow_id,
-                event.project_id,
-                event.id,
-                run_input,
-                depth,
-                status,
-                error,
-            )
-            if run_id is not None and status == "pending":
-                ids.append(run_id)
-        return ids
+@dataclass(frozen=True, slots=True)
+class Subscribers:
+    """The batch's active webhooks and workflows by project, and what collection names in
+    the webhooks' patterns name."""
+
+    hooks: dict[str, list[Any]]
+    flows: dict[str, list[Any]]
+    collection_ids: dict[str, CollectionIds]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A delivery to a webhook or a run of a workflow, about to be recorded."""
+
+    kind: Literal["delivery", "run"]
+    target_id: int
+    status: Literal["pending", "cut_off", "failed"]
+    depth: int = 0
+    error: str | None = None
+
+    def failed(self, error: str) -> Job:
+        return Job(self.kind, self.target_id, "failed", self.depth, error)
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+async def _insert(conn: Any, event: Event, job: Job) -> int | None:
+    """Record ``job`` for ``event``; its id, or None when it was recorded before. A failed
+    job is logged and counted, and carries the event without its record (which may be
+    what failed)."""
+    if job.status == "failed":
+        log.error(
+            "event %s of project %s could not be dispatched to %s %s: %s",
+            event.id,
+            event.project_id,
+            "webhook" if job.kind == "delivery" else "workflow",
+            job.target_id,
+            job.error,
+        )
+        DISPATCH_FAILURES.labels(job.kind).inc()
+        body = {**payload(event), "record": None}
+        error = f"the event could not be dispatched: {job.error}"
+    else:
+        body = payload(event)
+        error = None
+    if job.kind == "delivery":
+        return await conn.fetchval(
+            "INSERT INTO tessera.webhook_deliveries"
+            " (webhook_id, project_id, event_id, event_type, payload, status, last_error)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING id",
+            job.target_id,
+            event.project_id,
+            event.id,
+            event_name(event),
+            body,
+            job.status,
+            error,
+        )
+    if job.status == "cut_off":
+        error = (
+            f"stopped: this run would be {job.depth + 1} workflow steps deep (the limit "
+            "guards against workflows that trigger themselves)"
+        )
+    meta = {} if job.status == "failed" else event.meta
+    return await conn.fetchval(
+        "INSERT INTO tessera.workflow_runs"
+        " (workflow_id, project_id, event_id, input, depth, status, error, finished_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " CASE WHEN $6 = 'pending' THEN NULL ELSE now() END)"
+        " ON CONFLICT (workflow_id, event_id) DO NOTHING RETURNING id",
+        job.target_id,
+        event.project_id,
+        event.id,
+        {**body, "meta": meta},
+        job.depth,
+        job.status,
+        error,
+    )
 
 
 async def dispatched_up_to(conn: Any) -> Position | None:

@@ -14,3 +14,8 @@ DELIVERY_FAILURES = Counter(
     "tessera_webhook_delivery_failures_total", "Deliveries that failed for good"
 )
 RUNS = Counter("tessera_workflow_runs_total", "Finished workflow runs by status", ["status"])
+DISPATCH_FAILURES = Counter(
+    "tessera_dispatch_failures_total",
+    "Events that could not be given to a webhook or workflow (recorded failed)",
+    ["kind"],
+)

@@ -312,10 +312,19 @@ class JobsService:
                 )
             ).one_or_none()
             if row is None:
-                raise Conflict(
-                    f"delivery {delivery_id} is not finished (or does not exist)",
-                    code="not_finished",
+                await self._one(webhooks, project_id, webhook_id, "webhook")
+                exists = await conn.scalar(
+                    sa.select(webhook_deliveries.c.id).where(
+                        webhook_deliveries.c.id == delivery_id,
+                        webhook_deliveries.c.webhook_id == webhook_id,
+                    )
                 )
+                if exists is None:
+                    raise NotFound(
+                        f"webhook {webhook_id} has no delivery {delivery_id}",
+                        code="delivery_not_found",
+                    )
+                raise Conflict(f"delivery {delivery_id} is not finished", code="not_finished")
             await self._audit(
                 conn, principal, project_id, "webhook_delivery.redeliver", str(delivery_id)
             )
@@ -347,16 +356,25 @@ class JobsService:
                     ErrorItem("unknown_action", f"available: {available}", f"actions[{index}].type")
                 )
                 continue
+            where = f"actions[{index}].options"
             try:
-                action_class.Options.model_validate(action.options)
+                step = action_class(action_class.Options.model_validate(action.options))
             except ValidationError as error:
                 for problem in error.errors():
                     location = ".".join(str(part) for part in problem["loc"])
                     problems.append(
-                        ErrorItem(
-                            "invalid_option", problem["msg"], f"actions[{index}].options.{location}"
-                        )
+                        ErrorItem("invalid_option", problem["msg"], f"{where}.{location}")
                     )
+                continue
+            try:
+                await step.check(self.tessera, project_id)
+            except ValidationFailed as error:
+                problems += [
+                    ErrorItem(
+                        item.code, item.message, f"{where}.{item.field}" if item.field else where
+                    )
+                    for item in error.items
+                ]
         if problems:
             raise ValidationFailed(items=problems)
         trigger = spec.trigger.model_dump()
