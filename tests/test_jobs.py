@@ -520,6 +520,7 @@ async def test_a_workflow_may_only_send_to_a_webhook_of_its_own_project(
             "/api/projects", json={"id": other.project, "name": "Other"}, headers=api.headers
         )
         assert created.status_code == 201, created.text
+        await orders(other)
         foreign = await webhook(other, receiver.url)
 
         def spec(webhook_id: int) -> dict[str, Any]:

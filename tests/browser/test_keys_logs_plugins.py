@@ -77,14 +77,31 @@ async def test_create_an_api_key_see_it_once_use_it_and_revoke_it(
 async def test_logs_show_schema_ops_with_status_and_audit_events(page: Page, api: AdminApi) -> None:
     project_id = await api.project("Logs")
     await api.collection(project_id, "orders", [{"name": "title", "type": "string"}])
-    failed = await api.client.post(
+    created = await api.client.post(
+        f"/api/projects/{project_id}/collections/orders/records", json={"title": "first"}
+    )
+    assert created.status_code == 201, created.text
+    # Refused before it ran: answered, not recorded.
+    refused = await api.client.post(
         f"/api/projects/{project_id}/schema/apply",
         json={
             "op": "add_field",
             "args": {"collection": "nothing", "field": {"name": "x", "type": "string"}},
         },
     )
-    assert failed.status_code == 404
+    assert refused.status_code == 404
+    # Ran and failed (a required field without a default on a collection with records).
+    failed = await api.client.post(
+        f"/api/projects/{project_id}/schema/apply",
+        json={
+            "op": "add_field",
+            "args": {
+                "collection": "orders",
+                "field": {"name": "due", "type": "date", "required": True},
+            },
+        },
+    )
+    assert failed.status_code == 422
     await api.client.post(
         f"/api/projects/{project_id}/api-keys", json={"name": "ci", "scopes": ["records:read"]}
     )
@@ -102,7 +119,7 @@ async def test_logs_show_schema_ops_with_status_and_audit_events(page: Page, api
     failed_entry = entries.filter(has_text="add_field")
     await expect(failed_entry).to_contain_text("failed")
     await failed_entry.locator("summary").click()
-    await expect(failed_entry.locator(".error-list")).to_contain_text("not found")
+    await expect(failed_entry.locator(".error-list")).to_contain_text("default")
     await shot(page, "logs-schema")
 
     await page.get_by_label("Status").select_option("failed")
