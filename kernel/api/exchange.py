@@ -55,14 +55,17 @@ class Exchange:
         self.started = 0.0
         self.request_id_token: Token[str | None] | None = None
 
-    async def send(self, message: Message) -> None:
-        """The ``send`` the route answers through: adds ``response_headers`` to the start."""
+    def send(self, message: Message) -> Awaitable[None]:
+        """The ``send`` the route answers through: adds ``response_headers`` to the start.
+
+        A plain method returning the server's own awaitable: no coroutine of its own per
+        message on the hot path."""
         if message["type"] == "http.response.start":
             self.status = message["status"]
             extra = self.response_headers
             if extra:
                 message["headers"] = [*message.get("headers", ()), *extra]
-        await self._send(message)
+        return self._send(message)
 
     def add_headers(self, headers: dict[str, str]) -> None:
         """Add ``headers`` (names in any case) to the response."""

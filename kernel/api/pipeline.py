@@ -41,15 +41,19 @@ if TYPE_CHECKING:
 
 
 def request_steps(settings: Settings, tessera: Tessera) -> list[RequestStep]:
-    """Every request step, in the order they run (the module docstring says why)."""
-    return [
+    """Every request step, in the order they run (the module docstring says why).
+
+    A step that can do nothing in this deployment is left out rather than asked on every
+    request: CORS without ``cors_origins``, the quota check without a quota policy."""
+    steps: list[RequestStep | None] = [
         RequestId(),
         Metrics(),
-        Cors(settings.cors_origins, settings.cors_max_age),
+        Cors(settings.cors_origins, settings.cors_max_age) if settings.cors_origins else None,
         BodyLimit(settings.max_body_bytes),
         Authenticate(tessera),
-        QuotaCheck(tessera),
+        QuotaCheck(tessera) if len(tessera.quota_policy_classes) else None,
     ]
+    return [step for step in steps if step is not None]
 
 
 def _overrides(step: RequestStep, method: str) -> bool:
