@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from kernel.config import Settings
-from kernel.ddl.reconcile import OpReconciler, op_lease
+from kernel.ddl.reconcile import OpReconciler, hold_in_transaction, op_lease
+from kernel.errors import Conflict
 from kernel.runtime import Tessera
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running
 from tests.tcp_proxy import PostgresProxy
@@ -116,6 +117,22 @@ async def test_reconcilers_of_several_processes_mark_each_op_once(
     assert len(marked) == len(set(marked))
     for op_id in ops:
         assert (await op_row(pg, op_id))["transitions"] == ["pending", "failed"]
+
+
+async def test_an_op_marked_interrupted_is_never_applied_afterwards(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    """Should its lease be lost and a reconciler mark it before its apply transaction takes
+    the op's lock, that transaction stops there (409 ``interrupted``)."""
+    tessera = tessera_of(api.client)
+    running_op = await abandoned_op(pg, api.project, "running")
+    async with tessera.db.engine.begin() as conn:
+        await hold_in_transaction(conn, running_op)  # unfinished: goes on
+    await tessera.op_reconciler.reconcile()
+    async with tessera.db.engine.begin() as conn:
+        with pytest.raises(Conflict) as refused:
+            await hold_in_transaction(conn, running_op)
+    assert refused.value.items[0].code == "interrupted"
 
 
 async def test_a_starting_process_reconciles_at_once_and_then_every_interval(

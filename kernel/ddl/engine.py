@@ -47,7 +47,7 @@ from kernel.ddl import dependents
 from kernel.ddl.history import append_transition, describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
-from kernel.ddl.reconcile import hold_in_transaction, op_lease
+from kernel.ddl.reconcile import UNFINISHED, hold_in_transaction, op_lease
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -447,7 +447,8 @@ class SchemaEngine:
         """One operation with its status transitions (404 ``op_not_found``)."""
         return await one_op(self.tessera, principal, project_id, op_id)
 
-    # -- schema_ops bookkeeping (each in its own short transaction) --------------------
+    # -- schema_ops bookkeeping (each in its own short transaction; an op the reconciler
+    # -- has marked interrupted stays so) ------------------------------------------------
 
     async def _record_pending(
         self, op_id: int, project_id: str, op_name: str, raw_args: Any, principal: Principal
@@ -470,7 +471,7 @@ class SchemaEngine:
         async with self.tessera.db.engine.begin() as conn:
             await conn.execute(
                 schema_ops.update()
-                .where(schema_ops.c.id == op_id)
+                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
                 .values(
                     status=status,
                     transitions=append_transition(
@@ -492,7 +493,7 @@ class SchemaEngine:
             async with self.tessera.db.engine.begin() as conn:
                 await conn.execute(
                     schema_ops.update()
-                    .where(schema_ops.c.id == op_id)
+                    .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
                     .values(
                         status="failed",
                         error=body,

@@ -11,7 +11,11 @@ How "nobody is applying this op any more" is told, across processes and machines
   ``session_database_url``): a session lock on a pooled connection would outlive the op
   behind PgBouncer in transaction mode.
 * **The apply transaction takes the same lock, shared, for its own length**, so an op
-  whose lease connection was cut while its transaction still runs is not touched either.
+  whose lease connection was cut while its transaction still runs is not touched either;
+  and having taken it, it goes on only if the op is still unfinished (a lease cut before
+  that, and a reconciler quicker than the transaction: the op stays interrupted, its
+  client gets a 409). The engine's status writes before and after it change only
+  unfinished ops.
 * PostgreSQL releases both locks when their session ends — a process killed, a machine
   gone, a connection cut — and rolls the apply transaction back. ``applied`` is written by
   that transaction itself, so an op still ``pending`` or ``running`` whose lock nobody
@@ -43,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kernel.db.engine import Database
 from kernel.db.schema import schema_ops
 from kernel.ddl.history import append_transition
-from kernel.errors import ServiceUnavailable
+from kernel.errors import Conflict, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +109,19 @@ async def op_lease(db: Database) -> AsyncIterator[int]:
 
 
 async def hold_in_transaction(conn: AsyncConnection, op_id: int) -> None:
-    """Hold the op's lock, shared, until ``conn``'s transaction ends."""
+    """Hold the op's lock, shared, until ``conn``'s transaction ends.
+
+    Raises :class:`Conflict` (409 ``interrupted``) when the op is finished already: its
+    lease was lost (its connection cut) and a reconciler marked it interrupted before this
+    transaction took the lock — an op marked so is never applied afterwards."""
     await conn.execute(
         sa.select(sa.func.pg_advisory_xact_lock_shared(LOCK_NAMESPACE, lock_key(op_id)))
     )
+    status = (
+        await conn.execute(sa.select(schema_ops.c.status).where(schema_ops.c.id == op_id))
+    ).scalar_one()
+    if status not in UNFINISHED:
+        raise Conflict(INTERRUPTED["errors"][0]["message"], code="interrupted")
 
 
 class OpReconciler:
