@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     catalog_cache_size: int = Field(default=1000, ge=1)
     events_retention_days: float = Field(default=7.0, gt=0)
     events_prune_interval_seconds: float = Field(default=600.0, gt=0)
+    schema_ops_reconcile_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often each process marks schema ops whose process died 'interrupted'",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: list[str] = Field(
         default_factory=list, description="browser origins allowed to call the API; '*' for any"

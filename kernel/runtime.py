@@ -27,6 +27,7 @@ from kernel.db.engine import Database
 from kernel.db.migrate import current_revisions, missing_revisions, plugin_migrations
 from kernel.ddl.engine import SchemaEngine
 from kernel.ddl.operation import DdlOperation
+from kernel.ddl.reconcile import OpReconciler
 from kernel.errors import PluginError
 from kernel.events.bus import EventBus
 from kernel.events.outbox import EventNotifier
@@ -258,6 +259,10 @@ class Tessera:
             retention_days=self.settings.events_retention_days,
             interval=self.settings.events_prune_interval_seconds,
         )
+        self.op_reconciler = OpReconciler(
+            self.db, interval=self.settings.schema_ops_reconcile_interval_seconds
+        )
+        await self.op_reconciler.reconcile_logged()
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]
         if self.storage_class is not None:
             self.storage = self.storage_class(self)
@@ -266,6 +271,7 @@ class Tessera:
         self._background.append(asyncio.create_task(self.keys.run_flusher()))
         self._background.append(asyncio.create_task(self.alias_usage.run_flusher()))
         self._background.append(asyncio.create_task(self.event_retention.run()))
+        self._background.append(asyncio.create_task(self.op_reconciler.run()))
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:

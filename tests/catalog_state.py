@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from kernel.catalog.model import SYSTEM_COLUMNS
+
 
 async def table_columns(pg: asyncpg.Connection, project: str, table: str) -> dict[str, Any]:
     """Column name → (data_type, is_nullable, character_maximum_length), in table order."""
@@ -93,3 +95,59 @@ async def snapshot(pg: asyncpg.Connection, project: str) -> dict[str, Any]:
     ]
     state["tables"] = await schema_tables(pg, project)
     return state
+
+
+#: information_schema's ``data_type`` of each core field type's column.
+CORE_COLUMN_TYPES = {
+    "string": "character varying",
+    "text": "text",
+    "integer": "bigint",
+    "float": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamp with time zone",
+    "json": "jsonb",
+}
+
+
+async def catalog_mismatches(pg: asyncpg.Connection, project: str) -> list[str]:
+    """Where the catalog and information_schema disagree about the project's tables (empty:
+    they agree). Each collection's table exists with the system columns and one column per
+    field — dropped ones too, their data is kept — of the field type's column type (core
+    types), NOT NULL for a required live field; no other table or column exists."""
+    fields = await pg.fetch(
+        "SELECT c.sql_table_name AS table_name, f.sql_column_name AS column_name, f.type,"
+        " f.required AND NOT f.is_deleted AS not_null"
+        " FROM tessera.collections c LEFT JOIN tessera.fields f ON f.collection_id = c.id"
+        " WHERE c.project_id = $1",
+        project,
+    )
+    columns = await pg.fetch(
+        "SELECT table_name, column_name, data_type, is_nullable = 'NO' AS not_null"
+        " FROM information_schema.columns WHERE table_schema = $1",
+        f"p_{project}",
+    )
+    actual = {(row["table_name"], row["column_name"]): row for row in columns}
+    tables = {row["table_name"] for row in fields}
+    problems = [
+        f"table {name}: {'no collection' if name not in tables else 'missing'}"
+        for name in sorted(tables ^ {table for table, _ in actual})
+    ]
+    expected = {(table, column) for table in tables for column in SYSTEM_COLUMNS}
+    for row in fields:
+        if row["column_name"] is None:
+            continue  # a collection without fields
+        key = (row["table_name"], row["column_name"])
+        expected.add(key)
+        column = actual.get(key)
+        if column is None:
+            continue
+        data_type = CORE_COLUMN_TYPES.get(row["type"], column["data_type"])
+        if (column["data_type"], column["not_null"]) != (data_type, row["not_null"]):
+            problems.append(
+                f"{'.'.join(key)}: catalog {row['type']}, not null {row['not_null']};"
+                f" column {column['data_type']}, not null {column['not_null']}"
+            )
+    problems += [f"{'.'.join(key)}: no column" for key in sorted(expected - actual.keys())]
+    problems += [f"{'.'.join(key)}: no field" for key in sorted(actual.keys() - expected)]
+    return problems

@@ -2,8 +2,12 @@
 
 ``preview`` validates and plans in a read-only transaction and changes nothing. ``apply``:
 
-1. records the op in ``schema_ops`` as ``pending`` (committed), then ``running``;
-2. opens one transaction: ``lock_timeout``, a shared advisory lock on the project and an
+1. takes the op's lease (:func:`kernel.ddl.reconcile.op_lease`: its id, locked until the
+   op is finished, so a crash anywhere below leaves an op the reconciler marks
+   ``failed``/``interrupted``), records it in ``schema_ops`` as ``pending`` (committed),
+   then ``running``;
+2. opens one transaction: ``lock_timeout``, the op's lock again (for the transaction's
+   length), a shared advisory lock on the project and an
    exclusive one per collection the op names, reloads the catalog *inside* the locks,
    runs the preflight checks, plans, runs the DDL steps, writes the catalog rows, the
    audit event and the op's ``applied`` status, bumps the catalog version; commits;
@@ -29,7 +33,6 @@ import sqlalchemy as sa
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,9 +44,10 @@ from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
 from kernel.ddl import dependents
-from kernel.ddl.history import describe_op, one_op, ops_page
+from kernel.ddl.history import append_transition, describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
+from kernel.ddl.reconcile import UNFINISHED, hold_in_transaction, op_lease
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -206,24 +210,26 @@ class SchemaEngine:
         operation = self.operation_class(op_name)
         args = self.parse_args(operation, raw_args)
         await self._plan_unrecorded(project_id, operation, args, principal)
-        op_id = await self._record_pending(project_id, op_name, raw_args, principal)
-        try:
-            for policy in self.tessera.quota_policies:
-                await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
-            await self._transition(op_id, "running")
-            row, version, keys_changed = await self._apply_locked(
-                op_id, project_id, operation, args, principal, override_maintenance
-            )
-        except TesseraError as error:
-            await self._record_failure(op_id, error)
-            raise
-        except Exception as error:
-            translated = translate_postgres_error(error)
-            if translated is None:
-                await self._record_failure(op_id, None, detail=f"{type(error).__name__}: {error}")
+        async with op_lease(self.tessera.db) as op_id:
+            await self._record_pending(op_id, project_id, op_name, raw_args, principal)
+            try:
+                for policy in self.tessera.quota_policies:
+                    await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
+                await self._transition(op_id, "running")
+                row, version, keys_changed = await self._apply_locked(
+                    op_id, project_id, operation, args, principal, override_maintenance
+                )
+            except TesseraError as error:
+                await self._record_failure(op_id, error)
                 raise
-            await self._record_failure(op_id, translated)
-            raise translated from None
+            except Exception as error:
+                translated = translate_postgres_error(error)
+                if translated is None:
+                    detail = f"{type(error).__name__}: {error}"
+                    await self._record_failure(op_id, None, detail=detail)
+                    raise
+                await self._record_failure(op_id, translated)
+                raise translated from None
         await self.announce(project_id, version)
         if keys_changed:
             # Cached keys still carry the old collection restrictions: forget them everywhere.
@@ -273,6 +279,7 @@ class SchemaEngine:
                     sa.func.set_config("lock_timeout", f"{settings.ddl_lock_timeout_ms}ms", True)
                 )
             )
+            await hold_in_transaction(conn, op_id)
             await lock_project(conn, project_id, shared=True)
             for name in sorted(set(operation.lock_names(args))):
                 await conn.execute(
@@ -343,7 +350,7 @@ class SchemaEngine:
                         warnings=plan.warnings + dependents.warnings(found),
                         impact=impact,
                         result=result,
-                        transitions=_append_transition(
+                        transitions=append_transition(
                             schema_ops.c.transitions, "applied", datetime.now(UTC)
                         ),
                         finished_at=sa.func.clock_timestamp(),
@@ -440,36 +447,34 @@ class SchemaEngine:
         """One operation with its status transitions (404 ``op_not_found``)."""
         return await one_op(self.tessera, principal, project_id, op_id)
 
-    # -- schema_ops bookkeeping (each in its own short transaction) --------------------
+    # -- schema_ops bookkeeping (each in its own short transaction; an op the reconciler
+    # -- has marked interrupted stays so) ------------------------------------------------
 
     async def _record_pending(
-        self, project_id: str, op_name: str, raw_args: Any, principal: Principal
-    ) -> int:
+        self, op_id: int, project_id: str, op_name: str, raw_args: Any, principal: Principal
+    ) -> None:
         now = datetime.now(UTC)
         async with self.tessera.db.engine.begin() as conn:
-            return (
-                await conn.execute(
-                    schema_ops.insert()
-                    .values(
-                        project_id=project_id,
-                        op=str(op_name)[:100],
-                        args=raw_args if isinstance(raw_args, dict) else {"value": raw_args},
-                        status="pending",
-                        transitions=[{"status": "pending", "at": now.isoformat()}],
-                        actor=principal.actor(),
-                    )
-                    .returning(schema_ops.c.id)
+            await conn.execute(
+                schema_ops.insert().values(
+                    id=op_id,
+                    project_id=project_id,
+                    op=str(op_name)[:100],
+                    args=raw_args if isinstance(raw_args, dict) else {"value": raw_args},
+                    status="pending",
+                    transitions=[{"status": "pending", "at": now.isoformat()}],
+                    actor=principal.actor(),
                 )
-            ).scalar_one()
+            )
 
     async def _transition(self, op_id: int, status: str) -> None:
         async with self.tessera.db.engine.begin() as conn:
             await conn.execute(
                 schema_ops.update()
-                .where(schema_ops.c.id == op_id)
+                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
                 .values(
                     status=status,
-                    transitions=_append_transition(
+                    transitions=append_transition(
                         schema_ops.c.transitions, status, datetime.now(UTC)
                     ),
                 )
@@ -488,21 +493,16 @@ class SchemaEngine:
             async with self.tessera.db.engine.begin() as conn:
                 await conn.execute(
                     schema_ops.update()
-                    .where(schema_ops.c.id == op_id)
+                    .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
                     .values(
                         status="failed",
                         error=body,
-                        transitions=_append_transition(schema_ops.c.transitions, "failed", now),
+                        transitions=append_transition(schema_ops.c.transitions, "failed", now),
                         finished_at=now,
                     )
                 )
         except Exception:
             log.exception("could not record schema op %s as failed", op_id)
-
-
-def _append_transition(column: Any, status: str, at: datetime) -> Any:
-    entry = sa.literal([{"status": status, "at": at.isoformat()}], JSONB)
-    return column.op("||")(entry)
 
 
 async def lock_project(conn: AsyncConnection, project_id: str, *, shared: bool) -> None:

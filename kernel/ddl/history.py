@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from kernel.db.schema import schema_ops
 from kernel.errors import NotFound
@@ -33,6 +35,12 @@ def describe_op(row: Any) -> dict[str, Any]:
         "created_at": row.created_at,
         "finished_at": row.finished_at,
     }
+
+
+def append_transition(column: Any, status: str, at: datetime) -> Any:
+    """``transitions`` with ``{"status": status, "at": at}`` appended (an UPDATE value)."""
+    entry = sa.literal([{"status": status, "at": at.isoformat()}], JSONB)
+    return column.op("||")(entry)
 
 
 async def ops_page(
