@@ -63,12 +63,7 @@ def parse_checked_body(raw: bytes, limits: JsonLimits) -> Any:
     return value
 
 
-def names_nothing(path: str) -> bool:
-    """Whether no route can name anything by ``path`` (percent-decoded): it holds NUL."""
-    return "\x00" in path
-
-
-def has_number_beyond_int64(path: str) -> bool:
+def _has_number_beyond_int64(path: str) -> bool:
     """Whether a segment of ``path`` is an integer outside 64 bits (an id of nothing)."""
     return any(
         not INT64_MIN <= int(found) <= INT64_MAX for found in _LONG_NUMBER_SEGMENT.findall(path)
@@ -107,9 +102,9 @@ class Sanitize(RequestStep):
     def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         scope = exchange.scope
         path: str = scope["path"]
-        if names_nothing(path) or (
+        if "\x00" in path or (  # the path is percent-decoded
             _LONG_NUMBER_SEGMENT.search(path) is not None
-            and has_number_beyond_int64(path)
+            and _has_number_beyond_int64(path)
             and not self.checks_its_own(scope)
         ):
             raise NotFound("nothing is named like this", code="not_found")
@@ -133,12 +128,15 @@ class Sanitize(RequestStep):
             raise
 
     def _check_caller(self, scope: Scope) -> None:
-        """Raise what the route's caller dependencies (``PrincipalDep``, ``SignedIn``)
-        would raise for this request's caller."""
+        """Raise what the route's caller dependencies (``PrincipalDep``, ``SignedIn``, at
+        any depth) would raise for this request's caller."""
         for route in self.routes:
             if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
-                for dependency in route.dependant.dependencies:
+                pending = list(route.dependant.dependencies)
+                while pending:
+                    dependency = pending.pop()
                     check = CALLER_CHECKS.get(dependency.call)
                     if check is not None:
                         check(scope)
+                    pending.extend(dependency.dependencies)
                 return
