@@ -117,17 +117,20 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
     )
     app.state.tessera = tessera
     install_error_handlers(app)
-    for router in KERNEL_ROUTERS:
-        app.include_router(router)
-    for _, transport in tessera.transports.items():
-        app.include_router(transport(tessera).router())
+    included = [*KERNEL_ROUTERS]
+    included += [transport(tessera).router() for _, transport in tessera.transports.items()]
     for plugin_name, routers in tessera.plugins.call_each("register_routes", tessera=tessera):
         for router in routers or ():
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
-            app.include_router(router)
+            included.append(router)
+    for router in included:
+        app.include_router(router)
     app.fast_path = records_fast_path(tessera, records.router.routes)
-    steps = request_steps(settings, tessera, app.fast_path, app.router.routes)
+    # Included as they are (no prefix, no dependencies added), so each route matches the
+    # paths it serves; FastAPI's own list is internal to it.
+    routes = [route for router in included for route in router.routes]
+    steps = request_steps(settings, tessera, app.fast_path, routes)
     app.pipeline = Pipeline(steps, app.dispatch, settings)
     install_log_record_factory()
     return app
