@@ -84,9 +84,9 @@ class Sanitize(RequestStep):
     ``application/json``, or undeclared) of a write to any route but the records routes.
 
     ``checks_its_own(scope)`` says whether the records routes serve a request; ``routes``
-    are those of the routers the app included. The body is read ahead and handed to the route whole.
-    When it is refused, a caller the route would refuse (no or bad credentials) hears
-    that 401 instead: the caller comes before the body.
+    are those of the routers the app included. The body is read ahead and handed to the
+    route whole. When it is refused, a caller the route would refuse (no or bad
+    credentials) hears that 401 instead: the caller comes before the body.
     """
 
     def __init__(
