@@ -242,6 +242,16 @@ async def test_routes_open_to_anonymous_callers_answer_about_the_body(
     assert response.status_code == status, response.text
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("PUT", "/collections", 405), ("POST", "/nowhere", 404)]
+)
+async def test_a_bad_body_no_route_takes_gets_the_405_or_404(
+    api: Api, method: str, path: str, status: int
+) -> None:
+    response = await send(api, method, api.url(path), BAD_BODIES["nul"])
+    assert response.status_code == status, response.text
+
+
 async def test_bad_credentials_on_sign_up_are_401_before_the_body(api: Api) -> None:
     response = await api.client.post(
         api.url("/auth/signup"),

@@ -127,10 +127,10 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
     for router in included:
         app.include_router(router)
     app.fast_path = records_fast_path(tessera, records.router.routes)
-    # Included as they are (no prefix, no dependencies added), so each route matches the
-    # paths it serves; FastAPI's own list is internal to it.
+    # The routes as declared: included with no prefix or dependencies added, each matches
+    # the paths it serves (FastAPI's router may hold them wrapped).
     routes = [route for router in included for route in router.routes]
-    steps = request_steps(settings, tessera, app.fast_path, routes)
+    steps = request_steps(settings, tessera, app.fast_path, app.router.routes, routes)
     app.pipeline = Pipeline(steps, app.dispatch, settings)
     install_log_record_factory()
     return app

@@ -49,17 +49,22 @@ if TYPE_CHECKING:
 
 
 def request_steps(
-    settings: Settings, tessera: Tessera, records: RecordsFastPath, routes: Sequence[BaseRoute]
+    settings: Settings,
+    tessera: Tessera,
+    records: RecordsFastPath,
+    app_routes: Sequence[BaseRoute],
+    routes: Sequence[BaseRoute],
 ) -> list[RequestStep]:
     """Every request step, in the order they run (the module docstring says why), for an
-    app whose records routes ``records`` serves and whose other routes are ``routes``."""
+    app whose records routes ``records`` serves, whose router holds ``app_routes``, built
+    from the routers whose routes are ``routes``."""
     return [
         RequestId(),
         Metrics(),
         Cors(settings.cors_origins, settings.cors_max_age),
         BodyLimit(settings.max_body_bytes),
         Authenticate(tessera),
-        Sanitize(JsonLimits.of(settings), records.serves, routes),
+        Sanitize(JsonLimits.of(settings), records.serves, app_routes, routes),
         QuotaCheck(tessera),
     ]
 

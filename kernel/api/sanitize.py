@@ -83,20 +83,24 @@ class Sanitize(RequestStep):
     """The step: the path and query string of every request; the JSON body (declared
     ``application/json``, or undeclared) of a write to any route but the records routes.
 
-    ``checks_its_own(scope)`` says whether the records routes serve a request; ``routes``
-    are those of the routers the app included. The body is read ahead and handed to the
-    route whole. When it is refused, a caller the route would refuse (no or bad
-    credentials) hears that 401 instead: the caller comes before the body.
+    ``checks_its_own(scope)`` says whether the records routes serve a request;
+    ``app_routes`` are the app's routes as its router holds them, ``routes`` those of the
+    routers the app included, as they were declared. The body is read ahead and handed to
+    the route whole. When it is refused, a caller the route would refuse (no or bad
+    credentials) hears that 401 instead: the caller comes before the body; and a request
+    no route takes gets the app's 404 or 405.
     """
 
     def __init__(
         self,
         limits: JsonLimits,
         checks_its_own: Callable[[Scope], bool],
+        app_routes: Sequence[BaseRoute],
         routes: Sequence[BaseRoute],
     ) -> None:
         self.limits = limits
         self.checks_its_own = checks_its_own
+        self.app_routes = app_routes
         self.routes = routes
 
     def enter(self, exchange: Exchange) -> Awaitable[None] | None:
@@ -124,7 +128,10 @@ class Sanitize(RequestStep):
         try:
             parse_checked_body(body, self.limits)
         except TesseraError:
-            self._check_caller(exchange.scope)
+            scope = exchange.scope
+            if not any(route.matches(scope)[0] is Match.FULL for route in self.app_routes):
+                return  # no route takes the request: the app answers 404 or 405
+            self._check_caller(scope)
             raise
 
     def _check_caller(self, scope: Scope) -> None:
