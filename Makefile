@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench install dev chromium jq wrk clean
+.PHONY: run test lint bench soak install dev chromium jq wrk clean
 
 # apt-get install NAME, reading the package lists first when they are empty (a new machine).
 APT_INSTALL = apt-get install -y $(1) || { apt-get update && apt-get install -y $(1); }
@@ -56,6 +56,10 @@ wrk:
 ## Every hot path against the raw-SQL floor (BENCH_* knobs: bench/README.md); needs wrk
 bench: $(VENV)/.bench-installed wrk
 	$(BIN)/python -m bench
+
+## Mixed traffic at a fixed rate against a real server: errors, p50/p99, memory (SOAK_* knobs: README)
+soak: dev
+	$(BIN)/python -m soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -80,3 +80,15 @@ def embedded_database(data_dir: Path) -> Iterator[BenchDatabase]:
         yield BenchDatabase(url, "embedded")
     finally:
         embedded.stop()
+
+
+@contextlib.contextmanager
+def provision(url: str | None, explicit: bool, work_dir: Path) -> Iterator[BenchDatabase]:
+    """A fresh database on the server at ``url``, else (``url`` not ``explicit``ly named and
+    unreachable, or None) the embedded server in ``work_dir``."""
+    if url is not None and (explicit or reachable(url)):
+        with fresh_database(url) as database:
+            yield database
+    else:
+        with embedded_database(work_dir / "embedded") as database:
+            yield database

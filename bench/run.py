@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import resource
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from bench.cpu import (
     postmaster_pid,
     process_tree,
 )
-from bench.database import BenchDatabase, embedded_database, fresh_database, reachable, redact
+from bench.database import BenchDatabase, provision, redact
 from bench.floor import run_floor
 from bench.loadgen import (
     LoadGeneratorMissing,
@@ -43,18 +41,6 @@ from bench.settings import BenchSettings, SettingsError, load
 #: CPU (percent of one core) spent outside the measured processes above which a
 #: measurement is reported as disturbed.
 DISTURBED_OTHERS = 25.0
-
-
-@contextlib.contextmanager
-def provision(settings: BenchSettings, work_dir: Path) -> Iterator[BenchDatabase]:
-    """A fresh database on the configured server, else (default URL unreachable) embedded."""
-    url = settings.database_url
-    if url is not None and (settings.database_url_explicit or reachable(url)):
-        with fresh_database(url) as database:
-            yield database
-    else:
-        with embedded_database(work_dir / "embedded") as database:
-            yield database
 
 
 async def _server_facts(url: str) -> tuple[str, int | None]:
@@ -222,7 +208,7 @@ def run(settings: BenchSettings) -> list[OpResult]:
     started, machine_at_start = now(), machine()
     with (
         tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp,
-        provision(settings, Path(tmp)) as database,
+        provision(settings.database_url, settings.database_url_explicit, Path(tmp)) as database,
     ):
         work_dir = Path(tmp)
         postgres_version, postmaster = asyncio.run(_server_facts(database.url))

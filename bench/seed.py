@@ -147,29 +147,32 @@ async def _copy_rows(database_url: str, rows: int) -> int:
         await conn.close()
 
 
-def _check(response: httpx.Response, what: str) -> Any:
+def succeeded(response: httpx.Response, what: str) -> Any:
+    """The JSON of a 2xx ``response`` (None when empty); raises naming ``what`` otherwise."""
     if response.status_code >= 300:
         raise RuntimeError(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
     return response.json() if response.content else None
 
 
-def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int, str]:
-    token = _check(
+def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int, str]:
+    """As the admin ``email``: the project, collection, policies, API key and project user;
+    returns the key, its id and the user's token."""
+    token = succeeded(
         client.post("/api/admin/login", json={"email": email, "password": password}), "login"
     )["token"]
     client.headers["Authorization"] = f"Bearer {token}"
-    _check(client.post("/api/projects", json={"id": PROJECT, "name": "Bench"}), "project")
-    _check(
+    succeeded(client.post("/api/projects", json={"id": PROJECT, "name": "Bench"}), "project")
+    succeeded(
         client.post(
             f"/api/projects/{PROJECT}/collections", json={"name": COLLECTION, "fields": FIELDS}
         ),
         "collection",
     )
-    _check(
+    succeeded(
         client.put(f"/api/projects/{PROJECT}/collections/{COLLECTION}/policies", json=POLICIES),
         "policies",
     )
-    key = _check(
+    key = succeeded(
         client.post(
             f"/api/projects/{PROJECT}/api-keys",
             json={"name": "bench", "scopes": ["records:read", "records:write"]},
@@ -177,9 +180,9 @@ def _setup_through_api(client: httpx.Client, email: str, password: str) -> tuple
         "api key",
     )
     account = {"email": USER_EMAIL, "password": USER_PASSWORD}
-    _check(client.post(f"/api/projects/{PROJECT}/auth/signup", json=account), "user sign-up")
+    succeeded(client.post(f"/api/projects/{PROJECT}/auth/signup", json=account), "user sign-up")
     del client.headers["Authorization"]
-    user = _check(client.post(f"/api/projects/{PROJECT}/auth/login", json=account), "user login")
+    user = succeeded(client.post(f"/api/projects/{PROJECT}/auth/login", json=account), "user login")
     return key["key"], key["id"], user["token"]
 
 
@@ -200,7 +203,7 @@ def _deep_pages(client: httpx.Client, path: str, key: str) -> list[DeepPage]:
     seen = 0
     max_pages = (DEEP_FROM_ROW // WALK_PAGE_SIZE) + DEEP_CURSORS + 1
     for _ in range(max_pages):
-        answer = _check(
+        answer = succeeded(
             client.get(path, params=list_query(cursor, WALK_PAGE_SIZE), headers={"X-API-Key": key}),
             "list walk",
         )
@@ -224,7 +227,7 @@ def seed(
     """Create the project, collection, policies, key and user; copy ``rows`` rows; collect
     cursors."""
     with httpx.Client(base_url=base_url, timeout=60.0) as client:
-        key, key_id, user_token = _setup_through_api(client, admin_email, admin_password)
+        key, key_id, user_token = setup_through_api(client, admin_email, admin_password)
         collection_id = asyncio.run(_copy_rows(database_url, rows))
         path = f"/api/projects/{PROJECT}/collections/{COLLECTION}/records"
         deep = _deep_pages(client, path, key)

@@ -18,7 +18,7 @@ class SettingsError(Exception):
     """A ``BENCH_*`` variable holds a value the benchmark cannot use."""
 
 
-def _int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -31,14 +31,14 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number of seconds") from None
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r}: must be positive")
     return value
@@ -79,19 +79,19 @@ def load(known_ops: tuple[str, ...]) -> BenchSettings:
         raise SettingsError(
             f"BENCH_OPS: unknown {', '.join(unknown)}; known: {', '.join(known_ops)}"
         )
-    workers = _int("BENCH_WORKERS", os.cpu_count() or 1)
-    concurrency = _int("BENCH_CONCURRENCY", 32)
+    workers = env_int("BENCH_WORKERS", os.cpu_count() or 1)
+    concurrency = env_int("BENCH_CONCURRENCY", 32)
     return BenchSettings(
         database_url=explicit or DEFAULT_DATABASE_URL,
         database_url_explicit=bool(explicit),
         ops=ops,
         workers=workers,
         concurrency=concurrency,
-        pool_size=_int("BENCH_POOL_SIZE", math.ceil(concurrency / workers)),
-        duration=_float("BENCH_DURATION", 10.0),
-        warmup=_float("BENCH_WARMUP", 3.0),
-        rows=_int("BENCH_ROWS", 100_000, minimum=1000),
-        wrk_threads=min(_int("BENCH_WRK_THREADS", 1), concurrency),
+        pool_size=env_int("BENCH_POOL_SIZE", math.ceil(concurrency / workers)),
+        duration=env_float("BENCH_DURATION", 10.0),
+        warmup=env_float("BENCH_WARMUP", 3.0),
+        rows=env_int("BENCH_ROWS", 100_000, minimum=1000),
+        wrk_threads=min(env_int("BENCH_WRK_THREADS", 1), concurrency),
         profile=os.environ.get("BENCH_PROFILE", "") not in {"", "0"},
         results_dir=RESULTS_DIR,
     )

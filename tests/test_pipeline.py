@@ -160,6 +160,85 @@ async def test_an_oversized_body_gets_the_same_413(api: Api, target: Target) -> 
         assert response.json() == expected
 
 
+async def test_a_clean_chunked_body_reaches_the_route_whole(api: Api, target: Target) -> None:
+    """Read ahead by the body limit and the sanitising step, it still reaches the route."""
+    _, write = await prepared(api, target)
+    body = (CLEAN_BODIES[target.name]).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    headers = {**api.headers, "Content-Type": "application/json"}
+    response = await api.client.post(write, content=chunks(), headers=headers)
+    assert response.status_code in (200, 201), response.text
+
+
+# --- sanitising ---------------------------------------------------------------------------
+
+HUGE = "99999999999999999999"
+#: A write each target accepts, and one holding NUL with the field the 422 names.
+CLEAN_BODIES = {
+    "fast path": '{"text": "caf\\u00e9"}',
+    "fastapi": '{"op": "add_field", "args": {"collection": "notes", "field": '
+    '{"name": "extra", "type": "string"}}}',
+}
+NUL_BODIES = {
+    "fast path": ('{"text": "a\\u0000b"}', "text"),
+    "fastapi": (
+        '{"op": "add_field", "args": {"collection": "notes", "field": '
+        '{"name": "extra", "type": "string", "display_name": "a\\u0000b"}}}',
+        "args.field.display_name",
+    ),
+}
+
+
+@pytest.mark.parametrize("project_id", ["a%00b", "%00", HUGE, "-" + HUGE])
+@pytest.mark.parametrize("signed_in", [True, False], ids=["credentials", "anonymous"])
+async def test_a_path_that_cannot_name_anything_is_404(
+    api: Api, target: Target, project_id: str, signed_in: bool
+) -> None:
+    await prepared(api, target)
+    path = target.read_template.format(project_id=project_id, collection="notes")
+    headers = api.headers if signed_in else {}
+    for method in ("GET", "POST"):
+        response = await api.client.request(method, path, headers=headers, content=b"{}")
+        assert response.status_code == 404, response.text
+        assert response.json()["errors"][0]["code"].endswith("not_found")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("a%00=1", "a\x00"),
+        ("limit=%00", "limit"),
+        ("limit=5&filter%5Btext%5D=x%00", "filter[text]"),
+    ],
+)
+@pytest.mark.parametrize("signed_in", [True, False], ids=["credentials", "anonymous"])
+async def test_nul_in_the_query_string_is_the_same_400(
+    api: Api, target: Target, query: str, field: str, signed_in: bool
+) -> None:
+    read, _ = await prepared(api, target)
+    headers = api.headers if signed_in else {}
+    response = await api.client.get(f"{read}?{query}", headers=headers)
+    assert response.status_code == 400, response.text
+    message = "must not contain NUL characters"
+    assert response.json() == {
+        "errors": [{"field": field, "code": "invalid_value", "message": message}]
+    }
+
+
+async def test_nul_in_a_body_is_422_naming_the_field(api: Api, target: Target) -> None:
+    _, write = await prepared(api, target)
+    body, field = NUL_BODIES[target.name]
+    headers = {**api.headers, "Content-Type": "application/json"}
+    response = await api.client.post(write, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert (error["field"], error["code"]) == (field, "invalid_character")
+
+
 # --- authentication -----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ client's error (422 naming the JSON path, 404, 400), never a 500."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -172,3 +173,130 @@ def test_an_event_cursor_is_ascii_decimal_within_64_bits(cursor: str) -> None:
 def test_an_event_cursor_round_trips() -> None:
     position = Position(2**63 - 1, 42)
     assert Position.decode(position.encode()) == position
+
+
+# --- the caller before the body -------------------------------------------------------------
+
+#: Writes for signed-in callers only (``SignedIn`` routers), each with a body.
+PROTECTED_WRITES = [
+    ("POST", "/api/projects"),
+    ("PATCH", "/api/projects/{p}"),
+    ("POST", "/api/projects/{p}/api-keys"),
+    ("POST", "/api/projects/{p}/collections"),
+    ("POST", "/api/projects/{p}/collections/things/fields"),
+    ("PUT", "/api/projects/{p}/collections/things/policies"),
+    ("POST", "/api/projects/{p}/schema/preview"),
+    ("POST", "/api/projects/{p}/schema/apply"),
+    ("POST", "/api/projects/{p}/webhooks"),
+    ("POST", "/api/projects/{p}/workflows"),
+]
+#: Bodies no route accepts: unstorable, not JSON, or of the wrong shape.
+BAD_BODIES = {
+    "nul": f'{{"name": "a{NUL}"}}',
+    "surrogate": f'{{"name": "a{SURROGATE}"}}',
+    "huge": f'{{"name": {HUGE}}}',
+    "malformed": '{"name": ',
+    "wrong shape": '{"name": 5, "unknown": [true]}',
+}
+BAD_CALLERS = {
+    "anonymous": ({}, "unauthorized"),
+    "bad token": ({"Authorization": "Bearer not.a.token"}, "invalid_token"),
+    "bad key": ({"X-API-Key": "tsk_not-a-key"}, "invalid_api_key"),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED_WRITES, ids=lambda v: str(v))
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=list(BAD_BODIES))
+@pytest.mark.parametrize("caller", BAD_CALLERS.values(), ids=list(BAD_CALLERS))
+async def test_a_caller_a_route_refuses_hears_401_whatever_the_body(
+    api: Api, method: str, path: str, body: str, caller: tuple[dict[str, str], str]
+) -> None:
+    headers, code = caller
+    response = await api.client.request(
+        method,
+        path.format(p=api.project),
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401, response.text
+    assert [error["code"] for error in response.json()["errors"]] == [code]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/admin/login", 422),
+        ("/api/projects/{p}/auth/login", 422),
+        ("/api/projects/{p}/auth/signup", 422),
+    ],
+)
+@pytest.mark.parametrize(
+    "body", [BAD_BODIES["nul"], BAD_BODIES["wrong shape"]], ids=["nul", "shape"]
+)
+async def test_routes_open_to_anonymous_callers_answer_about_the_body(
+    api: Api, path: str, status: int, body: str
+) -> None:
+    response = await api.client.post(
+        path.format(p=api.project), content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("PUT", "/collections", 405), ("POST", "/nowhere", 404)]
+)
+async def test_a_bad_body_no_route_takes_gets_the_405_or_404(
+    api: Api, method: str, path: str, status: int
+) -> None:
+    response = await send(api, method, api.url(path), BAD_BODIES["nul"])
+    assert response.status_code == status, response.text
+
+
+async def test_bad_credentials_on_sign_up_are_401_before_the_body(api: Api) -> None:
+    response = await api.client.post(
+        api.url("/auth/signup"),
+        content=BAD_BODIES["nul"],
+        headers={"Authorization": "Bearer not.a.token", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["errors"][0]["code"] == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/projects/a%00b",
+        "/api/projects/a%00b/collections",
+        "/api/projects/a%00b/collections/things/records",
+        "/api/projects/a%00b/collections/things/records/1",
+        "/api/projects/a%00b/schema/apply",
+        "/api/projects/a%00b/webhooks",
+        "/api/projects/a%00b/openapi.json",
+        "/api/projects/a%00b/audit?action=x",
+        "/api/projects/p/audit?action=%00",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+async def test_odd_paths_without_credentials_are_404_or_400_never_500(
+    client: httpx.AsyncClient, path: str, method: str
+) -> None:
+    response = await client.request(method, path, content=b'{"name": "x"}')
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["errors"][0]["code"] in ("not_found", "invalid_value")
+
+
+async def test_a_10_mb_chunked_body_to_collections_is_413(api: Api) -> None:
+    async def ten_megabytes() -> AsyncIterator[bytes]:
+        yield b'{"name": "big", "display_name": "'
+        for _ in range(160):
+            yield b"x" * 65536
+        yield b'"}'
+
+    for headers in (api.headers, {}):
+        response = await api.client.post(
+            api.url("/collections"),
+            content=ten_megabytes(),
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413, response.text
+        assert response.json()["errors"][0]["code"] == "payload_too_large"

@@ -11,7 +11,7 @@ import gc
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from kernel.api import (
@@ -31,7 +31,6 @@ from kernel.api.fastpath import RecordsFastPath, records_fast_path
 from kernel.api.pipeline import Pipeline, request_steps
 from kernel.api.request_id import install_log_record_factory
 from kernel.api.responses import JSONResponse
-from kernel.api.sanitize import check_request
 from kernel.config import Settings, load_settings
 from kernel.errors import PluginError
 from kernel.runtime import Tessera
@@ -118,20 +117,21 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
     )
     app.state.tessera = tessera
     install_error_handlers(app)
-    # Platform routes get their path, query and JSON body checked (kernel.api.sanitize);
-    # the records routes check theirs while coercing values.
-    checked = [Depends(check_request)]
-    for router in KERNEL_ROUTERS:
-        app.include_router(router, dependencies=None if router is records.router else checked)
-    for _, transport in tessera.transports.items():
-        app.include_router(transport(tessera).router())
+    included = [*KERNEL_ROUTERS]
+    included += [transport(tessera).router() for _, transport in tessera.transports.items()]
     for plugin_name, routers in tessera.plugins.call_each("register_routes", tessera=tessera):
         for router in routers or ():
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
-            app.include_router(router, dependencies=checked)
+            included.append(router)
+    for router in included:
+        app.include_router(router)
     app.fast_path = records_fast_path(tessera, records.router.routes)
-    app.pipeline = Pipeline(request_steps(settings, tessera), app.dispatch, settings)
+    # The routes as declared: included with no prefix or dependencies added, each matches
+    # the paths it serves (FastAPI's router may hold them wrapped).
+    routes = [route for router in included for route in router.routes]
+    steps = request_steps(settings, tessera, app.fast_path, app.router.routes, routes)
+    app.pipeline = Pipeline(steps, app.dispatch, settings)
     install_log_record_factory()
     return app
 

@@ -13,14 +13,16 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import json_response
 from kernel.catalog.specs import FieldSpec
 from kernel.errors import Forbidden, NotFound
 from kernel.runtime import Tessera
 from kernel.security.access import require_member
 
-router = APIRouter(prefix="/api/projects/{project_id}/collections", tags=["schema"])
+router = APIRouter(
+    prefix="/api/projects/{project_id}/collections", tags=["schema"], dependencies=[SignedIn]
+)
 
 
 class CollectionCreate(BaseModel):

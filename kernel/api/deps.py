@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 
-from kernel.api.exchange import principal_of
+from kernel.api.exchange import principal_of, signed_in_principal
 from kernel.errors import BadRequest
 from kernel.json_values import PARSE_DEPTH
 from kernel.runtime import Tessera
@@ -22,8 +23,23 @@ async def get_tessera(request: Request) -> Tessera:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The caller, as the request pipeline's authentication step resolved it."""
+    """The caller, as the request pipeline's authentication step resolved it (the
+    anonymous principal without credentials; 401 for bad ones)."""
     return principal_of(request.scope)
+
+
+async def signed_in(request: Request) -> None:
+    """For a router whose routes all need a caller who signed in or sent an API key:
+    ``APIRouter(dependencies=[SignedIn])``. 401 otherwise, before the body is validated."""
+    signed_in_principal(request.scope)
+
+
+#: The check on the pipeline's principal each caller dependency makes, for the request
+#: steps that must refuse a caller as the route would, before the route runs.
+CALLER_CHECKS: dict[Callable[..., Any], Callable[[Any], object]] = {
+    current_principal: principal_of,
+    signed_in: signed_in_principal,
+}
 
 
 #: Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
@@ -63,4 +79,5 @@ async def json_body(request: Request) -> Any:
 
 TesseraDep = Annotated[Tessera, Depends(get_tessera)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+SignedIn = Depends(signed_in)
 JsonBody = Annotated[Any, Depends(json_body)]

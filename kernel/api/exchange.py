@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from kernel.errors import TesseraError
+from kernel.errors import PayloadTooLarge, TesseraError, Unauthorized
 from kernel.security.principal import Principal
 
 #: Where the authentication step leaves the principal (or the credentials' error) in the scope.
@@ -67,10 +67,56 @@ class Exchange:
                 message["headers"] = [*message.get("headers", ()), *extra]
         return self._send(message)
 
+    async def read_body(self, limit: int | None = None) -> bytes | None:
+        """The whole request body, read ahead of the route; ``receive`` then gives it to the
+        route in one message, as if it came so. None when the client went away first (the
+        route hears that instead). :func:`body_too_large` as soon as more than ``limit``
+        bytes have arrived."""
+        receive = self.receive
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                self.receive = Replay(message, receive)
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise body_too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                whole = {"type": "http.request", "body": body, "more_body": False}
+                self.receive = Replay(whole, receive)
+                return body
+
     def add_headers(self, headers: dict[str, str]) -> None:
         """Add ``headers`` (names in any case) to the response."""
         for name, value in headers.items():
             self.response_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+
+
+def body_too_large(limit: int) -> PayloadTooLarge:
+    """The 413 for a body over ``limit`` bytes."""
+    return PayloadTooLarge(f"request body is larger than {limit} bytes")
+
+
+class Replay:
+    """A ``receive`` that first gives ``message`` (the body read ahead), then defers."""
+
+    __slots__ = ("message", "receive")
+
+    def __init__(self, message: Message, receive: Receive) -> None:
+        self.message: Message | None = message
+        self.receive = receive
+
+    async def __call__(self) -> Message:
+        message = self.message
+        if message is None:
+            return await self.receive()
+        self.message = None
+        return message
 
 
 class RequestStep:
@@ -99,4 +145,13 @@ def principal_of(scope: Scope) -> Principal:
     principal: Principal | TesseraError = scope[PRINCIPAL_KEY]
     if isinstance(principal, TesseraError):
         raise principal
+    return principal
+
+
+def signed_in_principal(scope: Scope) -> Principal:
+    """The caller, who must have signed in or sent an API key: 401 for the anonymous
+    caller, and for bad credentials as :func:`principal_of`."""
+    principal = principal_of(scope)
+    if principal.kind == "anonymous":
+        raise Unauthorized("sign in or send an API key", code="unauthorized")
     return principal

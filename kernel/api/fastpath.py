@@ -89,6 +89,10 @@ class RecordsFastPath:
                     return candidate, found.groupdict()
         return None
 
+    def serves(self, scope: Scope) -> bool:
+        """Whether the fast path serves the HTTP ``scope`` (:meth:`match` finds a route)."""
+        return self.match(scope) is not None
+
     async def serve(
         self, route: _Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
     ) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from starlette.types import Message, Receive
-
-from kernel.api.exchange import PRINCIPAL_KEY, Exchange, RequestStep
-from kernel.errors import PayloadTooLarge, TesseraError
+from kernel.api.exchange import PRINCIPAL_KEY, Exchange, RequestStep, body_too_large
+from kernel.errors import TesseraError
 from kernel.security.principal import ANONYMOUS
 
 if TYPE_CHECKING:
@@ -31,53 +29,19 @@ class BodyLimit(RequestStep):
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.message = f"request body is larger than {limit} bytes"
 
     def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         headers = exchange.headers
         declared = headers.get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > self.limit:
-                raise PayloadTooLarge(self.message)
+                raise body_too_large(self.limit)
         elif b"transfer-encoding" in headers:
             return self._read_ahead(exchange)
         return None
 
     async def _read_ahead(self, exchange: Exchange) -> None:
-        exchange.receive = await self._read_whole(exchange.receive)
-
-    async def _read_whole(self, receive: Receive) -> _Replay:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: tell the route
-                return _Replay(message, receive)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                raise PayloadTooLarge(self.message)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-                return _Replay(whole, receive)
-
-
-class _Replay:
-    """A ``receive`` that first gives ``message`` (the body read ahead), then defers."""
-
-    __slots__ = ("message", "receive")
-
-    def __init__(self, message: Message, receive: Receive) -> None:
-        self.message: Message | None = message
-        self.receive = receive
-
-    async def __call__(self) -> Message:
-        message = self.message
-        if message is None:
-            return await self.receive()
-        self.message = None
-        return message
+        await exchange.read_body(self.limit)
 
 
 class Authenticate(RequestStep):

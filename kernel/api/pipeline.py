@@ -13,7 +13,10 @@ it. The order, outermost first, and why:
    browser script can read a 401's or 429's body.
 4. :class:`~kernel.api.guards.BodyLimit`: refuses an oversized body before any work.
 5. :class:`~kernel.api.guards.Authenticate`: the caller, resolved once for the route.
-6. :class:`~kernel.api.guards.QuotaCheck`: quota plugins' ``check_request`` on project
+6. :class:`~kernel.api.sanitize.Sanitize`: what PostgreSQL cannot store, refused in the
+   path, query string and JSON body; after authentication, so that a caller the route
+   would refuse hears that first; before the quota check, which reads the project id.
+7. :class:`~kernel.api.guards.QuotaCheck`: quota plugins' ``check_request`` on project
    routes, with the caller.
 
 A step's error (a :class:`~kernel.errors.TesseraError`) becomes the API.md error body, with
@@ -22,10 +25,12 @@ the headers the earlier steps added, whichever route the request was for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kernel.api.cors import Cors
@@ -34,14 +39,25 @@ from kernel.api.exchange import Exchange, RequestStep
 from kernel.api.guards import Authenticate, BodyLimit, QuotaCheck
 from kernel.api.metrics import Metrics
 from kernel.api.request_id import RequestId
+from kernel.api.sanitize import Sanitize
+from kernel.json_values import JsonLimits
 
 if TYPE_CHECKING:
+    from kernel.api.fastpath import RecordsFastPath
     from kernel.config import Settings
     from kernel.runtime import Tessera
 
 
-def request_steps(settings: Settings, tessera: Tessera) -> list[RequestStep]:
-    """Every request step, in the order they run (the module docstring says why).
+def request_steps(
+    settings: Settings,
+    tessera: Tessera,
+    records: RecordsFastPath,
+    app_routes: Sequence[BaseRoute],
+    routes: Sequence[BaseRoute],
+) -> list[RequestStep]:
+    """Every request step, in the order they run (the module docstring says why), for an
+    app whose records routes ``records`` serves, whose router holds ``app_routes``, built
+    from the routers whose routes are ``routes``.
 
     A step that can do nothing in this deployment is left out rather than asked on every
     request: CORS without ``cors_origins``, the quota check without a quota policy."""
@@ -51,6 +67,7 @@ def request_steps(settings: Settings, tessera: Tessera) -> list[RequestStep]:
         Cors(settings.cors_origins, settings.cors_max_age) if settings.cors_origins else None,
         BodyLimit(settings.max_body_bytes),
         Authenticate(tessera),
+        Sanitize(JsonLimits.of(settings), records.serves, app_routes, routes),
         QuotaCheck(tessera) if len(tessera.quota_policy_classes) else None,
     ]
     return [step for step in steps if step is not None]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import json_response
 from kernel.projects import ProjectCreate, ProjectUpdate
 from kernel.security.keys import KeySpec
 
-router = APIRouter(prefix="/api/projects", tags=["projects"])
+router = APIRouter(prefix="/api/projects", tags=["projects"], dependencies=[SignedIn])
 
 
 @router.post("", status_code=201, summary="Create a project (and its schema p_<id>)")

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import json_response
 
-router = APIRouter(prefix="/api/projects/{project_id}/schema", tags=["schema"])
+router = APIRouter(
+    prefix="/api/projects/{project_id}/schema", tags=["schema"], dependencies=[SignedIn]
+)
 
 
 class OpRequest(BaseModel):

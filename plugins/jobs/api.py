@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import json_response
 from plugins.jobs.service import (
     DeliveryStatus,
@@ -16,7 +16,7 @@ from plugins.jobs.service import (
     WorkflowUpdate,
 )
 
-router = APIRouter(prefix="/api/projects/{project_id}", tags=["jobs"])
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["jobs"], dependencies=[SignedIn])
 
 
 @router.post("/webhooks", status_code=201, summary="Subscribe a URL to events (secret shown once)")
