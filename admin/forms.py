@@ -215,6 +215,9 @@ def option_inputs(model: type[BaseModel]) -> list[OptionInput]:
 
 
 def _resolve(prop: Mapping[str, Any], definitions: Mapping[str, Any]) -> Mapping[str, Any]:
+    typed = [option for option in prop.get("anyOf", ()) if option.get("type") != "null"]
+    if len(typed) == 1:  # an optional value (``str | None``): the input of its one type
+        prop = {**prop, **typed[0]}
     reference = prop.get("$ref")
     if isinstance(reference, str):
         return definitions.get(reference.rsplit("/", 1)[-1], {})

@@ -86,6 +86,8 @@ class ForeignKey:
     target: str
     on_delete: OnDelete = "restrict"
     reverse: str | None = None
+    #: The target's field that stands for a linked record in the admin (``None``: its id).
+    display: str | None = None
 
 
 class FieldType(ABC):

@@ -18,6 +18,7 @@ from kernel.plugins import load_plugins
 from kernel.registry import Registry
 from kernel.testing import FieldTypeContract
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running, unique_id
+from tests.test_admin import admin_cookie
 from tests.test_records import events_of
 
 
@@ -559,6 +560,22 @@ async def test_the_project_openapi_describes_relations_and_includes(api: Api) ->
     key = await api.key(["records:read"], collections=["orders"])
     limited = (await get(api, api.url("/openapi.json"), key)).json()
     assert "customer" not in limited["components"]["schemas"]["OrdersRecord"]["properties"]
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+async def test_the_explorer_shows_the_display_field_linking_to_the_record(api: Api) -> None:
+    await shop(api, display_field="name")
+    ada = await api.create("customers", {"name": "Ada Lovelace"})
+    await api.create("orders", {"title": "o1", "customer": ada["id"]})
+    await api.create("orders", {"title": "o2"})
+    page = await api.client.get(
+        f"/admin/p/{api.project}/c/orders/records", headers=admin_cookie(api.headers)
+    )
+    assert page.status_code == 200
+    link = f'<a href="/admin/p/{api.project}/c/customers/records/{ada["id"]}">Ada Lovelace</a>'
+    assert link in page.text
 
 
 # -- the plugin disabled ----------------------------------------------------------------------

@@ -110,7 +110,7 @@ class RelationType(FieldType):
 
     def foreign_key(self) -> ForeignKey:
         options = self.options
-        return ForeignKey(options.target, options.on_delete, options.reverse)
+        return ForeignKey(options.target, options.on_delete, options.reverse, options.display_field)
 
     def extra_ddl(
         self, schema: str, table: str, column: str, placement: FieldPlacement
