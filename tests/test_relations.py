@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from admin.forms import option_inputs
 from kernel.config import Settings
 from kernel.fields import FieldType
 from kernel.plugins import load_plugins
@@ -563,6 +564,13 @@ async def test_the_project_openapi_describes_relations_and_includes(api: Api) ->
 
 
 # -- admin ------------------------------------------------------------------------------------
+
+
+def test_the_field_form_offers_a_relations_options_as_plain_inputs() -> None:
+    inputs = {option.key: option for option in option_inputs(RELATION.Options)}
+    assert inputs["target"].kind == "text" and inputs["target"].required
+    assert inputs["on_delete"].choices == ("restrict", "cascade", "set_null")
+    assert inputs["display_field"].kind == "text" and inputs["reverse"].kind == "text"
 
 
 async def test_the_explorer_shows_the_display_field_linking_to_the_record(api: Api) -> None:
