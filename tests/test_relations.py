@@ -488,6 +488,23 @@ async def test_renaming_the_target_keeps_the_key_and_includes(
     assert page[0]["buyer"]["name"] == "Ada" and page[0]["buyer_id"] == ada["id"]
 
 
+async def test_a_dropped_relation_is_hidden_and_its_key_still_holds(api: Api) -> None:
+    await shop(api)
+    ada = await api.create("customers", {"name": "Ada"})
+    order = await api.create("orders", {"title": "o1", "customer": ada["id"]})
+    dropped = await api.apply("drop_field", collection="orders", field="customer")
+    assert dropped.status_code == 200, dropped.text
+    read = await get(api, records(api, "orders", order["id"]))
+    assert "customer_id" not in read.json()
+    included = await get(api, records(api, "orders") + "?include=customer")
+    assert included.status_code == 400 and error(included)["code"] == "unknown_include"
+    refused = await api.client.delete(records(api, "customers", ada["id"]), headers=api.headers)
+    assert refused.status_code == 409  # the data is kept, so the link still protects it
+    assert (await api.apply("restore_field", collection="orders", field="customer")).is_success
+    page = (await get(api, records(api, "orders") + "?include=customer")).json()["data"]
+    assert page[0]["customer"]["name"] == "Ada"
+
+
 async def test_a_linked_collection_cannot_be_dropped_or_purged(api: Api) -> None:
     await shop(api)
     preview = await api.preview("drop_collection", collection="customers")
