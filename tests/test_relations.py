@@ -606,6 +606,18 @@ async def test_the_explorer_shows_the_display_field_linking_to_the_record(api: A
     assert link in page.text
 
 
+async def test_the_record_form_shows_the_linked_id(api: Api) -> None:
+    await shop(api)
+    ada = await api.create("customers", {"name": "Ada"})
+    order = await api.create("orders", {"title": "o1", "customer": ada["id"]})
+    form = await api.client.get(
+        f"/admin/p/{api.project}/c/orders/records/{order['id']}", headers=admin_cookie(api.headers)
+    )
+    assert form.status_code == 200
+    assert 'name="v.customer"' in form.text
+    assert f'value="{ada["id"]}"' in form.text
+
+
 # -- the plugin disabled ----------------------------------------------------------------------
 
 

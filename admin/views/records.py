@@ -194,7 +194,8 @@ def record_inputs(
     inputs = []
     for field in sorted(collection.live_fields.values(), key=lambda f: f.position):
         kind = widget_input(field.type)
-        raw = values.get(field.name)
+        # typed text is by field name; a stored record by column (``customer_id``)
+        raw = values.get(field.name if typed else field.column)
         shown = raw if typed and isinstance(raw, str) else show_value(kind, raw)
         step = number_step(field.type) if kind == "number" else ""
         inputs.append(RecordInput(field, kind, shown, step))
