@@ -618,6 +618,23 @@ async def test_the_record_form_shows_the_linked_id(api: Api) -> None:
     assert f'value="{ada["id"]}"' in form.text
 
 
+async def test_the_picker_pages_and_searches_the_linked_collection(api: Api) -> None:
+    await shop(api, display_field="name")
+    for number in range(22):
+        await api.create("customers", {"name": f"c{number:02d}"})
+    url = f"/admin/p/{api.project}/c/customers/pick?display=name"
+    session = admin_cookie(api.headers)
+    first = (await api.client.get(url, headers=session)).json()
+    assert len(first["data"]) == 20 and first["data"][0]["label"] == "c00"
+    rest = await api.client.get(url + f"&cursor={first['next_cursor']}", headers=session)
+    assert [c["label"] for c in rest.json()["data"]] == ["c20", "c21"]
+    found = (await api.client.get(url + "&q=c1", headers=session)).json()
+    assert len(found["data"]) == 10 and found["next_cursor"] is None
+    refused = await api.client.get(url.replace("name", "nothing") + "&q=x", headers=session)
+    assert refused.status_code == 400
+    assert (await api.client.get(url)).status_code in {303, 401}  # not signed in
+
+
 # -- the plugin disabled ----------------------------------------------------------------------
 
 

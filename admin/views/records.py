@@ -180,6 +180,8 @@ class RecordInput:
     kind: str
     value: str
     step: str
+    #: For a link: the picker's data URL (``admin.views.picker``), else empty.
+    picker: str = ""
 
     @property
     def name(self) -> str:
@@ -187,10 +189,10 @@ class RecordInput:
 
 
 def record_inputs(
-    collection: CollectionDef, values: dict[str, Any], *, typed: bool
+    project_id: str, collection: CollectionDef, values: dict[str, Any], *, typed: bool
 ) -> list[RecordInput]:
     """The form's inputs for ``collection``, filled from ``values``: a record's stored values,
-    or (``typed``) the text a person typed, shown again as it was."""
+    or (``typed``) the text a person typed, shown again as it was. A link gets a picker."""
     inputs = []
     for field in sorted(collection.live_fields.values(), key=lambda f: f.position):
         kind = widget_input(field.type)
@@ -198,7 +200,12 @@ def record_inputs(
         raw = values.get(field.name if typed else field.column)
         shown = raw if typed and isinstance(raw, str) else show_value(kind, raw)
         step = number_step(field.type) if kind == "number" else ""
-        inputs.append(RecordInput(field, kind, shown, step))
+        key = field.type.foreign_key()
+        picker = ""
+        if key is not None:
+            query = [("display", key.display)] if key.display else []
+            picker = urls.with_query(urls.collection(project_id, key.target, "pick"), query)
+        inputs.append(RecordInput(field, kind, shown, step, picker))
     return inputs
 
 
@@ -266,7 +273,10 @@ async def _record_form(
         collection=collection,
         record=record,
         inputs=record_inputs(
-            collection, values if values is not None else record or {}, typed=values is not None
+            project_id,
+            collection,
+            values if values is not None else record or {},
+            typed=values is not None,
         ),
         errors=errors or FormErrors(),
     )
