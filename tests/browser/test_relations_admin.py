@@ -11,6 +11,27 @@ from tests.browser.conftest import AdminApi, shot, sign_in
 pytestmark = pytest.mark.browser
 
 
+async def test_link_orders_to_customers_from_the_field_form(page: Page, api: AdminApi) -> None:
+    project_id = await api.project("Builder links")
+    await api.collection(project_id, "customers", [{"name": "name", "type": "string"}])
+    await api.collection(project_id, "orders", [{"name": "title", "type": "string"}])
+    await sign_in(page)
+    await page.goto(f"/admin/p/{project_id}/c/orders")
+    form = page.locator("form[data-field-form]")
+    await form.locator("#f-name").fill("customer")
+    await form.get_by_label("Type").select_option("relation")
+    await form.locator("#f-opt-relation-target").select_option("customers")
+    await form.locator("#f-opt-relation-on_delete").select_option("cascade")
+    await form.locator("#f-opt-relation-display_field").fill("name")
+    await shot(page, "relation-builder")
+    await form.get_by_role("button", name="Add field").click()
+    await expect(page.get_by_role("status")).to_contain_text("Field customer added")
+    described = await api.client.get(f"/api/projects/{project_id}/collections/orders")
+    field = next(f for f in described.json()["fields"] if f["name"] == "customer")
+    assert field["options"]["target"] == "customers"
+    assert field["options"]["on_delete"] == "cascade"
+
+
 async def test_pick_a_linked_record_by_searching_and_paging(page: Page, api: AdminApi) -> None:
     project_id = await api.project("Links")
     await api.collection(project_id, "customers", [{"name": "name", "type": "string"}])

@@ -40,7 +40,10 @@ ACTIONS_SQL: dict[str, str] = {
 class RelationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    target: str = Field(description="the referenced collection (same project)")
+    target: str = Field(
+        description="the linked collection (same project)",
+        json_schema_extra={"x-choices": "collections"},  # the admin offers a choice
+    )
     on_delete: OnDelete = Field(
         default="restrict", description="what deleting a referenced record does"
     )
