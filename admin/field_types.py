@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from admin.forms import OptionInput, option_inputs, widget_input
@@ -24,15 +25,16 @@ class TypeChoice:
         return f"opt.{self.name}.{key}"
 
 
-def type_choices(tessera: Tessera) -> list[TypeChoice]:
-    """Every registered field type, in registration order."""
+def type_choices(tessera: Tessera, collections: Sequence[str] = ()) -> list[TypeChoice]:
+    """Every registered field type, in registration order; options naming a collection
+    choose among ``collections`` (the project's)."""
     return [
         TypeChoice(
             name=name,
             label=type_class.label,
             plugin=tessera.field_types.owner(name),
             widget=widget_input(type_class),
-            options=option_inputs(type_class.Options),
+            options=option_inputs(type_class.Options, collections),
         )
         for name, type_class in tessera.field_types.items()
     ]

@@ -9,7 +9,7 @@ message shows next to its input, and everything else becomes a general message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -190,24 +190,33 @@ class OptionInput:
     required: bool = False
 
 
-def option_inputs(model: type[BaseModel]) -> list[OptionInput]:
-    """Inputs for ``model``'s fields, from its JSON schema (type, default, bounds, enum)."""
+#: An option whose JSON schema says ``"x-choices": "collections"`` names a collection of
+#: the project: the admin offers the project's collections to choose from.
+CHOICES_KEY = "x-choices"
+
+
+def option_inputs(model: type[BaseModel], collections: Sequence[str] = ()) -> list[OptionInput]:
+    """Inputs for ``model``'s fields, from its JSON schema (type, default, bounds, enum);
+    an option marked ``"x-choices": "collections"`` is a choice among ``collections``."""
     schema = model.model_json_schema()
     definitions = schema.get("$defs", {})
     required = set(schema.get("required", []))
     inputs = []
     for key, prop in schema.get("properties", {}).items():
         resolved = _resolve(prop, definitions)
+        choices = tuple(str(choice) for choice in resolved.get("enum", ()))
+        if prop.get(CHOICES_KEY) == "collections" and collections:
+            choices = tuple(collections)
         inputs.append(
             OptionInput(
                 key=key,
                 label=str(prop.get("title") or key.replace("_", " ").capitalize()),
-                kind=_kind(resolved),
+                kind="select" if choices else _kind(resolved),
                 default=prop.get("default"),
                 description=str(prop.get("description") or resolved.get("description") or ""),
                 minimum=resolved.get("minimum"),
                 maximum=resolved.get("maximum"),
-                choices=tuple(str(choice) for choice in resolved.get("enum", ())),
+                choices=choices,
                 required=key in required,
             )
         )
@@ -215,6 +224,9 @@ def option_inputs(model: type[BaseModel]) -> list[OptionInput]:
 
 
 def _resolve(prop: Mapping[str, Any], definitions: Mapping[str, Any]) -> Mapping[str, Any]:
+    typed = [option for option in prop.get("anyOf", ()) if option.get("type") != "null"]
+    if len(typed) == 1:  # an optional value (``str | None``): the input of its one type
+        prop = {**prop, **typed[0]}
     reference = prop.get("$ref")
     if isinstance(reference, str):
         return definitions.get(reference.rsplit("/", 1)[-1], {})

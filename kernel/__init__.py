@@ -39,9 +39,12 @@ from kernel.errors import (
 from kernel.events.bus import EventBus
 from kernel.fields import (
     ConversionContext,
+    FieldPlacement,
     FieldType,
     FieldValueError,
+    ForeignKey,
     NoOptions,
+    OnDelete,
     RenderContext,
 )
 from kernel.hookspecs import hookimpl, hookspec
@@ -90,10 +93,12 @@ __all__ = [
     "ErrorItem",
     "EventBus",
     "FieldDef",
+    "FieldPlacement",
     "FieldSpec",
     "FieldType",
     "FieldValueError",
     "Forbidden",
+    "ForeignKey",
     "JsonLimits",
     "KernelSurface",
     "KeySpec",
@@ -101,6 +106,7 @@ __all__ = [
     "NoOptions",
     "NotFound",
     "ObjectInfo",
+    "OnDelete",
     "OpContext",
     "Operator",
     "PanelContext",

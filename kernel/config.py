@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     default_page_limit: int = Field(default=25, ge=1)
     max_page_limit: int = Field(default=200, ge=1)
     max_filters: int = Field(default=10, ge=1)
+    max_includes: int = Field(default=5, ge=1, description="includes per records request")
+    include_per_parent: int = Field(
+        default=25, ge=1, le=1000, description="records a reverse include lists per record"
+    )
     ddl_lock_timeout_ms: int = Field(default=5000, ge=1)
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     token_cache_size: int = Field(

@@ -11,13 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 if TYPE_CHECKING:
+    from kernel.catalog.model import ProjectCatalog
     from kernel.ddl.operation import Step
 
 
@@ -52,6 +53,41 @@ class RenderContext:
     project_id: str
     collection: str
     principal: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlacement:
+    """Where a new field is being created, for :meth:`FieldType.extra_ddl`: the project's
+    catalog before the op, the collection's name (possibly one the op creates), the
+    field's name and ``required``, and ``where``, the request path of the field's spec
+    (``field``, ``fields[2]``) that errors name."""
+
+    catalog: ProjectCatalog
+    collection: str
+    field: str
+    required: bool
+    where: str
+
+
+#: What PostgreSQL does to referencing rows when a referenced record is deleted.
+OnDelete = Literal["restrict", "cascade", "set_null"]
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """A field whose column holds the ``id`` of a record of collection ``target`` (current
+    name), backed by a database foreign key with the action ``on_delete``.
+
+    The kernel builds on it: ``include=<field>`` expands the referenced record, the
+    optional ``reverse`` name expands on the target the records pointing at it, a delete
+    that PostgreSQL cascades or nulls records an event per touched row, and a violated
+    key is a 409/422 naming the field (:mod:`kernel.records.includes`)."""
+
+    target: str
+    on_delete: OnDelete = "restrict"
+    reverse: str | None = None
+    #: The target's field that stands for a linked record in the admin (``None``: its id).
+    display: str | None = None
 
 
 class FieldType(ABC):
@@ -130,15 +166,25 @@ class FieldType(ABC):
         """The JSON schema of a value of this field, used in the per-project OpenAPI."""
         return {}
 
-    def extra_ddl(self, schema: str, table: str, column: str) -> list[Step]:
+    def extra_ddl(
+        self, schema: str, table: str, column: str, placement: FieldPlacement
+    ) -> list[Step]:
         """DDL steps beyond the column itself (a foreign key, an index), run right after the
         column is created, in the same transaction, and shown in the schema preview.
 
-        ``schema.table.column`` is the new column. Each step issues its DDL through
-        Alembic's operations, e.g. ``Step("index on x", partial(create_my_index, schema,
-        table, column))``. The default adds nothing.
+        ``schema.table.column`` is the new column; ``placement`` says where the field goes
+        (the catalog, to find a referenced collection's table). Each step issues its DDL
+        through Alembic's operations, e.g. ``Step("index on x", partial(create_my_index,
+        schema, table, column))``. Raises :class:`kernel.errors.ValidationFailed` naming
+        ``placement.where`` when the options do not fit the catalog (an unknown target).
+        The default adds nothing.
         """
         return []
+
+    def foreign_key(self) -> ForeignKey | None:
+        """The record this field's value references, if it is a reference (``None``: a
+        plain value, the default). See :class:`ForeignKey`."""
+        return None
 
     def convert_to(
         self, target: FieldType, column: ColumnElement[Any], context: ConversionContext

@@ -111,7 +111,11 @@ def test_the_readme_first_session_lists_the_record_it_created(server: str) -> No
 def test_the_api_guide_examples_run_in_order(server: str) -> None:
     printed = run_session(REPO / "docs" / "api.md", server)
     lists = [value for value in printed if isinstance(value, dict) and "page" in value]
-    assert [row["title"] for row in lists[-1]["data"]] == ["Chair"]
+    assert [row["title"] for row in lists[0]["data"]] == ["Chair"]
+    linked = [(row["title"], row["customer"]["name"]) for row in lists[-1]["data"]]
+    assert linked == [("Desk", "Ada")]  # the Relations section's include
+    customer = next(value for value in printed if isinstance(value, dict) and "orders" in value)
+    assert [order["title"] for order in customer["orders"]] == ["Desk"]
     assert printed[-1]["title"] == "Lamp"
 
 

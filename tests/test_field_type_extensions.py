@@ -34,7 +34,7 @@ TYPES = """
         def coerce(self, value):
             return str(value)
 
-        def extra_ddl(self, schema, table, column):
+        def extra_ddl(self, schema, table, column, placement):
             return [Step(f"lower-case index on {column}", partial(create_lower_index, schema, table, column))]
 
 

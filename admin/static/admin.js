@@ -130,4 +130,59 @@
       row.querySelector("[data-filter-field]").focus();
     });
   }
+  /* A link's record picker: <div data-picker="<data url>" data-picker-for="<input id>">.
+     Searches the linked collection's display field as you type, 20 records at a time;
+     "More" asks for the next page by cursor; choosing one puts its id in the input. */
+  for (const picker of document.querySelectorAll("[data-picker]")) {
+    const input = document.getElementById(picker.dataset.pickerFor);
+    if (!input) continue;
+    const search = document.createElement("input");
+    search.type = "search";
+    search.placeholder = "Search linked records…";
+    search.setAttribute("aria-label", "Search linked records");
+    search.dataset.pickerSearch = "";
+    const list = document.createElement("ul");
+    list.className = "picker-results";
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "button button-quiet";
+    more.textContent = "More";
+    more.hidden = true;
+    picker.append(search, list, more);
+    let cursor = null;
+    let timer = null;
+
+    async function load(append) {
+      const url = new URL(picker.dataset.picker, window.location.origin);
+      if (search.value) url.searchParams.set("q", search.value);
+      if (append && cursor) url.searchParams.set("cursor", cursor);
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const page = await response.json();
+      if (!append) list.replaceChildren();
+      for (const choice of page.data) {
+        const item = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link-button";
+        button.textContent = `${choice.label} (#${choice.id})`;
+        button.addEventListener("click", () => {
+          input.value = String(choice.id);
+          list.replaceChildren();
+          more.hidden = true;
+        });
+        item.append(button);
+        list.append(item);
+      }
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    }
+
+    search.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => load(false), 250);
+    });
+    search.addEventListener("focus", () => { if (!list.children.length) load(false); });
+    more.addEventListener("click", () => load(true));
+  }
 })();

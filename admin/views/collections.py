@@ -106,7 +106,7 @@ async def builder(
         {"field": field, "purge_from": (field.deleted_at or datetime.now(UTC)) + retention}
         for field in collection.deleted_fields.values()
     ]
-    types = type_choices(site.tessera)
+    types = type_choices(site.tessera, sorted(view.catalog.live_collections))
     blank = {"name": "", "display_name": "", "type": types[0].name, "default": ""}
     return render(
         request,

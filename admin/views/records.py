@@ -46,6 +46,9 @@ class Column:
     sortable: bool
     direction: str | None  # "asc" / "desc" when the list is sorted on it
     sort_url: str | None
+    key: str = ""  # the record's key for the value (the column: ``customer_id``)
+    target: str | None = None  # a foreign key's collection: the value links to its record
+    display: str | None = None  # the target's field shown instead of the id
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +85,26 @@ def _columns(
     sorted_on, _, direction = sort.partition(":")
     fields = sorted(collection.live_fields.values(), key=lambda f: f.position)
     shown = [
-        ("id", "ID", True),
-        *((f.name, f.display_name, f.type.sortable) for f in fields),
-        ("updated_at", "Updated", True),
+        ("id", "ID", True, None),
+        *((f.name, f.display_name, f.type.sortable, f) for f in fields),
+        ("updated_at", "Updated", True, None),
     ]
     columns = []
-    for name, label, sortable in shown:
+    for name, label, sortable, field in shown:
         current = (direction or "asc") if name == sorted_on else None
         flipped = "desc" if current == "asc" else "asc"
         url = urls.with_query(path, [*filters, ("sort", f"{name}:{flipped}")]) if sortable else None
-        columns.append(Column(name, label, sortable, current, url))
+        key = field.type.foreign_key() if field else None
+        target, display = (key.target, key.display) if key is not None else (None, None)
+        record_key = field.column if field else name
+        columns.append(Column(name, label, sortable, current, url, record_key, target, display))
     return columns
+
+
+def linked_fields(collection: CollectionDef, limit: int) -> list[str]:
+    """The fields whose linked records the explorer includes (to show their display
+    field), at most ``limit`` (the deployment's ``max_includes``)."""
+    return [f.name for f in collection.live_fields.values() if f.type.foreign_key()][:limit]
 
 
 @router.get("/p/{project_id}/c/{name}/records")
@@ -118,6 +130,8 @@ async def explorer(
     items += [("sort", sort)] if sort else []
     items += [("cursor", cursor)] if cursor else []
     items.append(("limit", str(PAGE_SIZE)))
+    linked = linked_fields(collection, site.tessera.settings.max_includes)
+    items += [("include", ",".join(linked))] if linked else []
     errors = FormErrors()
     records: list[dict[str, Any]] = []
     next_cursor = None
@@ -166,6 +180,8 @@ class RecordInput:
     kind: str
     value: str
     step: str
+    #: For a link: the picker's data URL (``admin.views.picker``), else empty.
+    picker: str = ""
 
     @property
     def name(self) -> str:
@@ -173,17 +189,23 @@ class RecordInput:
 
 
 def record_inputs(
-    collection: CollectionDef, values: dict[str, Any], *, typed: bool
+    project_id: str, collection: CollectionDef, values: dict[str, Any], *, typed: bool
 ) -> list[RecordInput]:
     """The form's inputs for ``collection``, filled from ``values``: a record's stored values,
-    or (``typed``) the text a person typed, shown again as it was."""
+    or (``typed``) the text a person typed, shown again as it was. A link gets a picker."""
     inputs = []
     for field in sorted(collection.live_fields.values(), key=lambda f: f.position):
         kind = widget_input(field.type)
-        raw = values.get(field.name)
+        # typed text is by field name; a stored record by column (``customer_id``)
+        raw = values.get(field.name if typed else field.column)
         shown = raw if typed and isinstance(raw, str) else show_value(kind, raw)
         step = number_step(field.type) if kind == "number" else ""
-        inputs.append(RecordInput(field, kind, shown, step))
+        key = field.type.foreign_key()
+        picker = ""
+        if key is not None:
+            query = [("display", key.display)] if key.display else []
+            picker = urls.with_query(urls.collection(project_id, key.target, "pick"), query)
+        inputs.append(RecordInput(field, kind, shown, step, picker))
     return inputs
 
 
@@ -251,7 +273,10 @@ async def _record_form(
         collection=collection,
         record=record,
         inputs=record_inputs(
-            collection, values if values is not None else record or {}, typed=values is not None
+            project_id,
+            collection,
+            values if values is not None else record or {},
+            typed=values is not None,
         ),
         errors=errors or FormErrors(),
     )

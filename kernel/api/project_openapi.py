@@ -17,6 +17,7 @@ from kernel.api.deps import PrincipalDep, TesseraDep
 from kernel.api.responses import json_response
 from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
+from kernel.records.includes import includable
 from kernel.security.access import require_member
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["schema"])
@@ -178,6 +179,38 @@ def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, An
     }
 
 
+def _describe_includes(
+    catalog: ProjectCatalog,
+    collection: CollectionDef,
+    visible: Callable[[str], bool],
+    schemas: dict[str, Any],
+    paths: dict[str, Any],
+) -> None:
+    """Add the ``include`` parameter to the collection's reads and the expanded records
+    (optional properties) to its record schema, for the includes whose collection
+    ``visible`` admits."""
+    offered = [i for i in includable(catalog, collection) if visible(i.collection)]
+    if not offered:
+        return
+    properties = schemas[f"{_pascal(collection.name)}Record"]["properties"]
+    for include in offered:
+        target = {"$ref": f"#/components/schemas/{_pascal(include.collection)}Record"}
+        properties[include.name] = (
+            {"anyOf": [target, {"type": "null"}], "description": "with include"}
+            if include.forward
+            else {"type": ["array", "null"], "items": target, "description": "with include"}
+        )
+    parameter = {
+        "name": "include",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "comma-separated, one hop: " + ", ".join(i.name for i in offered),
+    }
+    base = f"/api/projects/{catalog.project.id}/collections/{collection.name}/records"
+    paths[base]["get"]["parameters"].append(parameter)
+    paths[f"{base}/{{id}}"]["get"]["parameters"] = [parameter]
+
+
 def project_openapi(
     catalog: ProjectCatalog, visible: Callable[[str], bool] = lambda name: True
 ) -> dict[str, Any]:
@@ -200,6 +233,7 @@ def project_openapi(
             continue
         schemas.update(collection_schemas(collection))
         paths.update(collection_paths(project.id, collection))
+        _describe_includes(catalog, collection, visible, schemas, paths)
     return {
         "openapi": "3.1.0",
         "info": {

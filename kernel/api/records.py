@@ -12,10 +12,18 @@ from kernel.api.deps import JsonBody, PrincipalDep, TesseraDep
 from kernel.api.query_string import query_items
 from kernel.api.responses import record_json_response
 from kernel.errors import NotFound
+from kernel.query.contract import include_names
 from kernel.records.service import Outcome
 
 router = APIRouter(prefix="/api/projects/{project_id}/collections/{collection}", tags=["records"])
 
+_INCLUDE = {
+    "name": "include",
+    "in": "query",
+    "schema": {"type": "string"},
+    "example": "customer",
+    "description": "relations to expand, comma-separated, one hop (see the Relations docs)",
+}
 _BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 _LIST_PARAMETERS = {
     "parameters": [
@@ -30,7 +38,7 @@ _LIST_PARAMETERS = {
             "schema": {"type": "object"},
             "description": "filter[field]=value or filter[field][op]=value",
         },
-        {"name": "include", "in": "query", "schema": {"type": "string"}},
+        _INCLUDE,
     ]
 }
 
@@ -91,7 +99,9 @@ async def create_record(
     return _respond(request, outcome, 201)
 
 
-@router.get("/records/{record_id}", summary="Read a record")
+@router.get(
+    "/records/{record_id}", summary="Read a record", openapi_extra={"parameters": [_INCLUDE]}
+)
 async def get_record(
     project_id: str,
     collection: str,
@@ -100,7 +110,11 @@ async def get_record(
     tessera: TesseraDep,
     principal: PrincipalDep,
 ) -> Response:
-    outcome = await tessera.records.get(project_id, collection, _record_id(record_id), principal)
+    items = query_items(request.scope["query_string"].decode("latin-1"))
+    include = include_names(value for key, value in items if key == "include")
+    outcome = await tessera.records.get(
+        project_id, collection, _record_id(record_id), principal, include
+    )
     return _respond(request, outcome)
 
 

@@ -84,6 +84,13 @@ def split_cursor(
     return tuple(shape), cursor
 
 
+def include_names(values: Iterable[str]) -> tuple[str, ...]:
+    """The names of repeated ``include`` parameters, each a comma list, in order and
+    without repeats."""
+    names = (part.strip() for value in values for part in value.split(","))
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 def parse_list_query(
     items: Iterable[tuple[str, str]],
     resolve: Resolve,
@@ -105,7 +112,7 @@ def parse_list_query(
     aliases: list[AliasDef] = []
     sort_text: list[str] = []
     limit_text: str | None = None
-    include: list[str] = []
+    include: list[str] = []  # the raw include parameters
     extra: dict[str, str] = {}
 
     def field_named(name: str, parameter: str) -> FieldDef:
@@ -128,7 +135,7 @@ def parse_list_query(
         elif key == "limit":
             limit_text = raw
         elif key == "include":
-            include.extend(part.strip() for part in raw.split(",") if part.strip())
+            include.append(raw)
         elif key in extra_params:
             extra[key] = raw
         elif key.startswith("filter"):
@@ -154,7 +161,7 @@ def parse_list_query(
         values=values,
         sort=sort,
         limit=_limit(limit_text, limits),
-        include=tuple(dict.fromkeys(include)),
+        include=include_names(include),
         extra=extra,
         aliases_used=aliases,
     )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kernel.catalog.model import AliasDef, CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS, queryable_fields
 from kernel.expr import ExpressionError
-from kernel.fields import FieldType
+from kernel.fields import FieldType, ForeignKey
 from kernel.lru import LruCache
 from kernel.operators import Operator
 from kernel.query.contract import ListQuery
@@ -46,6 +46,7 @@ class CollectionRuntime:
     ) -> None:
         self.project_id = catalog.project.id
         self.collection = collection
+        self.catalog_collections = catalog.collections
         self.operators = operators
         live = collection.live_fields
         self.table = sa.Table(
@@ -93,6 +94,18 @@ class CollectionRuntime:
         self._list_queries: LruCache[tuple[tuple[str, str], ...], ListQuery] = LruCache(
             MAX_CACHED_LIST_QUERIES
         )
+
+    def referencing(self, target: str) -> list[tuple[CollectionDef, FieldDef, ForeignKey]]:
+        """Fields of the project whose foreign key to collection ``target`` cascades a
+        delete or nulls the link (soft-dropped fields and collections too: their keys
+        still act); restricting keys are left out."""
+        found = []
+        for collection in self.catalog_collections.values():
+            for field in collection.fields:
+                key = field.type.foreign_key() if field.type is not None else None
+                if key is not None and key.target == target and key.on_delete != "restrict":
+                    found.append((collection, field, key))
+        return found
 
     def current(self, now: datetime) -> bool:
         """Whether the runtime still reflects the live aliases at ``now``."""

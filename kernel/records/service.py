@@ -21,12 +21,14 @@ from kernel.catalog.model import AliasDef, CollectionDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
 from kernel.db.errors import translate_postgres_error
 from kernel.db.pool import ConnectionPool
-from kernel.errors import BadRequest, Forbidden, NotFound, TesseraError, ValidationFailed
+from kernel.errors import Forbidden, NotFound, TesseraError, Unauthorized, ValidationFailed
 from kernel.expr import Bound, evaluate
 from kernel.fields import RenderContext
 from kernel.json_values import JsonLimits
 from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
 from kernel.records import statements
+from kernel.records.foreign_keys import foreign_key_error
+from kernel.records.includes import Include, resolve_includes
 from kernel.records.runtime import CollectionRuntime, runtime_for
 from kernel.records.values import candidate_row, coerce_body
 from kernel.security.policies import Access, policy_refusal
@@ -188,19 +190,27 @@ class RecordService:
 
     async def _run(
         self,
-        runtime: CollectionRuntime,
+        target: Target,
         method: Callable[..., Awaitable[T]],
         statement: CompiledStatement,
         context: dict[str, Any],
+        *,
+        deleting: bool = False,
     ) -> T:
         """``method`` (one of the pool's ``fetch``, ``fetchrow``, ``fetchval``) on the
-        statement filled from ``context``; PostgreSQL errors a client caused become 4xx."""
+        statement filled from ``context``; PostgreSQL errors a client caused become 4xx
+        (a foreign key violated by a delete, ``deleting``, or by a write: see
+        :mod:`kernel.records.foreign_keys`)."""
         try:
             return await method(statement.sql, *statement.args(context))
         except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
             raise
+        except asyncpg.ForeignKeyViolationError as error:
+            raise await foreign_key_error(
+                self._pool, target.catalog, error, deleting=deleting
+            ) from None
         except asyncpg.PostgresError as error:
-            translated = translate_postgres_error(error, runtime.column_names)
+            translated = translate_postgres_error(error, target.runtime.column_names)
             if translated is None:
                 raise
             raise translated from None
@@ -233,13 +243,8 @@ class RecordService:
                     id_field=SYSTEM_FIELDS["id"],
                 ),
             )
-            if query.include:
-                raise BadRequest(
-                    f"{runtime.collection.name!r} has no relation named {query.include[0]!r}",
-                    code="unknown_include",
-                    field="include",
-                )
-            return await self._page(target, query, cursor, principal)
+            includes = self._includes(target, query.include)
+            return await self._page(target, query, cursor, principal, includes)
 
         return await self._fresh(project_id, attempt)
 
@@ -252,10 +257,15 @@ class RecordService:
         )
 
     async def _page(
-        self, target: Target, query: ListQuery, cursor: str | None, principal: Principal
+        self,
+        target: Target,
+        query: ListQuery,
+        cursor: str | None,
+        principal: Principal,
+        includes: list[Include],
     ) -> Outcome:
-        """The page after ``cursor`` (None: the first page). ``query`` may be shared between
-        requests: it is only read."""
+        """The page after ``cursor`` (None: the first page), with ``includes`` expanded.
+        ``query`` may be shared between requests: it is only read."""
         runtime = target.runtime
         scope = f"{runtime.collection.id}|{query.sort_signature}"
         context = self._context(target, principal, **query.values, limit=query.limit + 1)
@@ -268,7 +278,7 @@ class RecordService:
                 context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
             nulls = tuple(raw is None for raw in raw_values)
         statement = statements.select_page(runtime, target.rule, query, nulls)
-        rows = await self._run(runtime, self._pool.fetch, statement, context)
+        rows = await self._run(target, self._pool.fetch, statement, context)
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
@@ -276,9 +286,11 @@ class RecordService:
             next_cursor = self.tessera.cursors.encode(
                 scope, [last[key.field.column] for key in query.sort]
             )
+        records = await self._records(target, principal, rows)
+        await self._expand(target, principal, includes, records)
         return Outcome(
             data={
-                "data": await self._records(target, principal, rows),
+                "data": records,
                 "page": {"limit": query.limit, "next_cursor": next_cursor},
             },
             collection=runtime.collection,
@@ -287,19 +299,87 @@ class RecordService:
         )
 
     async def get(
-        self, project_id: str, name: str, record_id: int, principal: Principal
+        self,
+        project_id: str,
+        name: str,
+        record_id: int,
+        principal: Principal,
+        include: tuple[str, ...] = (),
     ) -> Outcome:
+        """One record, with the relations named in ``include`` expanded."""
+
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self.target(catalog, project_id, name, principal, "records:read", "read")
+            includes = self._includes(target, include)
             statement = statements.select_one(target.runtime, target.rule)
             context = self._context(target, principal, id=record_id)
-            row = await self._run(target.runtime, self._pool.fetchrow, statement, context)
+            row = await self._run(target, self._pool.fetchrow, statement, context)
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             record = await self._output(target, principal, row)
+            await self._expand(target, principal, includes, [record])
             return Outcome(record, target.collection, [], target.alias)
 
         return await self._fresh(project_id, attempt)
+
+    # -- includes ---------------------------------------------------------------------
+
+    def _includes(self, target: Target, names: tuple[str, ...]) -> list[Include]:
+        if not names:
+            return []
+        limit = self.tessera.settings.max_includes
+        return resolve_includes(target.runtime, target.catalog, names, limit)
+
+    async def _expand(
+        self,
+        target: Target,
+        principal: Principal,
+        includes: list[Include],
+        records: list[dict[str, Any]],
+    ) -> None:
+        """Put each include's records into ``records``: one query per include (see
+        :mod:`kernel.records.includes`)."""
+        for include in includes:
+            key = include.field.column if include.forward else "id"
+            ids = {record[key] for record in records if record[key] is not None}
+            found = await self._linked(target, principal, include, ids) if ids else {}
+            missing = None if include.forward else []
+            for record in records:
+                linked = record[key]
+                record[include.name] = None if found is None else found.get(linked, missing)
+
+    async def _linked(
+        self, target: Target, principal: Principal, include: Include, ids: set[int]
+    ) -> dict[int, Any] | None:
+        """The records of an include for ``ids``, read as ``principal``: by id (forward)
+        or lists by the id they link to (reverse). ``None`` when the caller may not read
+        the collection at all."""
+        action = "read" if include.forward else "list"
+        try:
+            linked = self.target(
+                target.catalog,
+                target.runtime.project_id,
+                include.collection,
+                principal,
+                "records:read",
+                action,
+            )
+        except (Forbidden, NotFound, Unauthorized):
+            return None
+        context = self._context(linked, principal, ids=sorted(ids))
+        if include.forward:
+            statement = statements.select_by_ids(linked.runtime, linked.rule)
+        else:
+            context["per_parent"] = self.tessera.settings.include_per_parent
+            statement = statements.select_linking(linked.runtime, linked.rule, include.field)
+        rows = await self._run(linked, self._pool.fetch, statement, context)
+        records = await self._records(linked, principal, rows)
+        if include.forward:
+            return {record["id"]: record for record in records}
+        grouped: dict[int, Any] = {}
+        for record in records:
+            grouped.setdefault(record[include.field.column], []).append(record)
+        return grouped
 
     # -- writes -----------------------------------------------------------------------
 
@@ -330,7 +410,7 @@ class RecordService:
             columns = tuple(sorted(values))
             statement = statements.insert_record(runtime, columns)
             context.update({f"v.{column}": value for column, value in values.items()})
-            row = await self._run(runtime, self._pool.fetchrow, statement, context)
+            row = await self._run(target, self._pool.fetchrow, statement, context)
             self.tessera.events.committed()
             record = await self._output(target, principal, row)
             return Outcome(record, runtime.collection, aliases, target.alias)
@@ -362,7 +442,7 @@ class RecordService:
                 meta={**(meta or {}), "actor": principal.actor()},
                 **{f"v.{column}": value for column, value in values.items()},
             )
-            row = await self._run(runtime, self._pool.fetchrow, statement, context)
+            row = await self._run(target, self._pool.fetchrow, statement, context)
             if row is None:
                 await self._explain_refusal(target, context, principal, "update")
             self.tessera.events.committed()
@@ -382,7 +462,7 @@ class RecordService:
             context = self._context(
                 target, principal, id=record_id, meta={"actor": principal.actor()}
             )
-            row = await self._run(runtime, self._pool.fetchrow, statement, context)
+            row = await self._run(target, self._pool.fetchrow, statement, context, deleting=True)
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             self.tessera.events.committed()
@@ -419,7 +499,7 @@ class RecordService:
         """After a write matched no row: a policy refusal (403, or 401 without credentials)
         if the record is visible (the new values break the rule), else 404."""
         statement = statements.exists_one(target.runtime, target.rule)
-        visible = await self._run(target.runtime, self._pool.fetchval, statement, context)
+        visible = await self._run(target, self._pool.fetchval, statement, context)
         record_id = context["id"]
         if visible:
             raise policy_refusal(

@@ -12,13 +12,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from kernel.catalog.model import FieldDef
+from kernel.catalog.model import CollectionDef, FieldDef
 from kernel.db.schema import events
 from kernel.expr import Binder, Bound, to_sql
 from kernel.query.contract import ListQuery
 from kernel.query.keyset import after_cursor, order_by
 from kernel.records.runtime import CollectionRuntime
 from kernel.statements import CompiledStatement, Params, compile_statement
+
+#: How many levels of cascading deletes get their events recorded (a deeper chain is
+#: still deleted by PostgreSQL, without events).
+MAX_CASCADE_DEPTH = 4
 
 
 def _id_param(params: Params) -> Any:
@@ -53,6 +57,47 @@ def exists_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatem
     return runtime.statement(("exists", rule is not None), build)
 
 
+def select_by_ids(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
+    """``SELECT <record> WHERE id = ANY(:ids) [AND <rule>]`` — records a page includes."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        ids = params.dynamic("ids", ARRAY(sa.BigInteger()))
+        statement = sa.select(*runtime.output_columns()).where(runtime.table.c.id == sa.any_(ids))
+        if rule is not None:
+            statement = statement.where(to_sql(rule, runtime.column, params))
+        return compile_statement(statement, params)
+
+    return runtime.statement(("by_ids", rule is not None), build)
+
+
+def select_linking(
+    runtime: CollectionRuntime, rule: Bound | None, field: FieldDef
+) -> CompiledStatement:
+    """The records whose ``field`` holds one of ``:ids``, at most ``:per_parent`` for each
+    id (the first by id), ``[AND <rule>]`` — the reverse side of a foreign key."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        table = runtime.table
+        link = table.c[field.column]
+        rank = sa.func.row_number().over(partition_by=link, order_by=table.c.id)
+        inner = sa.select(*table.c, rank.label("_rank")).where(
+            link == sa.any_(params.dynamic("ids", ARRAY(sa.BigInteger())))
+        )
+        if rule is not None:
+            inner = inner.where(to_sql(rule, runtime.column, params))
+        ranked = inner.subquery("ranked")
+        statement = (
+            sa.select(*runtime.output_columns(ranked))
+            .where(ranked.c._rank <= params.dynamic("per_parent", sa.Integer()))
+            .order_by(ranked.c[field.column], ranked.c.id)
+        )
+        return compile_statement(statement, params)
+
+    return runtime.statement(("linking", field.column, rule is not None), build)
+
+
 def select_page(
     runtime: CollectionRuntime,
     rule: Bound | None,
@@ -82,6 +127,40 @@ def select_page(
     return runtime.statement(key, build)
 
 
+_EVENT_COLUMNS = [
+    "project_id",
+    "collection_id",
+    "collection",
+    "record_id",
+    "type",
+    "changed_fields",
+    "row",
+    "meta",
+]
+
+
+def _event_values(
+    params: Params,
+    project_id: str,
+    collection: CollectionDef,
+    record_id: Any,
+    event_type: str,
+    changed: tuple[str, ...],
+    row: Any,
+) -> list[Any]:
+    """The selected values of one outbox event row (in ``_EVENT_COLUMNS`` order)."""
+    return [
+        params.static(project_id, sa.Text()),
+        params.static(collection.id, sa.BigInteger()),
+        params.static(collection.name, sa.Text()),
+        record_id,
+        params.static(event_type, sa.Text()),
+        params.static(list(changed), ARRAY(sa.Text())),
+        row,
+        params.dynamic("meta", JSONB()),
+    ]
+
+
 def _with_event(
     runtime: CollectionRuntime,
     params: Params,
@@ -89,35 +168,64 @@ def _with_event(
     event_type: str,
     changed: tuple[str, ...],
 ) -> Any:
-    """``WITH w AS (<write> RETURNING *), e AS (INSERT INTO events ...) SELECT <record>``."""
+    """``WITH w AS (<write> RETURNING *), e AS (INSERT INTO events ...) SELECT <record>``;
+    a delete adds the events of what it cascades to (``_cascade_events``)."""
     written = write.returning(*runtime.table.c).cte("w")
-    event = (
-        sa.insert(events)
-        .from_select(
-            [
-                "project_id",
-                "collection_id",
-                "collection",
-                "record_id",
-                "type",
-                "changed_fields",
-                "row",
-                "meta",
-            ],
-            sa.select(
-                params.static(runtime.project_id, sa.Text()),
-                params.static(runtime.collection.id, sa.BigInteger()),
-                params.static(runtime.collection.name, sa.Text()),
-                written.c.id,
-                params.static(event_type, sa.Text()),
-                params.static(list(changed), ARRAY(sa.Text())),
-                sa.func.to_jsonb(sa.literal_column(written.name)),
-                params.dynamic("meta", JSONB()),
-            ),
-        )
-        .cte("e")
+    values = _event_values(
+        params,
+        runtime.project_id,
+        runtime.collection,
+        written.c.id,
+        event_type,
+        changed,
+        sa.func.to_jsonb(sa.literal_column(written.name)),
     )
-    return sa.select(*runtime.output_columns(written)).add_cte(event)
+    event = sa.insert(events).from_select(_EVENT_COLUMNS, sa.select(*values)).cte("e")
+    statement = sa.select(*runtime.output_columns(written)).add_cte(event)
+    if event_type == "delete":
+        deleted = sa.select(written.c.id)
+        cascades = _cascade_events(runtime, params, deleted, runtime.collection.name)
+        if cascades:
+            statement = statement.add_cte(*cascades)
+    return statement
+
+
+def _cascade_events(
+    runtime: CollectionRuntime, params: Params, deleted: Any, target: str, depth: int = 0
+) -> list[Any]:
+    """Outbox events for the rows PostgreSQL deletes (``cascade``) or nulls (``set_null``)
+    when the records of ``target`` whose ids ``deleted`` selects are deleted, following
+    cascades up to ``MAX_CASCADE_DEPTH`` levels. Every CTE of one statement reads the
+    same snapshot and foreign-key actions run at its end, so the rows are still there."""
+    if depth >= MAX_CASCADE_DEPTH:
+        return []
+    schema = runtime.table.schema
+    ctes: list[Any] = []
+    for collection, field, key in runtime.referencing(target):
+        tag = len(params.by_name)
+        rows = sa.table(
+            collection.table,
+            sa.column("id", sa.BigInteger()),
+            sa.column(field.column, sa.BigInteger()),
+            schema=schema,
+        ).alias(f"r{tag}")
+        linked = rows.c[field.column].in_(deleted)
+        row = sa.func.to_jsonb(sa.literal_column(rows.name))
+        if key.on_delete == "set_null":
+            nulled = sa.func.jsonb_build_object(params.static(field.column, sa.Text()), sa.null())
+            row = sa.type_coerce(row.op("||")(nulled), JSONB())
+            event_type, changed = "update", (field.name,)
+        else:
+            event_type, changed = "delete", ()
+        values = _event_values(
+            params, runtime.project_id, collection, rows.c.id, event_type, changed, row
+        )
+        selected = sa.select(*values).where(linked)
+        ctes.append(sa.insert(events).from_select(_EVENT_COLUMNS, selected).cte(f"c{tag}"))
+        if key.on_delete == "cascade":
+            cascaded = sa.select(rows.c.id).where(linked)
+            ctes += _cascade_events(runtime, params, cascaded, collection.name, depth + 1)
+    return ctes
 
 
 def _field_names(runtime: CollectionRuntime, columns: tuple[str, ...]) -> tuple[str, ...]:
@@ -174,7 +282,8 @@ def update_record(
 
 
 def delete_record(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
-    """Delete record ``id`` (when the rule allows), recording the old row in the event."""
+    """Delete record ``id`` (when the rule allows), recording the old row in the event,
+    and one event per row a foreign key cascades the delete to (or nulls)."""
 
     def build() -> CompiledStatement:
         params = Params()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import jsonschema
@@ -15,7 +16,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from kernel.fields import FieldType, FieldValueError, RenderContext
+from kernel.catalog.model import ProjectCatalog, ProjectDef, ProjectSettings
+from kernel.fields import FieldPlacement, FieldType, FieldValueError, RenderContext
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -42,8 +44,9 @@ class FieldTypeContract:
     and provide the fixture ``database_url`` (a PostgreSQL URL; each test works in a
     schema of its own inside a transaction that is rolled back). Override
     :meth:`prepare_schema` to create what the type's extra DDL references (the target
-    table of a foreign key), and the fixture ``render_context`` when batch output needs a
-    running kernel.
+    table of a foreign key), :meth:`placement` when the DDL consults the catalog (the
+    column under test is ``value`` of table ``contract``), and the fixture
+    ``render_context`` when batch output needs a running kernel.
     """
 
     field_type: ClassVar[FieldType]
@@ -52,7 +55,17 @@ class FieldTypeContract:
     text_values: ClassVar[list[tuple[str, Any]]] = []
 
     def prepare_schema(self, ops: Operations, schema: str) -> None:
-        """Create what the field's extra DDL needs in ``schema`` (nothing by default)."""
+        """Create what the field's extra DDL needs in ``schema`` (nothing by default); it
+        may add rows to ``contract`` (ids from the number of samples up: a record the
+        samples reference)."""
+
+    def placement(self, schema: str) -> FieldPlacement:
+        """Where the field under test is created: an empty project catalog whose schema is
+        ``schema``, collection ``contract``, field ``value``."""
+        now = datetime.now(UTC)
+        project = ProjectDef("contract", "contract", schema, 1, ProjectSettings(), now, now)
+        catalog = ProjectCatalog(project, {}, ())
+        return FieldPlacement(catalog, "contract", "value", required=False, where="field")
 
     @pytest.fixture
     def render_context(self) -> RenderContext:
@@ -129,14 +142,14 @@ class FieldTypeContract:
         )
         await conn.run_sync(table.create)
         await self._run_ddl(conn, lambda ops: self.prepare_schema(ops, schema))
-        steps = self.field_type.extra_ddl(schema, "contract", "value")
+        steps = self.field_type.extra_ddl(schema, "contract", "value", self.placement(schema))
         await self._run_ddl(conn, lambda ops: [step.run(ops) for step in steps])
         stored = self.coerced()
         await conn.execute(
             table.insert(), [{"id": n, "value": value} for n, value in enumerate(stored)]
         )
-        rows = (await conn.execute(sa.select(table.c.value).order_by(table.c.id))).scalars()
-        assert list(rows) == stored
+        samples = sa.select(table.c.value).where(table.c.id < len(stored)).order_by(table.c.id)
+        assert list((await conn.execute(samples)).scalars()) == stored
 
     @staticmethod
     async def _run_ddl(conn: AsyncConnection, run: Callable[[Operations], Any]) -> None:

@@ -72,7 +72,9 @@ class CreateCollection(DdlOperation):
             self.fields.append(resolved)
         schema = self.context.schema
         steps = [Step(f"create table {name}", partial(create_table, schema, name, self.fields))]
-        return Plan(steps=steps + new_field_steps(schema, name, self.fields))
+        paths = [f"fields[{index}]" for index in range(len(self.fields))]
+        extra = new_field_steps(self.context.catalog, name, name, self.fields, paths)
+        return Plan(steps=steps + extra)
 
     async def write_catalog(self, writer: CatalogWriter) -> dict[str, Any]:
         display = self.args.display_name or self.args.name.replace("_", " ").capitalize()
@@ -127,9 +129,10 @@ class AddField(DdlOperation):
                 partial(add_column, schema, table, self.resolved),
             )
         ]
-        return Plan(
-            steps=steps + new_field_steps(schema, table, [self.resolved]), warnings=warnings
+        extra = new_field_steps(
+            self.context.catalog, self.collection.name, table, [self.resolved], ["field"]
         )
+        return Plan(steps=steps + extra, warnings=warnings)
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         return await inspector.impact(self.collection, rewrite=False)

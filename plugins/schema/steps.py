@@ -14,7 +14,15 @@ from typing import Any
 from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql
 
-from kernel import ResolvedField, Step, field_column, system_columns, unique_index_name
+from kernel import (
+    FieldPlacement,
+    ProjectCatalog,
+    ResolvedField,
+    Step,
+    field_column,
+    system_columns,
+    unique_index_name,
+)
 
 _PG = postgresql.dialect()
 
@@ -68,11 +76,19 @@ def rename_index(schema: str, old: str, new: str, ops: Operations) -> None:
     ops.execute(f"ALTER INDEX IF EXISTS {quote(schema)}.{quote(old)} RENAME TO {quote(new)}")
 
 
-def new_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
+def new_field_steps(
+    catalog: ProjectCatalog,
+    collection: str,
+    table: str,
+    fields: list[ResolvedField],
+    paths: list[str],
+) -> list[Step]:
     """After new fields' columns (which come with the table or add_column): each unique
-    field's index, then the DDL its type adds (a foreign key, an index: ``extra_ddl``)."""
+    field's index, then the DDL its type adds (a foreign key, an index: ``extra_ddl``).
+    ``paths`` are the request paths of the fields' specs, for the types' errors."""
+    schema = catalog.project.schema
     steps = []
-    for field in fields:
+    for field, where in zip(fields, paths, strict=True):
         if field.unique:
             steps.append(
                 Step(
@@ -80,7 +96,8 @@ def new_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> lis
                     partial(create_unique, schema, table, field.column),
                 )
             )
-        steps.extend(field.field_type.extra_ddl(schema, table, field.column))
+        placement = FieldPlacement(catalog, collection, field.name, field.required, where)
+        steps.extend(field.field_type.extra_ddl(schema, table, field.column, placement))
     return steps
 
 
