@@ -164,18 +164,6 @@ def collection_paths(
                 },
             },
         },
-        f"{base}/validate": {
-            "post": {
-                "tags": [tag],
-                "summary": f"Check a {collection.display_name} record without writing it",
-                "operationId": f"validate{name}",
-                "requestBody": {"required": True, **_json(f"{name}Create")},
-                "responses": {
-                    "200": {"description": "the verdict", **_json("Validation")},
-                    **_errors(body=True, quotas=quotas),
-                },
-            },
-        },
         f"{base}/records/{{id}}": {
             "parameters": [record_id],
             "get": {
@@ -201,6 +189,18 @@ def collection_paths(
                 "responses": {
                     "204": {"description": "deleted"},
                     **_errors(409, quotas=quotas),
+                },
+            },
+        },
+        f"{base}/validate": {
+            "post": {
+                "tags": [tag],
+                "summary": f"Check a {collection.display_name} record without writing it",
+                "operationId": f"validate{name}",
+                "requestBody": {"required": True, **_json(f"{name}Create")},
+                "responses": {
+                    "200": {"description": "the verdict", **_json("Validation")},
+                    **_errors(body=True, quotas=quotas),
                 },
             },
         },
