@@ -326,8 +326,12 @@ def forged_tokens(project_id: str) -> dict[str, str]:
     admin = {"sub": "1", "kind": "admin", "role": "admin", "iat": now, "exp": now + 600}
     user = {**admin, "kind": "user", "role": "user", "project": project_id}
     return {
-        "admin, wrong secret": jwt.encode(admin, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"),
-        "user, wrong secret": jwt.encode(user, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"),
+        "admin, wrong secret": jwt.encode(
+            admin, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"
+        ),
+        "user, wrong secret": jwt.encode(
+            user, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"
+        ),
         "admin, unsigned": jwt.encode(admin, None, algorithm="none"),
     }
 

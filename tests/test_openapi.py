@@ -89,6 +89,8 @@ async def test_each_route_documents_the_errors_it_can_answer(client: httpx.Async
     assert "401" in statuses("post", "/api/admin/login")
     assert "security" not in paths["/api/admin/login"]["post"]
     assert paths[f"{project}/collections"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    # No quota policy is enabled: no route answers 429 (tests/test_hooks.py enables one).
+    assert "429" not in statuses("post", f"{project}/collections")
     # Query-only routes answer 400 for a bad query, never FastAPI's 422.
     assert "422" not in statuses("get", f"{project}/audit")
     assert "400" in statuses("get", f"{project}/audit")
