@@ -41,8 +41,8 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, unique_id
 from tests.server import TesseraServer, tessera_env
 from tests.test_records import ALL_TYPES as EVERY_TYPE
 
-EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "10"))
-SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "35"))
+EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "25"))
+SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "40"))
 #: ``make fuzz`` explores (random, shrinking failures); ``make test`` repeats itself.
 DEEP = os.environ.get("TESSERA_FUZZ_DEEP") == "1"
 #: Requests carry the credential under test, not generated ones (bad credentials: 401 on
