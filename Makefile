@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench soak install dev chromium jq wrk clean
+.PHONY: run test fuzz lint bench soak install dev chromium jq wrk clean
 
 # apt-get install NAME, reading the package lists first when they are empty (a new machine).
 APT_INSTALL = apt-get install -y $(1) || { apt-get update && apt-get install -y $(1); }
@@ -44,6 +44,14 @@ lint: dev
 ## Lint, check the architecture contracts, run the whole test suite
 test: lint chromium jq
 	$(BIN)/pytest
+
+FUZZ_EXAMPLES ?= 100
+FUZZ_SECONDS ?= 1200
+
+## Fuzz both OpenAPI documents deeply (before a release): no 5xx, every answer as documented
+fuzz: dev
+	TESSERA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TESSERA_FUZZ_SECONDS=$(FUZZ_SECONDS) TESSERA_FUZZ_DEEP=1 \
+		$(BIN)/pytest tests/test_fuzz.py
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'

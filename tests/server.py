@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -35,13 +36,17 @@ def run_tessera(
 
 
 class TesseraServer:
-    """``tessera serve`` on a free port; stopped (by its PID) when the block ends."""
+    """``tessera serve`` on a free port; stopped (by its PID) when the block ends.
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    Its output is piped (read once it has exited), or written to ``output``: give a file
+    to a server that may log much, since a full pipe nobody reads blocks it."""
+
+    def __init__(self, env: dict[str, str], *args: str, output: IO[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.args = args
+        self.output = output
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> TesseraServer:
@@ -49,7 +54,7 @@ class TesseraServer:
             [sys.executable, "-m", "kernel.cli", "serve", "--port", str(self.port), *self.args],
             env=self.env,
             cwd=REPO,
-            stdout=subprocess.PIPE,
+            stdout=self.output or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )

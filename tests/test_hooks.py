@@ -404,6 +404,16 @@ async def test_hook_register_quota_policies(
         assert (
             await client.post(api.url("/collections/open/records"), json={}, headers=api.headers)
         ).status_code == 201
+        # Both OpenAPI documents say project routes may now answer 429, and only those.
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        records = "/api/projects/{project_id}/collections/{collection}/records"
+        assert "429" in paths[records]["post"]["responses"]
+        assert "429" not in paths["/api/admin/login"]["post"]["responses"]
+        project_document = await client.get(api.url("/openapi.json"), headers=api.headers)
+        own = project_document.json()["paths"][
+            f"/api/projects/{api.project}/collections/frozen/records"
+        ]
+        assert "429" in own["post"]["responses"]
 
 
 async def test_hook_register_routes(

@@ -8,10 +8,12 @@ not list fails ``test_every_project_route_is_checked``, so adding a route is add
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from kernel.security.principal import SCOPES
@@ -314,4 +316,40 @@ async def test_no_credentials_is_401_on_every_protected_route(
         if (response.status_code, code) != (401, "unauthorized"):
             refused.append(f"{route_id(route)} -> {response.status_code} {response.text}")
     assert refused == []
+    assert await snapshot(b) == before
+
+
+def forged_tokens(project_id: str) -> dict[str, str]:
+    """Bearer tokens no server issued: an admin's and one of ``project_id``'s users signed
+    with another secret, and an admin's with no signature at all (``alg: none``)."""
+    now = int(time.time())
+    admin = {"sub": "1", "kind": "admin", "role": "admin", "iat": now, "exp": now + 600}
+    user = {**admin, "kind": "user", "role": "user", "project": project_id}
+    return {
+        "admin, wrong secret": jwt.encode(
+            admin, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"
+        ),
+        "user, wrong secret": jwt.encode(
+            user, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"
+        ),
+        "admin, unsigned": jwt.encode(admin, None, algorithm="none"),
+    }
+
+
+async def test_forged_tokens_are_401_on_every_protected_route(
+    client: httpx.AsyncClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Every protected route (the list is the live OpenAPI's, see the tests above) answers
+    a forged token 401, reveals nothing and changes nothing."""
+    _, b = tenants
+    before = await snapshot(b)
+    accepted = []
+    for name, token in forged_tokens(b.values["project_id"]).items():
+        for route in [*ROUTES, *PLATFORM_ROUTES]:
+            response = await client.request(
+                **route.request(b.values), headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code != 401 or SECRET_OF_B in response.text:
+                accepted.append(f"{name}: {route_id(route)} -> {response.status_code}")
+    assert accepted == []
     assert await snapshot(b) == before

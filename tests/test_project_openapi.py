@@ -153,14 +153,18 @@ async def test_paths_for_every_collection_route(shop: Api) -> None:
         assert paths[base]["get"]["responses"]["400"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }
-    assert len(paths) == 4
+        validate_route = paths[f"/api/projects/{shop.project}/collections/{name}/validate"]
+        assert validate_route["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{pascal}Create"
+        }
+    assert len(paths) == 6
     operation_ids = [
         operation["operationId"]
         for item in paths.values()
         for method, operation in item.items()
         if method != "parameters"
     ]
-    assert len(operation_ids) == len(set(operation_ids)) == 10
+    assert len(operation_ids) == len(set(operation_ids)) == 12
 
     # Only sortable fields are offered for sort (json is not sortable).
     sort = next(
@@ -226,7 +230,7 @@ async def test_collection_names_that_look_alike_stay_distinct(api: Api) -> None:
         for method, operation in item.items()
         if method != "parameters"
     ]
-    assert len(operation_ids) == len(set(operation_ids)) == 25
+    assert len(operation_ids) == len(set(operation_ids)) == 30
 
 
 async def test_who_may_read_the_document(shop: Api) -> None:
@@ -265,4 +269,5 @@ async def test_a_key_limited_to_some_collections_sees_only_those(shop: Api) -> N
     assert list(spec["paths"]) == [
         f"/api/projects/{shop.project}/collections/line_items/records",
         f"/api/projects/{shop.project}/collections/line_items/records/{{id}}",
+        f"/api/projects/{shop.project}/collections/line_items/validate",
     ]

@@ -114,7 +114,8 @@ async def project_openapi_document(
 ) -> Response:
     """The project's OpenAPI document for the signed-in admin: what Swagger UI opens from
     the project page (``/docs?url=...``), or, with ``download``, a file for Postman."""
-    document = project_openapi(await site.tessera.catalog.get(project_id, fresh=True))
+    catalog = await site.tessera.catalog.get(project_id, fresh=True)
+    document = project_openapi(catalog, deployment_max_limit=site.tessera.settings.max_page_limit)
     headers = {}
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{project_id}-openapi.json"'

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -28,6 +29,7 @@ from kernel.api import (
 )
 from kernel.api.errors import install_error_handlers
 from kernel.api.fastpath import RecordsFastPath, records_fast_path
+from kernel.api.openapi import complete_document
 from kernel.api.pipeline import Pipeline, request_steps
 from kernel.api.request_id import install_log_record_factory
 from kernel.api.responses import JSONResponse
@@ -75,6 +77,15 @@ class TesseraApp(FastAPI):
             return super().__call__(scope, receive, send)
         scope["app"] = self
         return self.fast_path.serve(*matched, scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, completed with the errors the pipeline and the error
+        handlers give every route (:mod:`kernel.api.openapi`); built on first use, after
+        start, once the quota policies are known."""
+        if self.openapi_schema is None:
+            quotas = bool(self.state.tessera.quota_policies)
+            self.openapi_schema = complete_document(super().openapi(), self.routes, quotas=quotas)
+        return self.openapi_schema
 
 
 def _settle_garbage_collector() -> None:

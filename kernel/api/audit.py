@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
 from kernel.api.deps import PrincipalDep, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.responses import Page, Shape, json_response
 from kernel.audit import audit_page
 
 router = APIRouter(prefix="/api/projects/{project_id}/audit", tags=["audit"])
 
 
-@router.get("", summary="Audit events of the project")
+class AuditEvent(Shape):
+    id: int
+    action: str
+    target_type: str
+    target: str
+    actor: dict[str, Any]
+    before: Any
+    after: Any
+    created_at: datetime
+
+
+@router.get("", summary="Audit events of the project", response_model=Page[AuditEvent])
 async def list_audit(
     project_id: str,
     tessera: TesseraDep,

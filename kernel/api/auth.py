@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from kernel.api.deps import PrincipalDep, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.responses import Shape, error_responses, json_response
 
 router = APIRouter(tags=["auth"])
 
@@ -16,13 +18,47 @@ class Credentials(BaseModel):
     password: str = Field(max_length=1024)
 
 
-@router.post("/api/admin/login", summary="Admin sign-in → token")
+class Admin(Shape):
+    id: int
+    email: str
+
+
+class AdminToken(Shape):
+    token: str
+    admin: Admin
+
+
+class User(Shape):
+    id: int
+    email: str
+    role: str
+
+
+class NewUser(User):
+    created_at: datetime
+
+
+class UserToken(Shape):
+    token: str
+    user: User
+
+
+@router.post(
+    "/api/admin/login",
+    summary="Admin sign-in → token",
+    response_model=AdminToken,
+    responses=error_responses(401),
+)
 async def admin_login(body: Credentials, tessera: TesseraDep) -> Response:
     return json_response(await tessera.identity.admin_login(body.email, body.password))
 
 
 @router.post(
-    "/api/projects/{project_id}/auth/signup", status_code=201, summary="Project user sign-up"
+    "/api/projects/{project_id}/auth/signup",
+    status_code=201,
+    summary="Project user sign-up",
+    response_model=NewUser,
+    responses=error_responses(409),
 )
 async def signup(
     project_id: str, body: Credentials, tessera: TesseraDep, principal: PrincipalDep
@@ -31,6 +67,11 @@ async def signup(
     return json_response(user, 201)
 
 
-@router.post("/api/projects/{project_id}/auth/login", summary="Project user sign-in → token")
+@router.post(
+    "/api/projects/{project_id}/auth/login",
+    summary="Project user sign-in → token",
+    response_model=UserToken,
+    responses=error_responses(401),
+)
 async def login(project_id: str, body: Credentials, tessera: TesseraDep) -> Response:
     return json_response(await tessera.identity.login(project_id, body.email, body.password))

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.responses import Shape, error_responses, json_response
 from kernel.catalog.specs import FieldSpec
 from kernel.errors import Forbidden, NotFound
 from kernel.runtime import Tessera
@@ -43,6 +43,60 @@ class Policies(BaseModel):
     delete: str | None = None
 
 
+class CatalogField(Shape):
+    """A field as the catalog shows it (``default`` when it has one, ``deleted_at`` once
+    dropped, ``unavailable`` when its type's plugin is not enabled)."""
+
+    name: str
+    display_name: str
+    type: str
+    column: str
+    required: bool
+    unique: bool
+    options: dict[str, Any]
+
+
+class FieldAlias(Shape):
+    id: int
+    old_name: str
+    field: str
+    expires_at: datetime
+
+
+class OldName(Shape):
+    id: int
+    old_name: str
+    expires_at: datetime
+
+
+class Collection(Shape):
+    name: str
+    display_name: str
+    table: str
+    fields: list[CatalogField]
+    policies: Policies
+    aliases: list[FieldAlias]
+    old_names: list[OldName]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CollectionAlias(Shape):
+    id: int
+    old_name: str
+    collection: str
+    expires_at: datetime
+
+
+class Collections(Shape):
+    data: list[Collection]
+    aliases: list[CollectionAlias]
+
+
+#: What a schema operation's shorthand can refuse beyond a bad body: a taken name, a busy table.
+_SCHEMA_CHANGE_ERRORS = error_responses(409)
+
+
 async def describe_collection(tessera: Tessera, project_id: str, name: str) -> dict[str, Any]:
     catalog = await tessera.catalog.get(project_id)
     resolved = catalog.resolve_collection(name, datetime.now(UTC))
@@ -52,7 +106,9 @@ async def describe_collection(tessera: Tessera, project_id: str, name: str) -> d
     return resolved[0].describe(now, catalog.old_names(resolved[0], now))
 
 
-@router.get("", summary="Collections with their fields, policies and aliases")
+@router.get(
+    "", summary="Collections with their fields, policies and aliases", response_model=Collections
+)
 async def list_collections(
     project_id: str, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -76,7 +132,7 @@ async def list_collections(
     return json_response({"data": data, "aliases": aliases})
 
 
-@router.get("/{collection}", summary="One collection")
+@router.get("/{collection}", summary="One collection", response_model=Collection)
 async def get_collection(
     project_id: str, collection: str, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -90,7 +146,13 @@ async def get_collection(
     return json_response(described)
 
 
-@router.post("", status_code=201, summary="Create a collection (op create_collection)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a collection (op create_collection)",
+    response_model=Collection,
+    responses=_SCHEMA_CHANGE_ERRORS,
+)
 async def create_collection(
     project_id: str, body: CollectionCreate, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -100,7 +162,13 @@ async def create_collection(
     return json_response(await describe_collection(tessera, project_id, body.name), 201)
 
 
-@router.post("/{collection}/fields", status_code=201, summary="Add a field (op add_field)")
+@router.post(
+    "/{collection}/fields",
+    status_code=201,
+    summary="Add a field (op add_field)",
+    response_model=CatalogField,
+    responses=_SCHEMA_CHANGE_ERRORS,
+)
 async def add_field(
     project_id: str,
     collection: str,
@@ -115,7 +183,12 @@ async def add_field(
     return json_response(field, 201)
 
 
-@router.put("/{collection}/policies", summary="Set the collection's policies (op set_policies)")
+@router.put(
+    "/{collection}/policies",
+    summary="Set the collection's policies (op set_policies)",
+    response_model=Policies,
+    responses=_SCHEMA_CHANGE_ERRORS,
+)
 async def set_policies(
     project_id: str,
     collection: str,

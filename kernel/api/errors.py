@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kernel.api.responses import json_response
 from kernel.db.pool import PoolTimeout
@@ -52,9 +54,24 @@ async def http_error(request: Request, error: Exception) -> Any:
     assert isinstance(error, StarletteHTTPException)
     code = STATUS_CODES.get(error.status_code, "error")
     message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
-    return json_response(
-        error_body(code, message), error.status_code, headers=getattr(error, "headers", None)
-    )
+    headers = getattr(error, "headers", None)
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return json_response(error_body(code, message), error.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: the methods of *every* route at the request's path.
+
+    Starlette's router answers 405 from the first route whose path matches and names only
+    that route's methods; ``GET`` and ``POST`` at one path are two routes, so a ``PUT``
+    there would be told only ``GET`` is allowed."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        route_methods = route.methods
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return ", ".join(sorted(methods))
 
 
 async def validation_error(request: Request, error: Exception) -> Any:

@@ -16,17 +16,36 @@ from prometheus_client import (
 
 from kernel.api.deps import TesseraDep
 from kernel.api.metrics import REQUEST_METRICS
-from kernel.api.responses import json_response
+from kernel.api.responses import Shape, json_response
 
 router = APIRouter(tags=["health"])
+#: The media type of the Prometheus exposition format (without its parameters).
+_METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.partition(";")[0]
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+class Liveness(Shape):
+    status: str
+
+
+class Readiness(Shape):
+    """``status`` is ``ready`` (200) or ``unavailable`` (503); ``checks`` says which part
+    answers."""
+
+    status: str
+    checks: dict[str, bool]
+
+
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the database and the event bus answer")
+@router.get(
+    "/readyz",
+    summary="Readiness: the database and the event bus answer",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "the database or the bus is down"}},
+)
 async def readyz(tessera: TesseraDep) -> Response:
     checks = {"database": await tessera.db.ping(), "bus": await tessera.bus.healthy()}
     ready = all(checks.values())
@@ -35,7 +54,12 @@ async def readyz(tessera: TesseraDep) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {_METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     REQUEST_METRICS.flush()  # this process's latest counts; other workers' within a second
     registry = DEFAULT_REGISTRY

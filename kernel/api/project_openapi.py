@@ -14,32 +14,22 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from kernel.api.deps import PrincipalDep, TesseraDep
+from kernel.api.openapi import (
+    SECURITY,
+    SECURITY_SCHEMES,
+    error_response,
+    error_schema_components,
+    pipeline_errors,
+)
+from kernel.api.records import DEFAULT_MAX_LIMIT
 from kernel.api.responses import json_response
 from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
+from kernel.numbers import INT64_MAX
 from kernel.records.includes import includable
 from kernel.security.access import require_member
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["schema"])
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["errors"],
-    "properties": {
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "field": {"type": ["string", "null"]},
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        }
-    },
-}
 
 
 def _pascal(name: str) -> str:
@@ -89,24 +79,48 @@ def _json(ref: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(status): {"description": "error", **_json("Error")} for status in statuses}
+def _errors(*own: int, query: bool = False, body: bool = False, quotas: bool) -> dict[str, Any]:
+    """The error responses of a records operation: ``own`` (what its code refuses) and
+    what the request pipeline answers any operation of this shape
+    (:func:`kernel.api.openapi.pipeline_errors`)."""
+    statuses = set(own) | pipeline_errors(
+        authenticated=True,
+        path_params=True,
+        query_params=query,
+        body=body,
+        typed_path=False,  # a record id that is not one names no record: 404
+        project_route=True,
+        quotas=quotas,
+    )
+    return {str(status): error_response(status, "Error") for status in sorted(statuses)}
 
 
-def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, Any]:
+def collection_paths(
+    project_id: str, collection: CollectionDef, *, max_limit: int, quotas: bool
+) -> dict[str, Any]:
     name = _pascal(collection.name)
     base = f"/api/projects/{project_id}/collections/{collection.name}"
-    record_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    record_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    }
     sortable = [f.column for f in collection.live_fields.values() if f.type.sortable]
     page = {
         "type": "object",
+        "required": ["data", "page"],
         "properties": {
             "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}Record"}},
             "page": {"$ref": "#/components/schemas/Page"},
         },
     }
     list_parameters = [
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit},
+        },
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         {
             "name": "sort",
@@ -137,7 +151,7 @@ def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, An
                         "description": "a page",
                         "content": {"application/json": {"schema": page}},
                     },
-                    **_errors(400, 401, 403),
+                    **_errors(query=True, quotas=quotas),
                 },
             },
             "post": {
@@ -147,7 +161,7 @@ def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, An
                 "requestBody": {"required": True, **_json(f"{name}Create")},
                 "responses": {
                     "201": {"description": "created", **_json(f"{name}Record")},
-                    **_errors(401, 403, 409, 422),
+                    **_errors(409, body=True, quotas=quotas),
                 },
             },
         },
@@ -158,7 +172,7 @@ def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, An
                 "operationId": f"get{name}",
                 "responses": {
                     "200": {"description": "the record", **_json(f"{name}Record")},
-                    **_errors(404),
+                    **_errors(quotas=quotas),
                 },
             },
             "patch": {
@@ -167,13 +181,28 @@ def collection_paths(project_id: str, collection: CollectionDef) -> dict[str, An
                 "requestBody": {"required": True, **_json(f"{name}Update")},
                 "responses": {
                     "200": {"description": "updated", **_json(f"{name}Record")},
-                    **_errors(403, 404, 409, 422),
+                    **_errors(409, body=True, quotas=quotas),
                 },
             },
             "delete": {
                 "tags": [tag],
                 "operationId": f"delete{name}",
-                "responses": {"204": {"description": "deleted"}, **_errors(403, 404)},
+                "responses": {
+                    "204": {"description": "deleted"},
+                    **_errors(409, quotas=quotas),
+                },
+            },
+        },
+        f"{base}/validate": {
+            "post": {
+                "tags": [tag],
+                "summary": f"Check a {collection.display_name} record without writing it",
+                "operationId": f"validate{name}",
+                "requestBody": {"required": True, **_json(f"{name}Create")},
+                "responses": {
+                    "200": {"description": "the verdict", **_json("Validation")},
+                    **_errors(body=True, quotas=quotas),
+                },
             },
         },
     }
@@ -212,18 +241,35 @@ def _describe_includes(
 
 
 def project_openapi(
-    catalog: ProjectCatalog, visible: Callable[[str], bool] = lambda name: True
+    catalog: ProjectCatalog,
+    visible: Callable[[str], bool] = lambda name: True,
+    *,
+    deployment_max_limit: int = DEFAULT_MAX_LIMIT,
+    quotas: bool = False,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of one project's records API, limited to the collections
-    ``visible`` admits (a key restricted to some collections learns of no others)."""
+    ``visible`` admits (a key restricted to some collections learns of no others).
+
+    ``deployment_max_limit`` is the largest page unless the project sets its own;
+    ``quotas``: a quota policy is enabled, so any operation may answer 429."""
     project = catalog.project
+    max_limit = project.settings.max_page_limit or deployment_max_limit
     schemas: dict[str, Any] = {
-        "Error": ERROR_SCHEMA,
+        **error_schema_components("Error"),
         "Page": {
             "type": "object",
+            "required": ["limit", "next_cursor"],
             "properties": {
                 "limit": {"type": "integer"},
                 "next_cursor": {"type": ["string", "null"]},
+            },
+        },
+        "Validation": {
+            "type": "object",
+            "required": ["valid", "errors"],
+            "properties": {
+                "valid": {"type": "boolean"},
+                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorItem"}},
             },
         },
     }
@@ -232,7 +278,7 @@ def project_openapi(
         if not visible(collection.name):
             continue
         schemas.update(collection_schemas(collection))
-        paths.update(collection_paths(project.id, collection))
+        paths.update(collection_paths(project.id, collection, max_limit=max_limit, quotas=quotas))
         _describe_includes(catalog, collection, visible, schemas, paths)
     return {
         "openapi": "3.1.0",
@@ -242,24 +288,30 @@ def project_openapi(
             "description": f"Records API of project {project.id}, generated from its catalog.",
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}, {"apiKey": []}],
+        "security": SECURITY,
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 
 
-@router.get("/openapi.json", summary="OpenAPI 3.1 document of this project's records API")
+@router.get(
+    "/openapi.json",
+    summary="OpenAPI 3.1 document of this project's records API",
+    response_model=dict[str, Any],
+)
 async def get_project_openapi(
     project_id: str, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
     catalog = await tessera.catalog.get(project_id, fresh=True)
     require_member(principal, project_id)
-    document = project_openapi(catalog, principal.may_use)
+    document = project_openapi(
+        catalog,
+        principal.may_use,
+        deployment_max_limit=tessera.settings.max_page_limit,
+        quotas=bool(tessera.quota_policies),
+    )
     document["info"]["x-generated-at"] = datetime.now(UTC).isoformat()
     return json_response(document)

@@ -6,17 +6,28 @@ Responses over an old name (a renamed collection or field within its grace perio
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request, Response
 
 from kernel.api.deps import JsonBody, PrincipalDep, TesseraDep
 from kernel.api.query_string import query_items
-from kernel.api.responses import record_json_response
+from kernel.api.responses import (
+    ErrorItem,
+    Page,
+    Shape,
+    error_responses,
+    record_json_response,
+)
+from kernel.config import Settings
 from kernel.errors import NotFound
 from kernel.query.contract import include_names
 from kernel.records.service import Outcome
 
 router = APIRouter(prefix="/api/projects/{project_id}/collections/{collection}", tags=["records"])
 
+#: The page size's maximum unless the deployment or the project sets another.
+DEFAULT_MAX_LIMIT = Settings.model_fields["max_page_limit"].default
 _INCLUDE = {
     "name": "include",
     "in": "query",
@@ -24,10 +35,21 @@ _INCLUDE = {
     "example": "customer",
     "description": "relations to expand, comma-separated, one hop (see the Relations docs)",
 }
-_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 _LIST_PARAMETERS = {
     "parameters": [
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": DEFAULT_MAX_LIMIT},
+            "description": f"page size; at most {DEFAULT_MAX_LIMIT} unless the deployment or "
+            "the project sets another maximum (the project's own document has its exact one)",
+        },
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         {"name": "sort", "in": "query", "schema": {"type": "string"}, "example": "created_at:desc"},
         {
@@ -41,6 +63,20 @@ _LIST_PARAMETERS = {
         _INCLUDE,
     ]
 }
+
+
+class Record(Shape):
+    """A record: its system fields, then one key per field of its collection (the
+    project's document, ``GET /api/projects/{p}/openapi.json``, types each)."""
+
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Validation(Shape):
+    valid: bool
+    errors: list[ErrorItem]
 
 
 def _record_id(raw: str) -> int:
@@ -76,7 +112,12 @@ def _respond(request: Request, outcome: Outcome, status: int = 200) -> Response:
     return record_json_response(outcome.data, status, deprecation_headers(request, outcome))
 
 
-@router.get("/records", summary="List records (query contract)", openapi_extra=_LIST_PARAMETERS)
+@router.get(
+    "/records",
+    summary="List records (query contract)",
+    response_model=Page[Record],
+    openapi_extra=_LIST_PARAMETERS,
+)
 async def list_records(
     project_id: str, collection: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -86,7 +127,14 @@ async def list_records(
     return _respond(request, outcome)
 
 
-@router.post("/records", status_code=201, summary="Create a record", openapi_extra=_BODY)
+@router.post(
+    "/records",
+    status_code=201,
+    summary="Create a record",
+    response_model=Record,
+    responses=error_responses(409),
+    openapi_extra=_BODY,
+)
 async def create_record(
     project_id: str,
     collection: str,
@@ -100,7 +148,10 @@ async def create_record(
 
 
 @router.get(
-    "/records/{record_id}", summary="Read a record", openapi_extra={"parameters": [_INCLUDE]}
+    "/records/{record_id}",
+    summary="Read a record",
+    response_model=Record,
+    openapi_extra={"parameters": [_INCLUDE]},
 )
 async def get_record(
     project_id: str,
@@ -118,7 +169,13 @@ async def get_record(
     return _respond(request, outcome)
 
 
-@router.patch("/records/{record_id}", summary="Update some fields of a record", openapi_extra=_BODY)
+@router.patch(
+    "/records/{record_id}",
+    summary="Update some fields of a record",
+    response_model=Record,
+    responses=error_responses(409),
+    openapi_extra=_BODY,
+)
 async def update_record(
     project_id: str,
     collection: str,
@@ -134,7 +191,12 @@ async def update_record(
     return _respond(request, outcome)
 
 
-@router.delete("/records/{record_id}", status_code=204, summary="Delete a record")
+@router.delete(
+    "/records/{record_id}",
+    status_code=204,
+    summary="Delete a record",
+    responses=error_responses(409),
+)
 async def delete_record(
     project_id: str,
     collection: str,
@@ -147,7 +209,12 @@ async def delete_record(
     return Response(status_code=204, headers=deprecation_headers(request, outcome))
 
 
-@router.post("/validate", summary="Check a record against the schema without writing it")
+@router.post(
+    "/validate",
+    summary="Check a record against the schema without writing it",
+    response_model=Validation,
+    openapi_extra=_BODY,
+)
 async def validate_record(
     project_id: str,
     collection: str,

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from fastapi import APIRouter, Query, Response
 
 from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.responses import Listing, Page, Shape, error_responses, json_response
 from plugins.jobs.service import (
     DeliveryStatus,
     JobsService,
@@ -19,7 +22,67 @@ from plugins.jobs.service import (
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["jobs"], dependencies=[SignedIn])
 
 
-@router.post("/webhooks", status_code=201, summary="Subscribe a URL to events (secret shown once)")
+class Webhook(Shape):
+    """A webhook as listed: never its secret."""
+
+    id: int
+    url: str
+    events: list[str]
+    description: str
+    active: bool
+    created_by: dict[str, Any]
+    created_at: datetime
+
+
+class NewWebhook(Webhook):
+    """A webhook just created: with the secret its deliveries are signed with, shown once."""
+
+    secret: str
+
+
+class Delivery(Shape):
+    id: int
+    event_id: int
+    event: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class Workflow(Shape):
+    id: int
+    name: str
+    trigger: dict[str, Any]
+    actions: list[dict[str, Any]]
+    active: bool
+    created_by: dict[str, Any]
+    created_at: datetime
+
+
+class Run(Shape):
+    id: int
+    event_id: int | None
+    status: RunStatus
+    depth: int
+    attempts: int
+    input: Any
+    steps: Any
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    summary="Subscribe a URL to events (secret shown once)",
+    response_model=NewWebhook,
+)
 async def create_webhook(
     project_id: str, body: WebhookSpec, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -28,7 +91,9 @@ async def create_webhook(
     )
 
 
-@router.get("/webhooks", summary="Webhooks of the project (no secrets)")
+@router.get(
+    "/webhooks", summary="Webhooks of the project (no secrets)", response_model=Listing[Webhook]
+)
 async def list_webhooks(project_id: str, tessera: TesseraDep, principal: PrincipalDep) -> Response:
     return json_response({"data": await JobsService(tessera).list_webhooks(project_id, principal)})
 
@@ -41,7 +106,11 @@ async def delete_webhook(
     return Response(status_code=204)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", summary="Delivery log, newest first")
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="Delivery log, newest first",
+    response_model=Page[Delivery],
+)
 async def list_deliveries(
     project_id: str,
     webhook_id: int,
@@ -61,6 +130,8 @@ async def list_deliveries(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     summary="Send a delivery again (attempts start over)",
+    response_model=Delivery,
+    responses=error_responses(409),
 )
 async def redeliver(
     project_id: str, webhook_id: int, delivery_id: int, tessera: TesseraDep, principal: PrincipalDep
@@ -69,7 +140,13 @@ async def redeliver(
     return json_response(delivery, 202)
 
 
-@router.post("/workflows", status_code=201, summary="Create a workflow")
+@router.post(
+    "/workflows",
+    status_code=201,
+    summary="Create a workflow",
+    response_model=Workflow,
+    responses=error_responses(409),
+)
 async def create_workflow(
     project_id: str, body: WorkflowSpec, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -78,12 +155,12 @@ async def create_workflow(
     )
 
 
-@router.get("/workflows", summary="Workflows of the project")
+@router.get("/workflows", summary="Workflows of the project", response_model=Listing[Workflow])
 async def list_workflows(project_id: str, tessera: TesseraDep, principal: PrincipalDep) -> Response:
     return json_response({"data": await JobsService(tessera).list_workflows(project_id, principal)})
 
 
-@router.get("/workflows/{workflow_id}", summary="One workflow")
+@router.get("/workflows/{workflow_id}", summary="One workflow", response_model=Workflow)
 async def get_workflow(
     project_id: str, workflow_id: int, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -92,7 +169,12 @@ async def get_workflow(
     )
 
 
-@router.patch("/workflows/{workflow_id}", summary="Rename, enable or disable a workflow")
+@router.patch(
+    "/workflows/{workflow_id}",
+    summary="Rename, enable or disable a workflow",
+    response_model=Workflow,
+    responses=error_responses(409),
+)
 async def update_workflow(
     project_id: str,
     workflow_id: int,
@@ -112,7 +194,9 @@ async def delete_workflow(
     return Response(status_code=204)
 
 
-@router.get("/workflows/{workflow_id}/runs", summary="Run log, newest first")
+@router.get(
+    "/workflows/{workflow_id}/runs", summary="Run log, newest first", response_model=Page[Run]
+)
 async def list_runs(
     project_id: str,
     workflow_id: int,

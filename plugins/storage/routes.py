@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from kernel import NotFound, PayloadTooLarge, ValidationFailed, check_upload_quota
+from kernel.api.responses import Shape, error_responses
 
 PREFIX = "/api/storage/local"
 
@@ -34,11 +35,17 @@ async def exactly(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[byte
         )
 
 
+class Stored(Shape):
+    key: str
+    size: int
+    checksum_sha256: str
+
+
 def local_storage_router(tessera: Any) -> APIRouter:
     """Routes serving the signed requests of the deployment's local backend."""
     router = APIRouter(prefix=PREFIX, tags=["storage"])
 
-    @router.put("/upload")
+    @router.put("/upload", response_model=Stored, responses=error_responses(403, 413, 422, 429))
     async def upload(request: Request, token: str) -> dict[str, Any]:
         backend = tessera.storage
         claims = backend.signer.verify(token, "upload")
@@ -62,7 +69,14 @@ def local_storage_router(tessera: Any) -> APIRouter:
         )
         return {"key": info.key, "size": info.size, "checksum_sha256": info.checksum_sha256}
 
-    @router.get("/download")
+    @router.get(
+        "/download",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "the stored bytes, as the signed content type"},
+            **error_responses(403, 404),
+        },
+    )
     async def download(token: str) -> FileResponse:
         backend = tessera.storage
         claims = backend.signer.verify(token, "download")
