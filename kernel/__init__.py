@@ -15,12 +15,27 @@ from kernel.catalog.model import (
     FieldDef,
     ProjectCatalog,
     ProjectSettings,
+    RecordRuleDef,
+    RuleDef,
 )
 from kernel.catalog.names import check_name
-from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field
+from kernel.catalog.rules import (
+    ResolvedRule,
+    RuleSpec,
+    resolve_rules,
+    rule_constraint_names,
+)
+from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field, with_rules
 from kernel.catalog.system import queryable_fields
 from kernel.catalog.writer import CatalogWriter
-from kernel.ddl.columns import field_column, server_default, system_columns, unique_index_name
+from kernel.ddl.columns import (
+    check_steps,
+    drop_check_step,
+    field_column,
+    server_default,
+    system_columns,
+    unique_index_name,
+)
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
@@ -56,7 +71,7 @@ from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
 from kernel.references import Dependent, ReferenceContext, ReferenceHolder, SchemaChange
 from kernel.registry import Registry
-from kernel.rules import RuleType, RuleViolation
+from kernel.rules import RuleContext, RuleDefinitionError, RuleType, RuleViolation
 from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
 from kernel.security.principal import SCOPES, Principal
@@ -116,11 +131,17 @@ __all__ = [
     "ProjectUpdate",
     "QuotaExceeded",
     "QuotaPolicy",
+    "RecordRuleDef",
     "ReferenceContext",
     "ReferenceHolder",
     "Registry",
     "RenderContext",
     "ResolvedField",
+    "ResolvedRule",
+    "RuleContext",
+    "RuleDef",
+    "RuleDefinitionError",
+    "RuleSpec",
     "RuleType",
     "RuleViolation",
     "SchemaChange",
@@ -139,7 +160,9 @@ __all__ = [
     "check_json_value",
     "check_key",
     "check_name",
+    "check_steps",
     "check_upload_quota",
+    "drop_check_step",
     "field_column",
     "hookimpl",
     "hookspec",
@@ -147,8 +170,11 @@ __all__ = [
     "parse_int64",
     "queryable_fields",
     "resolve_field",
+    "resolve_rules",
+    "rule_constraint_names",
     "server_default",
     "system_columns",
     "unique_index_name",
     "validate_policies",
+    "with_rules",
 ]

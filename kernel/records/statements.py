@@ -40,6 +40,22 @@ def select_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatem
     return runtime.statement(("get", rule is not None), build)
 
 
+def lock_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
+    """``SELECT <record> WHERE id = :id [AND <rule>] FOR UPDATE``: the stored record an
+    update will change, locked until the update's transaction ends."""
+
+    def build() -> CompiledStatement:
+        params = Params()
+        statement = sa.select(*runtime.output_columns()).where(
+            runtime.table.c.id == _id_param(params)
+        )
+        if rule is not None:
+            statement = statement.where(to_sql(rule, runtime.column, params))
+        return compile_statement(statement.with_for_update(), params)
+
+    return runtime.statement(("lock", rule is not None), build)
+
+
 def exists_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
     """``SELECT 1 WHERE id = :id [AND <rule>]`` — tells a 403 from a 404 after a refusal."""
 

@@ -14,7 +14,14 @@ from typing import Any
 from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql
 
-from kernel import ResolvedField, Step, field_column, system_columns, unique_index_name
+from kernel import (
+    ResolvedField,
+    Step,
+    check_steps,
+    field_column,
+    system_columns,
+    unique_index_name,
+)
 
 _PG = postgresql.dialect()
 
@@ -70,7 +77,8 @@ def rename_index(schema: str, old: str, new: str, ops: Operations) -> None:
 
 def new_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> list[Step]:
     """After new fields' columns (which come with the table or add_column): each unique
-    field's index, then the DDL its type adds (a foreign key, an index: ``extra_ddl``)."""
+    field's index, the DDL its type adds (a foreign key, an index: ``extra_ddl``), then
+    the ``CHECK`` constraints of its rules."""
     steps = []
     for field in fields:
         if field.unique:
@@ -81,6 +89,7 @@ def new_field_steps(schema: str, table: str, fields: list[ResolvedField]) -> lis
                 )
             )
         steps.extend(field.field_type.extra_ddl(schema, table, field.column))
+        steps.extend(check_steps(schema, table, field.rules))
     return steps
 
 
