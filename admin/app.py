@@ -17,6 +17,7 @@ from admin.views import (
     policies,
     projects,
     records,
+    rules,
     schema_ops,
     static,
 )
@@ -30,6 +31,7 @@ VIEWS = (
     collections,
     records,
     policies,
+    rules,
     keys,
     logs,
     schema_ops,
