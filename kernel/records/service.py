@@ -407,7 +407,7 @@ class RecordService:
         rule, before the database's own CHECK constraints could refuse with less), then
         run ``statement``."""
         runtime = target.runtime
-        lock = statements.lock_one(runtime, target.rule)
+        lock = statements.select_one(runtime, target.rule, lock=True)
         async with self._pool.acquire() as conn, conn.transaction():
             stored = await self._run(runtime, conn.fetchrow, lock, context)
             if stored is not None:
