@@ -30,8 +30,10 @@ from kernel.catalog.system import queryable_fields
 from kernel.catalog.writer import CatalogWriter
 from kernel.ddl.columns import (
     check_steps,
+    count_breaking_rows,
     drop_check_step,
     field_column,
+    refuse_breaking_rows,
     server_default,
     system_columns,
     unique_index_name,
@@ -162,6 +164,7 @@ __all__ = [
     "check_name",
     "check_steps",
     "check_upload_quota",
+    "count_breaking_rows",
     "drop_check_step",
     "field_column",
     "hookimpl",
@@ -169,6 +172,7 @@ __all__ = [
     "newest_first",
     "parse_int64",
     "queryable_fields",
+    "refuse_breaking_rows",
     "resolve_field",
     "resolve_rules",
     "rule_constraint_names",

@@ -272,6 +272,27 @@ async def test_a_check_constraint_holds_against_a_direct_sql_insert(
     await pg.execute(f"INSERT INTO {table} (code) VALUES ('abc')")
 
 
+async def test_add_field_counts_the_records_its_rules_would_break(api: Api) -> None:
+    await api.create_collection("orders", [{"name": "status", "type": "string"}])
+    for status in ("paid", "paid", "draft"):
+        await api.create("orders", {"status": status})
+    field = {
+        "name": "invoice_no",
+        "type": "string",
+        "rules": [{"type": "required_if", "value": "status = 'paid'"}],
+    }
+    preview = await api.preview("add_field", collection="orders", field=field)
+    assert preview.status_code == 200, preview.text
+    constraints = preview.json()["impact"]["constraints"]
+    assert [(c["rule"], c["rows"]) for c in constraints] == [("required_if", 2)]
+    refused = await api.apply("add_field", collection="orders", field=field)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["errors"][0]["code"] == "existing_records_break_rule"
+    with_default = {**field, "default": "F-0"}
+    applied = await api.apply("add_field", collection="orders", field=with_default)
+    assert applied.status_code == 200, applied.text
+
+
 async def test_replacing_rules_drops_the_old_checks(api: Api, pg: asyncpg.Connection) -> None:
     await invoices(api)
     applied = await api.apply("set_field_rules", collection="invoices", field="amount", rules=[])

@@ -13,10 +13,13 @@ from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from kernel.catalog.model import CollectionDef
 from kernel.catalog.names import constraint_name
 from kernel.catalog.rules import ResolvedRule
 from kernel.catalog.specs import ResolvedField
+from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import Step
+from kernel.errors import Conflict
 from kernel.fields import FieldType
 
 _PG = postgresql.dialect()
@@ -92,3 +95,42 @@ def check_steps(schema: str, table: str, rules: Iterable[ResolvedRule]) -> list[
 def drop_check_step(schema: str, table: str, name: str) -> Step:
     """Drop the ``CHECK`` constraint ``name`` (a rule that is replaced or removed)."""
     return Step(f"drop check constraint {name}", partial(_drop_check, schema, table, name))
+
+
+async def count_breaking_rows(
+    inspector: SchemaInspector,
+    collection: CollectionDef,
+    rules: Iterable[ResolvedRule],
+    new_field: ResolvedField | None = None,
+) -> list[dict[str, Any]]:
+    """For each rule with a ``CHECK`` form: how many stored records break it (a preview's
+    ``impact.constraints``). ``new_field`` is a field being added: its column reads as its
+    default (or null) in every stored record."""
+    source: sa.FromClause = sa.table(collection.table, schema=inspector.schema)
+    if new_field is not None:
+        sql_type = new_field.field_type.sql_type()
+        value = new_field.default_value if new_field.has_default else None
+        added = sa.cast(sa.literal(value, type_=sql_type), sql_type).label(new_field.column)
+        source = sa.select(sa.text("*"), added).select_from(source).subquery()
+    counted = []
+    for rule in rules:
+        if rule.condition is None:
+            continue
+        statement = sa.select(sa.func.count()).select_from(source).where(sa.not_(rule.condition))
+        rows = (await inspector.conn.execute(statement)).scalar_one()
+        counted.append({"rule": rule.type_name, "constraint": rule.constraint, "rows": rows})
+    return counted
+
+
+def refuse_breaking_rows(field: str, counted: list[dict[str, Any]]) -> None:
+    """409 when stored records break a rule's constraint about to be installed (what
+    :func:`count_breaking_rows` found)."""
+    broken = [item for item in counted if item["rows"]]
+    if broken:
+        listed = "; ".join(f"{item['rows']} break {item['rule']}" for item in broken)
+        raise Conflict(
+            f"existing records break the new rules of {field} ({listed}): fix them, then "
+            "apply again",
+            code="existing_records_break_rule",
+            field="rules",
+        )

@@ -57,6 +57,7 @@ def to_fixed_sql(
 
     def fill(bind: BindParameter[Any]) -> None:
         bind.value = values[bind.key]
+        bind.required = False
 
     return visitors.cloned_traverse(condition, {}, {"bindparam": fill})
 

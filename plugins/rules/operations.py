@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel import (
     CatalogWriter,
-    CollectionDef,
     Conflict,
     DdlOperation,
     FieldDef,
     Plan,
-    ResolvedRule,
     RuleSpec,
     SchemaInspector,
     check_steps,
+    count_breaking_rows,
     drop_check_step,
     queryable_fields,
+    refuse_breaking_rows,
     resolve_rules,
     rule_constraint_names,
 )
@@ -37,38 +36,6 @@ class SetFieldRulesArgs(BaseModel):
     collection: str
     field: str
     rules: list[RuleSpec] = Field(default_factory=list)
-
-
-def project_table(schema: str, collection: CollectionDef) -> sa.TableClause:
-    return sa.table(collection.table, schema=schema)
-
-
-async def count_breaking(
-    inspector: SchemaInspector, collection: CollectionDef, rules: tuple[ResolvedRule, ...]
-) -> list[dict[str, Any]]:
-    """For each rule with a ``CHECK`` form: how many stored records break it."""
-    counted = []
-    table = project_table(inspector.schema, collection)
-    for rule in rules:
-        if rule.condition is None:
-            continue
-        statement = sa.select(sa.func.count()).select_from(table).where(sa.not_(rule.condition))
-        rows = (await inspector.conn.execute(statement)).scalar_one()
-        counted.append({"rule": rule.type_name, "constraint": rule.constraint, "rows": rows})
-    return counted
-
-
-def refuse_breaking(field: str, counted: list[dict[str, Any]]) -> None:
-    """409 when stored records break a constraint about to be installed."""
-    broken = [item for item in counted if item["rows"]]
-    if broken:
-        listed = "; ".join(f"{item['rows']} break {item['rule']}" for item in broken)
-        raise Conflict(
-            f"existing records of {field} break the new rules ({listed}): fix them, then "
-            "apply again",
-            code="existing_records_break_rule",
-            field="rules",
-        )
 
 
 class SetFieldRules(DdlOperation):
@@ -114,11 +81,11 @@ class SetFieldRules(DdlOperation):
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         size = await inspector.table_size(self.collection)
-        breaking = await count_breaking(inspector, self.collection, self.rules)
+        breaking = await count_breaking_rows(inspector, self.collection, self.rules)
         return {"rows": size["rows"], "constraints": breaking}
 
     def refuse(self, impact: dict[str, Any]) -> None:
-        refuse_breaking(self.field.name, impact["constraints"])
+        refuse_breaking_rows(self.field.name, impact["constraints"])
 
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field}"

@@ -26,8 +26,10 @@ from kernel import (
     Step,
     ValidationFailed,
     check_name,
+    count_breaking_rows,
     hookimpl,
     queryable_fields,
+    refuse_breaking_rows,
     resolve_field,
     rule_constraint_names,
     validate_policies,
@@ -147,7 +149,15 @@ class AddField(DdlOperation):
         )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
-        return await inspector.impact(self.collection, rewrite=False)
+        impact = await inspector.impact(self.collection, rewrite=False)
+        if any(rule.condition is not None for rule in self.resolved.rules):
+            impact["constraints"] = await count_breaking_rows(
+                inspector, self.collection, self.resolved.rules, self.resolved
+            )
+        return impact
+
+    def refuse(self, impact: dict[str, Any]) -> None:
+        refuse_breaking_rows(self.resolved.name, impact.get("constraints", []))
 
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field.name}"
