@@ -476,18 +476,34 @@ async def test_add_unique_on_existing_duplicates_previews_them_and_refuses(
 # -- the admin ----------------------------------------------------------------------------------
 
 
-async def admin_form(api: Api, admin_headers: dict[str, str], path: str, data: dict[str, str]):
-    """POST an admin form of the rules page, with the page's CSRF token."""
+async def admin_form(
+    api: Api, admin_headers: dict[str, str], path: str, data: dict[str, str], page: str = "rules"
+):
+    """POST a form under an admin page of invoices (``rules`` by default), with the page's
+    CSRF token."""
     cookie = admin_cookie(admin_headers)
-    page = await api.client.get(f"/admin/p/{api.project}/c/invoices/rules", headers=cookie)
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    base = f"/admin/p/{api.project}/c/invoices/{page}"
+    shown = await api.client.get(base, headers=cookie)
+    assert shown.status_code == 200, shown.text
+    token = re.search(r'name="csrf" value="([^"]+)"', shown.text)
     assert token is not None
     return await api.client.post(
-        f"/admin/p/{api.project}/c/invoices/rules{path}",
-        data={**data, "csrf": token.group(1)},
-        headers=cookie,
+        f"{base}{path}", data={**data, "csrf": token.group(1)}, headers=cookie
     )
+
+
+async def test_the_admin_record_form_shows_broken_rules_beside_their_fields(
+    api: Api, admin_headers: dict[str, str], pg: asyncpg.Connection
+) -> None:
+    await invoices(api)
+    form = {"v.amount": "0", "v.status": "paid"}
+    refused = await admin_form(api, admin_headers, "", form, page="records/new")
+    assert refused.status_code == 422, refused.text
+    amount = re.search(r'id="f-v-amount-error">([^<]*)<', refused.text)
+    invoice = re.search(r'id="f-v-invoice_no-error">([^<]*)<', refused.text)
+    assert amount is not None and amount.group(1) == "amount must be at least 1"
+    assert invoice is not None and "invoice_no is required when status" in invoice.group(1)
+    assert await count(pg, api, "invoices") == 0
 
 
 async def test_the_admin_try_panel_shows_the_errors_of_a_write_and_writes_nothing(
