@@ -18,6 +18,7 @@ from admin.views import (
     policies,
     projects,
     records,
+    rules,
     schema_ops,
     static,
 )
@@ -32,6 +33,7 @@ VIEWS = (
     records,
     picker,
     policies,
+    rules,
     keys,
     logs,
     schema_ops,

@@ -23,6 +23,7 @@ from bench.seed import (
     LIST_FILTER,
     PAGE_SIZE,
     PROJECT,
+    RULED_COLLECTION,
     SCHEMA,
     Credential,
     Dataset,
@@ -44,7 +45,7 @@ e AS (
 SELECT {record} FROM w
 """
 
-_SAMPLE_RECORD = {"title": "probe", "amount": 1, "score": 0.5, "due_at": "2024-06-01T00:00:00Z"}
+_SAMPLE_RECORD = {"title": "probe 1", "amount": 1, "score": 0.5, "due_at": "2024-06-01T00:00:00Z"}
 
 FloorArgs = Callable[[random.Random], Sequence[Any]]
 
@@ -82,8 +83,14 @@ def _meta(dataset: Dataset) -> dict[str, Any]:
     return {"actor": {"id": dataset.key_id, "kind": "key", "name": "bench"}}
 
 
-def _event_args(dataset: Dataset, kind: str, changed: list[str]) -> tuple[Any, ...]:
-    return (PROJECT, dataset.collection_id, COLLECTION, kind, changed, _meta(dataset))
+def _event_args(
+    dataset: Dataset, kind: str, changed: list[str], ruled: bool = False
+) -> tuple[Any, ...]:
+    if ruled:
+        collection = (dataset.ruled_collection_id, RULED_COLLECTION)
+    else:
+        collection = (dataset.collection_id, COLLECTION)
+    return (PROJECT, *collection, kind, changed, _meta(dataset))
 
 
 def _random_amount(rng: random.Random) -> int:
@@ -109,15 +116,16 @@ def build(dataset: Dataset) -> list[Operation]:
         page = rng.choice(deep)
         return (_POLICY_ZERO, bound, page.due_at, page.due_at, page.id, PAGE_SIZE + 1)
 
-    insert = (
-        f"INSERT INTO {_TABLE} (title, amount, score, due_at) "
-        "VALUES ($7::TEXT, $8::BIGINT, $9::FLOAT, $10::TIMESTAMPTZ)"
-    )
+    def insert(table: str) -> str:
+        return (
+            f"INSERT INTO {table} (title, amount, score, due_at) "
+            "VALUES ($7::TEXT, $8::BIGINT, $9::FLOAT, $10::TIMESTAMPTZ)"
+        )
 
-    def create_args(rng: random.Random) -> tuple[Any, ...]:
+    def create_args(rng: random.Random, ruled: bool = False) -> tuple[Any, ...]:
         due_at = BASE_TIME + timedelta(seconds=rng.randrange(365 * 86_400))
         return (
-            *_event_args(dataset, "insert", ["amount", "due_at", "score", "title"]),
+            *_event_args(dataset, "insert", ["amount", "due_at", "score", "title"], ruled),
             f"bench {rng.randrange(1_000_000)}",
             _random_amount(rng),
             _random_score(rng),
@@ -162,6 +170,17 @@ def build(dataset: Dataset) -> list[Operation]:
         floor_args=lambda rng: (_POLICY_ZERO, bound, PAGE_SIZE + 1),
         probe=("GET", list_path, None),
     )
+    create = Operation(
+        name="create",
+        goal=0.45,
+        script="create.lua",
+        path=dataset.records_path,
+        data=[],
+        floor_sql=_WRITE_WITH_EVENT.format(write=insert(_TABLE), record=_RECORD),
+        floor_args=create_args,
+        probe=("POST", dataset.records_path, _SAMPLE_RECORD),
+        expect_status=201,
+    )
     return [
         get_by_id,
         as_user(get_by_id),
@@ -180,16 +199,18 @@ def build(dataset: Dataset) -> list[Operation]:
             floor_args=list_deep_args,
             probe=("GET", f"{list_path}&cursor={deep[0].cursor}", None),
         ),
-        Operation(
-            name="create",
-            goal=0.45,
-            script="create.lua",
-            path=dataset.records_path,
-            data=[],
-            floor_sql=_WRITE_WITH_EVENT.format(write=insert, record=_RECORD),
-            floor_args=create_args,
-            probe=("POST", dataset.records_path, _SAMPLE_RECORD),
-            expect_status=201,
+        create,
+        # The same create on a collection whose fields carry five rules (the table has
+        # their CHECK constraints, so the floor pays for those too).
+        replace(
+            create,
+            name="create_ruled",
+            path=dataset.ruled_path,
+            floor_sql=_WRITE_WITH_EVENT.format(
+                write=insert(f"{SCHEMA}.{RULED_COLLECTION}"), record=_RECORD
+            ),
+            floor_args=lambda rng: create_args(rng, ruled=True),
+            probe=("POST", dataset.ruled_path, _SAMPLE_RECORD),
         ),
         Operation(
             name="update",
@@ -211,5 +232,6 @@ NAMES = (
     "list_filtered_first_user",
     "list_filtered_deep",
     "create",
+    "create_ruled",
     "update",
 )

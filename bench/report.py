@@ -178,6 +178,11 @@ def table(results: list[OpResult]) -> str:
             f"\n\nuser token / API key, rps: {', '.join(token_vs_key)} "
             "(1.00: a token costs what a key does)"
         )
+    plain, ruled = by_name.get("create"), by_name.get("create_ruled")
+    if plain is not None and ruled is not None and plain.tessera.rps:
+        text += (
+            f"\n\nfive rules / no rules, create rps: {ruled.tessera.rps / plain.tessera.rps:.2f}"
+        )
     return text + "\n\n" + _align(cpu_rows)
 
 
@@ -217,6 +222,9 @@ def write_json(path: Path, results: list[OpResult], meta: dict[str, Any]) -> Non
     if first and deep and first["rps"] and first["floor_rps"]:
         deep["rps_vs_first_page"] = round(deep["rps"] / first["rps"], 3)
         deep["floor_rps_vs_first_page"] = round(deep["floor_rps"] / first["floor_rps"], 3)
+    plain, ruled = document.get("create"), document.get("create_ruled")
+    if plain and ruled and plain["rps"]:
+        ruled["rps_vs_create"] = round(ruled["rps"] / plain["rps"], 3)
     document["meta"] = meta
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")

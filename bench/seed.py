@@ -29,6 +29,24 @@ FIELDS = [
     {"name": "due_at", "type": "datetime"},
 ]
 COLUMNS = ("title", "amount", "score", "due_at")
+#: A second collection like the first with five validation rules, for ``create_ruled``:
+#: what rules cost a create (every generated record passes them).
+RULED_COLLECTION = "ruled_items"
+RULED_FIELDS = [
+    {
+        **FIELDS[0],
+        "rules": [
+            {"type": "min_length", "value": 1},
+            {"type": "max_length", "value": 200},
+            {"type": "pattern", "value": "^[a-z]+ [0-9]+$"},
+        ],
+    },
+    {
+        **FIELDS[1],
+        "rules": [{"type": "min", "value": 0}, {"type": "max", "value": 1_000_000_000}],
+    },
+    *FIELDS[2:],
+]
 #: Rows the policy hides have a negative amount (about 5 % of them).
 POLICY = "amount >= 0"
 POLICIES = {"list": POLICY, "read": POLICY, "create": POLICY, "update": POLICY, "delete": None}
@@ -90,6 +108,9 @@ class Dataset:
     deep_pages: list[DeepPage]
     #: Tessera's catalog ids, which the write statements put in the outbox event.
     collection_id: int
+    #: The collection with five rules (``create_ruled``): its records path and catalog id.
+    ruled_path: str = ""
+    ruled_collection_id: int = 0
 
     def credentials(self, credential: Credential) -> tuple[str, str]:
         """The header (name, value) that sends ``credential``: the API key or the token."""
@@ -119,6 +140,20 @@ async def _checkpoint(conn: asyncpg.Connection) -> None:
         )
 
 
+async def collection_id(conn: asyncpg.Connection, name: str) -> int:
+    return await conn.fetchval(
+        "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = $2", PROJECT, name
+    )
+
+
+async def _ruled_collection_id(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await collection_id(conn, RULED_COLLECTION)
+    finally:
+        await conn.close()
+
+
 async def _copy_rows(database_url: str, rows: int) -> int:
     """Copy the rows, index, vacuum and analyse; return the collection's catalog id."""
     conn = await asyncpg.connect(database_url)
@@ -138,11 +173,7 @@ async def _copy_rows(database_url: str, rows: int) -> int:
         # pages lands inside a measurement.
         await conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{COLLECTION}")
         await _checkpoint(conn)
-        return await conn.fetchval(
-            "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = $2",
-            PROJECT,
-            COLLECTION,
-        )
+        return await collection_id(conn, COLLECTION)
     finally:
         await conn.close()
 
@@ -162,16 +193,15 @@ def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[
     )["token"]
     client.headers["Authorization"] = f"Bearer {token}"
     succeeded(client.post("/api/projects", json={"id": PROJECT, "name": "Bench"}), "project")
-    succeeded(
-        client.post(
-            f"/api/projects/{PROJECT}/collections", json={"name": COLLECTION, "fields": FIELDS}
-        ),
-        "collection",
-    )
-    succeeded(
-        client.put(f"/api/projects/{PROJECT}/collections/{COLLECTION}/policies", json=POLICIES),
-        "policies",
-    )
+    for name, fields in ((COLLECTION, FIELDS), (RULED_COLLECTION, RULED_FIELDS)):
+        body = {"name": name, "fields": fields}
+        succeeded(
+            client.post(f"/api/projects/{PROJECT}/collections", json=body), f"collection {name}"
+        )
+        succeeded(
+            client.put(f"/api/projects/{PROJECT}/collections/{name}/policies", json=POLICIES),
+            f"policies of {name}",
+        )
     key = succeeded(
         client.post(
             f"/api/projects/{PROJECT}/api-keys",
@@ -231,4 +261,14 @@ def seed(
         collection_id = asyncio.run(_copy_rows(database_url, rows))
         path = f"/api/projects/{PROJECT}/collections/{COLLECTION}/records"
         deep = _deep_pages(client, path, key)
-    return Dataset(key, key_id, user_token, path, visible_ids(rows), deep, collection_id)
+    return Dataset(
+        key,
+        key_id,
+        user_token,
+        path,
+        visible_ids(rows),
+        deep,
+        collection_id,
+        ruled_path=f"/api/projects/{PROJECT}/collections/{RULED_COLLECTION}/records",
+        ruled_collection_id=asyncio.run(_ruled_collection_id(database_url)),
+    )

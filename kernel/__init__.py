@@ -15,12 +15,29 @@ from kernel.catalog.model import (
     FieldDef,
     ProjectCatalog,
     ProjectSettings,
+    RecordRuleDef,
+    RuleDef,
 )
 from kernel.catalog.names import check_name
-from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field
+from kernel.catalog.rules import (
+    ResolvedRule,
+    RuleSpec,
+    resolve_rules,
+    rule_constraint_names,
+)
+from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field, with_rules
 from kernel.catalog.system import queryable_fields
 from kernel.catalog.writer import CatalogWriter
-from kernel.ddl.columns import field_column, server_default, system_columns, unique_index_name
+from kernel.ddl.columns import (
+    check_steps,
+    count_breaking_rows,
+    drop_check_step,
+    field_column,
+    refuse_breaking_rows,
+    server_default,
+    system_columns,
+    unique_index_name,
+)
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
@@ -59,7 +76,7 @@ from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
 from kernel.references import Dependent, ReferenceContext, ReferenceHolder, SchemaChange
 from kernel.registry import Registry
-from kernel.rules import RuleType, RuleViolation
+from kernel.rules import RuleContext, RuleDefinitionError, RuleType, RuleViolation
 from kernel.security.keys import KeySpec
 from kernel.security.policies import validate_policies
 from kernel.security.principal import SCOPES, Principal
@@ -122,11 +139,17 @@ __all__ = [
     "ProjectUpdate",
     "QuotaExceeded",
     "QuotaPolicy",
+    "RecordRuleDef",
     "ReferenceContext",
     "ReferenceHolder",
     "Registry",
     "RenderContext",
     "ResolvedField",
+    "ResolvedRule",
+    "RuleContext",
+    "RuleDef",
+    "RuleDefinitionError",
+    "RuleSpec",
     "RuleType",
     "RuleViolation",
     "SchemaChange",
@@ -145,16 +168,23 @@ __all__ = [
     "check_json_value",
     "check_key",
     "check_name",
+    "check_steps",
     "check_upload_quota",
+    "count_breaking_rows",
+    "drop_check_step",
     "field_column",
     "hookimpl",
     "hookspec",
     "newest_first",
     "parse_int64",
     "queryable_fields",
+    "refuse_breaking_rows",
     "resolve_field",
+    "resolve_rules",
+    "rule_constraint_names",
     "server_default",
     "system_columns",
     "unique_index_name",
     "validate_policies",
+    "with_rules",
 ]

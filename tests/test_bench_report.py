@@ -4,13 +4,14 @@ the operations it measures (an API key's and a user token's, side by side: issue
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from bench import ops
 from bench.loadgen import LoadResult
 from bench.report import OpResult, table, write_json
-from bench.seed import Dataset, DeepPage
+from bench.seed import RULED_FIELDS, Dataset, DeepPage
 
 CPU = {"server": 120.0, "postgres": 50.0, "generator": 25.0, "others": 3.0, "machine": 198.0}
 FLOOR_CPU = {"client": 95.0, "server": 0.5, "postgres": 65.0, "others": 5.0, "machine": 165.5}
@@ -108,3 +109,46 @@ def test_user_operations_are_the_key_operations_sent_with_the_users_token() -> N
     assert dataset.credentials("key") == ("X-API-Key", "tsk_bench")
     assert dataset.credentials("user") == ("Authorization", "Bearer eyJ.user.token")
     assert {op.credential for name, op in built.items() if not name.endswith("_user")} == {"key"}
+
+
+def test_create_ruled_is_the_create_on_the_collection_with_five_rules() -> None:
+    dataset = Dataset(
+        api_key="tsk_bench",
+        key_id=1,
+        user_token="eyJ.user.token",
+        records_path="/api/projects/bench/collections/items/records",
+        visible_ids=[1],
+        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
+        collection_id=7,
+        ruled_path="/api/projects/bench/collections/ruled_items/records",
+        ruled_collection_id=8,
+    )
+    built = {op.name: op for op in ops.build(dataset)}
+    plain, ruled = built["create"], built["create_ruled"]
+    assert ruled.path == dataset.ruled_path and ruled.probe[1] == dataset.ruled_path
+    assert "p_bench.ruled_items" in ruled.floor_sql and "p_bench.items" in plain.floor_sql
+    assert ruled.floor_args(random.Random(1))[1:3] == (8, "ruled_items")
+    assert sum(len(field.get("rules", [])) for field in RULED_FIELDS) == 5
+    # The same requests otherwise: script, goal, status.
+    assert (
+        replace(
+            ruled,
+            name="create",
+            path=plain.path,
+            floor_sql=plain.floor_sql,
+            floor_args=plain.floor_args,
+            probe=plain.probe,
+        )
+        == plain
+    )
+
+
+def test_report_shows_what_five_rules_cost_a_create(tmp_path) -> None:
+    results = [
+        _result("create", 0.45, 50_000, 100_000),
+        _result("create_ruled", 0.45, 45_000, 98_000),
+    ]
+    assert "five rules / no rules, create rps: 0.90" in table(results)
+    path = tmp_path / "latest.json"
+    write_json(path, results, {})
+    assert json.loads(path.read_text())["create_ruled"]["rps_vs_create"] == 0.9

@@ -15,10 +15,9 @@ from tests.server import REPO, TesseraServer, tessera_env
 EXAMPLE = REPO / "docs" / "examples" / "tessera-hello"
 
 
-@pytest.fixture(scope="module")
-def installed_hello(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``pip install`` the example into a folder of its own (put on PYTHONPATH)."""
-    target = tmp_path_factory.mktemp("hello-site")
+def install_example(example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``pip install`` an example plugin into a folder of its own (put on PYTHONPATH)."""
+    target = tmp_path_factory.mktemp(f"{example.name}-site")
     subprocess.run(
         [
             sys.executable,
@@ -30,13 +29,18 @@ def installed_hello(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(EXAMPLE),
+            str(example),
         ],
         check=True,
         capture_output=True,
         cwd=tmp_path_factory.mktemp("build"),
     )
-    yield target
+    return target
+
+
+@pytest.fixture(scope="module")
+def installed_hello(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield install_example(EXAMPLE, tmp_path_factory)
 
 
 def server_env(database_url: str, data_dir: Path, site: Path, **extra: str) -> dict[str, str]:

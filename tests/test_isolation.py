@@ -76,6 +76,13 @@ ROUTES = [
         {"name": "extra", "type": "string"},
     ),
     Route("PUT", "/api/projects/{project_id}/collections/{collection}/policies", OPEN),
+    Route("GET", "/api/projects/{project_id}/collections/{collection}/rules"),
+    Route(
+        "POST",
+        "/api/projects/{project_id}/collections/{collection}/rules",
+        {"name": "planted", "when": "name = 'x'", "require": ["name"]},
+    ),
+    Route("DELETE", "/api/projects/{project_id}/collections/{collection}/rules/{name}"),
     Route(
         "POST", "/api/projects/{project_id}/schema/preview", {"op": "add_field", "args": NEW_FIELD}
     ),
@@ -177,6 +184,12 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
         headers=admin_headers,
     )
     assert flow.status_code == 201, flow.text
+    rule = await client.post(
+        api.url("/collections/items/rules"),
+        json={"name": "noop", "when": "name = 'never'", "require": ["name"]},
+        headers=admin_headers,
+    )
+    assert rule.status_code == 201, rule.text
     ops = await client.get(api.url("/schema/ops"), headers=admin_headers)
     values = {
         "webhook_id": hook.json()["id"],
@@ -188,6 +201,7 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
         "key_id": spare.json()["id"],
         "op_id": ops.json()["data"][0]["id"],
         "closed_record_id": closed_record["id"],
+        "name": "noop",
     }
     return Tenant(api, values, key, await api.user(f"user@{project_id}.example.com"))
 

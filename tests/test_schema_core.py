@@ -349,6 +349,7 @@ async def test_add_field_adds_a_column_and_a_catalog_row(api: Api, pg: asyncpg.C
         "required": False,
         "unique": False,
         "options": {},
+        "rules": [],
     }
     columns = await table_columns(pg, api.project, "orders")
     assert list(columns) == ["id", "created_at", "updated_at", "title", "note"]

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin import urls
+from admin.conditions import condition_menu, condition_rows
 from admin.forms import FormErrors, text
 from admin.rendering import redirect, render, success
 from admin.routing import admin_router
@@ -89,6 +90,8 @@ async def _page(
         inputs=inputs or to_inputs(dict(collection.policies)),
         fields=fields,
         operators=operator_menu(site, fields),
+        condition_fields=condition_menu(site.tessera.operators, fields),
+        condition_rows=condition_rows,
         errors=errors or FormErrors(),
     )
 

@@ -17,9 +17,19 @@ from kernel.catalog.model import (
     ProjectCatalog,
     ProjectDef,
     ProjectSettings,
+    RecordRuleDef,
+    RuleDef,
 )
 from kernel.catalog.names import project_schema
-from kernel.db.schema import aliases, collections, fields, policies, projects
+from kernel.db.schema import (
+    aliases,
+    collections,
+    field_rules,
+    fields,
+    policies,
+    projects,
+    record_rules,
+)
 from kernel.fields import FieldType
 from kernel.registry import Registry
 
@@ -31,7 +41,7 @@ async def load_catalog(
 ) -> ProjectCatalog | None:
     """The project's whole catalog, or ``None`` when the project does not exist.
 
-    Five queries, whatever the size of the project; called on a cache miss, and by the DDL
+    Seven queries, whatever the size of the project; called on a cache miss, and by the DDL
     engine inside its locked transaction (so ops always validate against fresh state).
     """
     project_row = (
@@ -53,6 +63,21 @@ async def load_catalog(
     policy_rows = (
         await conn.execute(sa.select(policies).where(policies.c.collection_id.in_(in_project)))
     ).all()
+    in_fields = sa.select(fields.c.id).where(fields.c.collection_id.in_(in_project))
+    rule_rows = (
+        await conn.execute(
+            sa.select(field_rules)
+            .where(field_rules.c.field_id.in_(in_fields))
+            .order_by(field_rules.c.field_id, field_rules.c.position)
+        )
+    ).all()
+    record_rule_rows = (
+        await conn.execute(
+            sa.select(record_rules)
+            .where(record_rules.c.collection_id.in_(in_project))
+            .order_by(record_rules.c.collection_id, record_rules.c.id)
+        )
+    ).all()
     alias_rows = (
         await conn.execute(
             sa.select(aliases).where(
@@ -63,9 +88,17 @@ async def load_catalog(
         )
     ).all()
 
+    rules_by_field: dict[int, list[RuleDef]] = defaultdict(list)
+    for row in rule_rows:
+        rules_by_field[row.field_id].append(RuleDef(row.type, row.value, row.constraint_name))
+    record_rules_by_collection: dict[int, list[RecordRuleDef]] = defaultdict(list)
+    for row in record_rule_rows:
+        record_rules_by_collection[row.collection_id].append(_record_rule(row))
     fields_by_collection: dict[int, list[FieldDef]] = defaultdict(list)
     for row in field_rows:
-        fields_by_collection[row.collection_id].append(_field(row, field_types))
+        fields_by_collection[row.collection_id].append(
+            _field(row, field_types, tuple(rules_by_field[row.id]))
+        )
     policies_by_collection: dict[int, dict[str, str | None]] = defaultdict(dict)
     for row in policy_rows:
         policies_by_collection[row.collection_id][row.action] = row.rule
@@ -88,6 +121,7 @@ async def load_catalog(
             fields=tuple(fields_by_collection[row.id]),
             policies=policies_by_collection[row.id],
             field_aliases=tuple(field_aliases[row.id]),
+            record_rules=tuple(record_rules_by_collection[row.id]),
         )
         for row in collection_rows
     }
@@ -118,7 +152,7 @@ def build_field_type(
     return field_type(field_type.Options.model_validate(options))
 
 
-def _field(row: Any, field_types: Registry[FieldType]) -> FieldDef:
+def _field(row: Any, field_types: Registry[FieldType], rules: tuple[RuleDef, ...]) -> FieldDef:
     field_type = build_field_type(field_types, row.type, row.options)
     if field_type is None:
         log.warning("field %s uses type %r, whose plugin is not enabled", row.name, row.type)
@@ -136,6 +170,20 @@ def _field(row: Any, field_types: Registry[FieldType]) -> FieldDef:
         is_deleted=row.is_deleted,
         deleted_at=row.deleted_at,
         type=field_type,
+        rules=rules,
+    )
+
+
+def _record_rule(row: Any) -> RecordRuleDef:
+    definition = row.definition
+    return RecordRuleDef(
+        id=row.id,
+        name=row.name,
+        when=definition.get("when"),
+        require=tuple(definition.get("require", ())),
+        check=definition.get("check"),
+        unique=tuple(definition.get("unique", ())),
+        index=definition.get("index"),
     )
 
 

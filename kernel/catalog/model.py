@@ -63,6 +63,48 @@ class AliasDef:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleDef:
+    """A validation rule stored with its field: a rule type's name and its ``value``.
+
+    ``constraint`` names the ``CHECK`` constraint that enforces it in the database too
+    (``None``: the rule has no exact database form)."""
+
+    type_name: str
+    value: Any
+    constraint: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.type_name, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRuleDef:
+    """A rule on the whole record, by name: ``{when?, require?, check?}`` (fields that
+    must have a value, or a condition that must hold, when ``when`` holds) or
+    ``{unique}`` (fields unique together, enforced by the index ``index``)."""
+
+    id: int
+    name: str
+    when: str | None = None
+    require: tuple[str, ...] = ()
+    check: str | None = None
+    unique: tuple[str, ...] = ()
+    index: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"name": self.name}
+        if self.unique:
+            described["unique"] = list(self.unique)
+            return described
+        described["when"] = self.when
+        if self.require:
+            described["require"] = list(self.require)
+        if self.check is not None:
+            described["check"] = self.check
+        return described
+
+
+@dataclass(frozen=True, slots=True)
 class FieldDef:
     """One field of a collection. ``type`` is ``None`` when its plugin is not enabled."""
 
@@ -79,6 +121,7 @@ class FieldDef:
     is_deleted: bool
     deleted_at: datetime | None
     type: FieldType | None
+    rules: tuple[RuleDef, ...] = ()
 
     @property
     def has_default(self) -> bool:
@@ -94,6 +137,7 @@ class FieldDef:
             "required": self.required,
             "unique": self.unique,
             "options": dict(self.options),
+            "rules": [rule.describe() for rule in self.rules],
         }
         if self.has_default:
             described["default"] = self.default
@@ -119,6 +163,7 @@ class CollectionDef:
     fields: tuple[FieldDef, ...]
     policies: Mapping[str, str | None]
     field_aliases: tuple[AliasDef, ...] = ()
+    record_rules: tuple[RecordRuleDef, ...] = ()
 
     @cached_property
     def live_fields(self) -> dict[str, FieldDef]:
@@ -151,6 +196,12 @@ class CollectionDef:
                 resolved[alias.old_name] = (target, alias)
         return resolved
 
+    def record_rule(self, name: str) -> RecordRuleDef | None:
+        for rule in self.record_rules:
+            if rule.name == name:
+                return rule
+        return None
+
     def policy(self, action: str) -> str | None:
         """The rule for ``action``: ``None`` admins only, ``""`` anyone, else an expression."""
         return self.policies.get(action)
@@ -164,6 +215,7 @@ class CollectionDef:
             "table": self.table,
             "fields": [f.describe() for f in self.live_fields.values()],
             "policies": {action: self.policies.get(action) for action in ACTIONS},
+            "rules": [rule.describe() for rule in self.record_rules],
             "aliases": [
                 {
                     "id": alias.id,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kernel.catalog.model import NO_DEFAULT, FieldDef
 from kernel.catalog.names import MAX_IDENTIFIER, check_name
+from kernel.catalog.rules import RuleSpec, resolve_rules
+from kernel.catalog.system import SYSTEM_FIELDS
 from kernel.errors import ErrorItem, ValidationFailed
 from kernel.fields import FieldType, FieldValueError
 from kernel.json_values import JsonLimits, check_json_value
+from kernel.operators import Operator
 from kernel.registry import Registry
+from kernel.rules import RuleType
+
+if TYPE_CHECKING:
+    from kernel.catalog.rules import ResolvedRule
 
 
 class FieldSpec(BaseModel):
-    """A new field: ``{name, type, required?, unique?, default?, options?}``."""
+    """A new field: ``{name, type, required?, unique?, default?, options?, rules?}``.
+
+    ``rules`` are checked by the operation once every field of the collection is known
+    (:func:`kernel.catalog.rules.resolve_rules`), since a condition may name another."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -26,6 +38,7 @@ class FieldSpec(BaseModel):
     unique: bool = False
     default: Any = None
     options: dict[str, Any] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +56,27 @@ class ResolvedField:
     default: Any
     field_type: FieldType
     default_value: Any
+    #: Set by the operation with :func:`kernel.catalog.rules.resolve_rules`.
+    rules: tuple[ResolvedRule, ...] = ()
+
+    def as_field(self, position: int = 0) -> FieldDef:
+        """The field as the catalog will hold it (id 0 until written), to bind rules and
+        conditions against before it exists."""
+        return FieldDef(
+            id=0,
+            name=self.name,
+            display_name=self.display_name,
+            type_name=self.type_name,
+            column=self.column,
+            options=self.options,
+            required=self.required,
+            unique=self.unique,
+            default=self.default if self.has_default else NO_DEFAULT,
+            position=position,
+            is_deleted=False,
+            deleted_at=None,
+            type=self.field_type,
+        )
 
 
 def resolve_field(spec: FieldSpec, field_types: Registry[FieldType], where: str) -> ResolvedField:
@@ -99,3 +133,40 @@ def resolve_field(spec: FieldSpec, field_types: Registry[FieldType], where: str)
         field_type=field_type,
         default_value=default_value,
     )
+
+
+def with_rules(
+    new_fields: Sequence[tuple[FieldSpec, ResolvedField, str]],
+    existing: Mapping[str, FieldDef],
+    rule_types: Registry[RuleType],
+    operators: Registry[Operator],
+    taken: set[str],
+) -> list[ResolvedField]:
+    """The resolved fields with their specs' rules checked and attached.
+
+    ``new_fields`` are ``(spec, resolved, where)``; a rule's condition may name the
+    system columns, ``existing`` fields (by name and column) and any of the new fields.
+    ``taken`` holds the table's constraint names and receives the new ``CHECK``
+    constraints' names. Raises one 422 per field with bad rules (see
+    :func:`kernel.catalog.rules.resolve_rules`)."""
+    names: dict[str, FieldDef] = {**SYSTEM_FIELDS, **existing}
+    for _, resolved, _ in new_fields:
+        provisional = resolved.as_field()
+        names[provisional.name] = provisional
+        names.setdefault(provisional.column, provisional)
+    attached = []
+    for spec, resolved, where in new_fields:
+        if spec.rules:
+            rules = resolve_rules(
+                spec.rules,
+                names[resolved.name],
+                names,
+                rule_types,
+                operators,
+                where=f"{where}.rules",
+                taken=taken,
+            )
+            taken.update(rule.constraint for rule in rules if rule.constraint)
+            resolved = replace(resolved, rules=rules)
+        attached.append(resolved)
+    return attached

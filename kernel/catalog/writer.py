@@ -12,8 +12,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kernel.catalog.model import RuleDef
 from kernel.catalog.specs import ResolvedField
-from kernel.db.schema import aliases, api_keys, collections, fields, policies
+from kernel.db.schema import (
+    aliases,
+    api_keys,
+    collections,
+    field_rules,
+    fields,
+    policies,
+    record_rules,
+)
 
 
 class CatalogWriter:
@@ -48,7 +57,8 @@ class CatalogWriter:
         )
 
     async def insert_field(self, collection_id: int, field: ResolvedField, position: int) -> int:
-        return (
+        """The field's row and its rules' rows; returns the field's id."""
+        field_id = (
             await self.conn.execute(
                 fields.insert()
                 .values(
@@ -67,6 +77,45 @@ class CatalogWriter:
                 .returning(fields.c.id)
             )
         ).scalar_one()
+        await self.set_field_rules(field_id, [rule.definition() for rule in field.rules])
+        return field_id
+
+    async def set_field_rules(self, field_id: int, rules: list[RuleDef]) -> None:
+        """Replace the field's rules with ``rules``, in order."""
+        await self.conn.execute(field_rules.delete().where(field_rules.c.field_id == field_id))
+        if rules:
+            await self.conn.execute(
+                field_rules.insert(),
+                [
+                    {
+                        "field_id": field_id,
+                        "position": position,
+                        "type": rule.type_name,
+                        "value": rule.value,
+                        "constraint_name": rule.constraint,
+                    }
+                    for position, rule in enumerate(rules)
+                ],
+            )
+
+    async def insert_record_rule(
+        self, collection_id: int, name: str, definition: dict[str, Any]
+    ) -> int:
+        return (
+            await self.conn.execute(
+                record_rules.insert()
+                .values(collection_id=collection_id, name=name, definition=definition)
+                .returning(record_rules.c.id)
+            )
+        ).scalar_one()
+
+    async def update_record_rule(self, rule_id: int, definition: dict[str, Any]) -> None:
+        await self.conn.execute(
+            record_rules.update().where(record_rules.c.id == rule_id).values(definition=definition)
+        )
+
+    async def delete_record_rule(self, rule_id: int) -> None:
+        await self.conn.execute(record_rules.delete().where(record_rules.c.id == rule_id))
 
     async def update_field(self, field_id: int, **values: Any) -> None:
         await self.conn.execute(

@@ -144,6 +144,43 @@ fields = sa.Table(
     sa.UniqueConstraint("collection_id", "name"),
 )
 
+# Validation rules of a field, in order; ``type`` names a registered rule type.
+field_rules = sa.Table(
+    "field_rules",
+    metadata,
+    _id(),
+    sa.Column(
+        "field_id",
+        sa.BigInteger,
+        sa.ForeignKey("fields.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("value", JSONB),
+    sa.Column("constraint_name", sa.Text),
+    _created(),
+    sa.UniqueConstraint("field_id", "position"),
+)
+
+# Rules on whole records of a collection, by name: ``definition`` is ``{when, require,
+# check}`` or ``{unique, index}``.
+record_rules = sa.Table(
+    "record_rules",
+    metadata,
+    _id(),
+    sa.Column(
+        "collection_id",
+        sa.BigInteger,
+        sa.ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
+    _created(),
+    sa.UniqueConstraint("collection_id", "name"),
+)
+
 aliases = sa.Table(
     "aliases",
     metadata,

@@ -301,6 +301,7 @@ class SchemaEngine:
             if refused is not None:
                 raise refused
             impact = await op.impact(inspector)
+            op.refuse(impact)
             if found:
                 impact = {**impact, "dependents": [item.describe() for item in found]}
             ddl = render_steps(plan.steps)

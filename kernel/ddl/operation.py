@@ -8,7 +8,8 @@ applying). It then:
    steps (issued through Alembic's operations, so the preview text is exactly what runs),
    warnings, and whether it is safe to apply (else a wizard for the UI);
 2. ``impact(inspector)`` — optional read-only facts for the preview (rows, size,
-   dependents);
+   dependents); in apply, ``refuse(impact)`` may then refuse (rows that break a new
+   constraint);
 3. ``migrate_data(conn)`` — optional data changes after the DDL (a conversion copy);
 4. ``write_catalog(writer)`` — after the DDL ran, the catalog rows, in the same
    transaction; returns the op's JSON result.
@@ -166,6 +167,11 @@ class DdlOperation(ABC):
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         """Read-only facts for the preview: rows affected, estimated duration, dependents."""
         return {}
+
+    def refuse(self, impact: dict[str, Any]) -> None:
+        """Raise to refuse applying, given what :meth:`impact` found (existing rows that
+        break a new constraint). Called in apply only, inside the locks: a preview shows
+        the same facts instead of refusing. The default accepts."""
 
     async def migrate_data(self, conn: AsyncConnection) -> None:
         """Move or convert data after the DDL steps and before the catalog writes, in the

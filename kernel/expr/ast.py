@@ -101,6 +101,22 @@ def field_names(node: Node) -> set[str]:
     return set()
 
 
+def context_names(node: Node) -> set[str]:
+    """Every request value an expression reads (``auth.id``, ``now`` ...): what a
+    condition that must judge a record alone, such as a validation rule, cannot use."""
+    if isinstance(node, Compare):
+        return {
+            f"auth.{side.attribute}" if isinstance(side, AuthRef) else "now"
+            for side in (node.left, node.right)
+            if isinstance(side, AuthRef | Now)
+        }
+    if isinstance(node, And | Or):
+        return set().union(*(context_names(item) for item in node.items))
+    if isinstance(node, Not):
+        return context_names(node.item)
+    return set()
+
+
 def rename_field(node: Node, old: str, new: str) -> Node:
     """The same expression with field ``old`` renamed to ``new``."""
     if isinstance(node, Compare):

@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from kernel.catalog.model import FieldDef
 from kernel.expr.bind import (
@@ -21,6 +22,7 @@ from kernel.expr.bind import (
     ContextValue,
     FieldValue,
 )
+from kernel.expr.parser import ExpressionError
 from kernel.statements import Params
 
 
@@ -39,6 +41,25 @@ def to_sql(
     if isinstance(bound, BoundConst):
         return sa.true() if bound.value else sa.false()
     return _compare(bound, column, params)
+
+
+def to_fixed_sql(
+    bound: Bound, column: Callable[[FieldDef], ColumnElement[Any]]
+) -> ColumnElement[bool]:
+    """The condition with every value inlined, for DDL (a ``CHECK`` constraint); raises
+    :class:`ExpressionError` when it reads the request (``@auth``, ``@now``), which a
+    constraint cannot."""
+    params = Params()
+    condition = to_sql(bound, column, params)
+    if any(param.source is not None for param in params.by_name.values()):
+        raise ExpressionError("a condition that reads the request has no fixed SQL form")
+    values = {name: param.value for name, param in params.by_name.items()}
+
+    def fill(bind: BindParameter[Any]) -> None:
+        bind.value = values[bind.key]
+        bind.required = False
+
+    return visitors.cloned_traverse(condition, {}, {"bindparam": fill})
 
 
 def _compare(

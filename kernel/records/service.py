@@ -21,7 +21,14 @@ from kernel.catalog.model import AliasDef, CollectionDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
 from kernel.db.errors import translate_postgres_error
 from kernel.db.pool import ConnectionPool
-from kernel.errors import Forbidden, NotFound, TesseraError, Unauthorized, ValidationFailed
+from kernel.errors import (
+    FieldErrors,
+    Forbidden,
+    NotFound,
+    TesseraError,
+    Unauthorized,
+    ValidationFailed,
+)
 from kernel.expr import Bound, evaluate
 from kernel.fields import RenderContext
 from kernel.json_values import JsonLimits
@@ -30,7 +37,10 @@ from kernel.records import statements
 from kernel.records.foreign_keys import foreign_key_error
 from kernel.records.includes import Include, resolve_includes
 from kernel.records.runtime import CollectionRuntime, runtime_for
+from kernel.records.validation import RecordRules, rules_for
 from kernel.records.values import candidate_row, coerce_body
+from kernel.registry import Registry
+from kernel.rules import RuleType
 from kernel.security.policies import Access, policy_refusal
 from kernel.security.principal import Principal
 from kernel.statements import CompiledStatement
@@ -70,6 +80,13 @@ class Target:
     @property
     def collection(self) -> CollectionDef:
         return self.runtime.collection
+
+    def rules(self, rule_types: Registry[RuleType]) -> RecordRules:
+        """The collection's validation rules, bound once per catalog snapshot."""
+        runtime = self.runtime
+        return rules_for(
+            self.catalog, runtime.collection, runtime.queryable, rule_types, runtime.operators
+        )
 
 
 class RecordService:
@@ -397,13 +414,15 @@ class RecordService:
             target = self.target(catalog, project_id, name, principal, "records:write", "create")
             runtime = target.runtime
             values, aliases = coerce_body(runtime, body, partial=False, limits=self.json_limits)
+            rules = target.rules(self.tessera.rule_types)
+            candidate = candidate_row(runtime, values) if rules or target.rule is not None else {}
+            if rules:
+                FieldErrors(rules.errors(candidate)).raise_if_any()
             await self._check_write_quota(project_id, runtime.collection.name, "create")
             context = self._context(
                 target, principal, meta={**(meta or {}), "actor": principal.actor()}
             )
-            if target.rule is not None and not evaluate(
-                target.rule, candidate_row(runtime, values), context
-            ):
+            if target.rule is not None and not evaluate(target.rule, candidate, context):
                 raise policy_refusal(
                     principal, "the collection's create rule does not allow this record"
                 )
@@ -442,7 +461,11 @@ class RecordService:
                 meta={**(meta or {}), "actor": principal.actor()},
                 **{f"v.{column}": value for column, value in values.items()},
             )
-            row = await self._run(target, self._pool.fetchrow, statement, context)
+            rules = target.rules(self.tessera.rule_types)
+            if rules:
+                row = await self._update_checked(target, rules, values, statement, context)
+            else:
+                row = await self._run(target, self._pool.fetchrow, statement, context)
             if row is None:
                 await self._explain_refusal(target, context, principal, "update")
             self.tessera.events.committed()
@@ -450,6 +473,27 @@ class RecordService:
             return Outcome(record, runtime.collection, aliases, target.alias)
 
         return await self._fresh(project_id, attempt)
+
+    async def _update_checked(
+        self,
+        target: Target,
+        rules: RecordRules,
+        values: dict[str, Any],
+        statement: CompiledStatement,
+        context: dict[str, Any],
+    ) -> asyncpg.Record | None:
+        """The update of a collection with rules, in one transaction: lock the stored
+        record, check the rules on it with the patch applied (a 422 listing every broken
+        rule, before the database's own CHECK constraints could refuse with less), then
+        run ``statement``."""
+        runtime = target.runtime
+        lock = statements.select_one(runtime, target.rule, lock=True)
+        async with self._pool.acquire() as conn, conn.transaction():
+            stored = await self._run(runtime, conn.fetchrow, lock, context)
+            if stored is not None:
+                merged = {**dict(zip(runtime.output_keys, stored, strict=False)), **values}
+                FieldErrors(rules.errors(merged)).raise_if_any()
+            return await self._run(runtime, conn.fetchrow, statement, context)
 
     async def delete(
         self, project_id: str, name: str, record_id: int, principal: Principal
@@ -478,10 +522,14 @@ class RecordService:
         async def attempt(catalog: ProjectCatalog) -> Outcome:
             target = self.target(catalog, project_id, name, principal, "records:read", "read")
             record = body.get("record") if isinstance(body, dict) else None
+            runtime = target.runtime
             try:
-                _, aliases = coerce_body(
-                    target.runtime, record, partial=False, limits=self.json_limits
+                values, aliases = coerce_body(
+                    runtime, record, partial=False, limits=self.json_limits
                 )
+                FieldErrors(
+                    target.rules(self.tessera.rule_types).errors(candidate_row(runtime, values))
+                ).raise_if_any()
             except ValidationFailed as error:
                 return Outcome(
                     {"valid": False, "errors": error.body()["errors"]},

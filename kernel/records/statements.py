@@ -29,8 +29,11 @@ def _id_param(params: Params) -> Any:
     return params.dynamic("id", sa.BigInteger())
 
 
-def select_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:
-    """``SELECT <record> WHERE id = :id [AND <rule>]``."""
+def select_one(
+    runtime: CollectionRuntime, rule: Bound | None, *, lock: bool = False
+) -> CompiledStatement:
+    """``SELECT <record> WHERE id = :id [AND <rule>]``; with ``lock``, ``FOR UPDATE`` (the
+    stored record an update is about to change, locked until its transaction ends)."""
 
     def build() -> CompiledStatement:
         params = Params()
@@ -39,9 +42,11 @@ def select_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatem
         )
         if rule is not None:
             statement = statement.where(to_sql(rule, runtime.column, params))
+        if lock:
+            statement = statement.with_for_update()
         return compile_statement(statement, params)
 
-    return runtime.statement(("get", rule is not None), build)
+    return runtime.statement(("lock" if lock else "get", rule is not None), build)
 
 
 def exists_one(runtime: CollectionRuntime, rule: Bound | None) -> CompiledStatement:

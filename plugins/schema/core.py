@@ -26,17 +26,24 @@ from kernel import (
     Step,
     ValidationFailed,
     check_name,
+    count_breaking_rows,
     hookimpl,
     queryable_fields,
+    refuse_breaking_rows,
     resolve_field,
+    rule_constraint_names,
     validate_policies,
+    with_rules,
 )
 from plugins.schema.naming import check_collection_name_free, check_field_name_free
 from plugins.schema.steps import add_column, create_table, new_field_steps
 
 
 def describe_resolved(field: ResolvedField) -> dict[str, Any]:
-    return {"name": field.name, "type": field.type_name, "column": field.column}
+    described = {"name": field.name, "type": field.type_name, "column": field.column}
+    if field.rules:
+        described["rules"] = [rule.definition().describe() for rule in field.rules]
+    return described
 
 
 class CreateCollectionArgs(BaseModel):
@@ -58,18 +65,20 @@ class CreateCollection(DdlOperation):
         args = self.args
         name = check_name(args.name, what="collection")
         check_collection_name_free(self.context, name)
-        self.fields: list[ResolvedField] = []
+        tessera = self.context.tessera
+        new_fields: list[tuple[FieldSpec, ResolvedField, str]] = []
         columns: set[str] = set(SYSTEM_COLUMNS)
         for index, spec in enumerate(args.fields):
-            resolved = resolve_field(spec, self.context.tessera.field_types, f"fields[{index}]")
-            if resolved.column in columns or resolved.name in {f.name for f in self.fields}:
+            resolved = resolve_field(spec, tessera.field_types, f"fields[{index}]")
+            if resolved.column in columns or resolved.name in {f.name for _, f, _ in new_fields}:
                 raise ValidationFailed(
                     f"field {resolved.name!r} is given twice",
                     code="duplicate",
                     field=f"fields[{index}].name",
                 )
             columns.add(resolved.column)
-            self.fields.append(resolved)
+            new_fields.append((spec, resolved, f"fields[{index}]"))
+        self.fields = with_rules(new_fields, {}, tessera.rule_types, tessera.operators, set())
         schema = self.context.schema
         steps = [Step(f"create table {name}", partial(create_table, schema, name, self.fields))]
         paths = [f"fields[{index}]" for index in range(len(self.fields))]
@@ -103,7 +112,15 @@ class AddField(DdlOperation):
 
     def plan(self) -> Plan:
         self.collection = self.context.collection(self.args.collection)
-        self.resolved = resolve_field(self.args.field, self.context.tessera.field_types, "field")
+        tessera = self.context.tessera
+        resolved = resolve_field(self.args.field, tessera.field_types, "field")
+        (self.resolved,) = with_rules(
+            [(self.args.field, resolved, "field")],
+            queryable_fields(self.collection, self.context.now),
+            tessera.rule_types,
+            tessera.operators,
+            rule_constraint_names(self.collection.fields),
+        )
         check_field_name_free(
             self.context,
             self.collection,
@@ -135,7 +152,15 @@ class AddField(DdlOperation):
         return Plan(steps=steps + extra, warnings=warnings)
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
-        return await inspector.impact(self.collection, rewrite=False)
+        impact = await inspector.impact(self.collection, rewrite=False)
+        if any(rule.condition is not None for rule in self.resolved.rules):
+            impact["constraints"] = await count_breaking_rows(
+                inspector, self.collection, self.resolved.rules, self.resolved
+            )
+        return impact
+
+    def refuse(self, impact: dict[str, Any]) -> None:
+        refuse_breaking_rows(self.resolved.name, impact.get("constraints", []))
 
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field.name}"

@@ -19,6 +19,7 @@ from kernel import (
     ProjectCatalog,
     ResolvedField,
     Step,
+    check_steps,
     field_column,
     system_columns,
     unique_index_name,
@@ -84,8 +85,9 @@ def new_field_steps(
     paths: list[str],
 ) -> list[Step]:
     """After new fields' columns (which come with the table or add_column): each unique
-    field's index, then the DDL its type adds (a foreign key, an index: ``extra_ddl``).
-    ``paths`` are the request paths of the fields' specs, for the types' errors."""
+    field's index, the DDL its type adds (a foreign key, an index: ``extra_ddl``), then
+    the ``CHECK`` constraints of its rules. ``paths`` are the request paths of the fields'
+    specs, for the types' errors."""
     schema = catalog.project.schema
     steps = []
     for field, where in zip(fields, paths, strict=True):
@@ -98,6 +100,7 @@ def new_field_steps(
             )
         placement = FieldPlacement(catalog, collection, field.name, field.required, where)
         steps.extend(field.field_type.extra_ddl(schema, table, field.column, placement))
+        steps.extend(check_steps(schema, table, field.rules))
     return steps
 
 

@@ -207,11 +207,14 @@ class PurgeField(DdlOperation):
         return Plan(steps=[step], warnings=[f"the data of {expected} is deleted for good"])
 
     async def preflight(self, inspector: SchemaInspector) -> None:
-        own_index = f"index {unique_index_name(self.collection.table, [self.field.column])}"
+        # What goes with the column: its unique index and its own rules' CHECK constraints.
+        own = {f"index {unique_index_name(self.collection.table, [self.field.column])}"} | {
+            f"constraint {rule.constraint}" for rule in self.field.rules if rule.constraint
+        }
         dependents = [
             dependent
             for dependent in await inspector.column_dependents(self.collection, self.field.column)
-            if dependent != own_index
+            if dependent not in own
         ]
         if dependents:
             raise Conflict(

@@ -1,0 +1,1 @@
+"""Validation rules: field rule types, record rules and compound uniqueness (``rules.core``)."""
