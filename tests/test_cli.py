@@ -39,7 +39,7 @@ def test_migrate_and_admin_create(database_url: str, tmp_path: Path) -> None:
     env = tessera_env(TESSERA_DATABASE_URL=database_url, TESSERA_DATA_DIR=str(tmp_path))
     migrated = run_tessera(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "platform schema at 0002" in migrated.stdout
+    assert "platform schema at 0003" in migrated.stdout
     created = run_tessera(
         ["admin", "create", "--email", "cli@tessera.test", "--password", "cli-password-1"], env
     )

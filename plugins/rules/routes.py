@@ -10,12 +10,27 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from kernel import CollectionDef, Forbidden, KernelSurface, NotFound, Principal
-from kernel.api.deps import PrincipalDep, TesseraDep
-from kernel.api.responses import json_response
+from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
+from kernel.api.responses import Listing, Shape, error_responses, json_response
 from kernel.security.access import require_member
 from plugins.rules.record_rules import RecordRuleSpec
 
-router = APIRouter(prefix="/api/projects/{project_id}/collections/{collection}", tags=["schema"])
+router = APIRouter(
+    prefix="/api/projects/{project_id}/collections/{collection}",
+    tags=["schema"],
+    dependencies=[SignedIn],
+)
+
+
+class RecordRule(Shape):
+    """A record rule: ``name`` and either ``unique`` (fields) or ``when`` with ``require``
+    (fields) and/or ``check`` (a condition)."""
+
+    name: str
+    unique: list[str] | None = None
+    when: str | None = None
+    require: list[str] | None = None
+    check: str | None = None
 
 
 async def _collection(
@@ -38,7 +53,7 @@ def _described(collection: CollectionDef) -> list[dict[str, Any]]:
     return [rule.describe() for rule in collection.record_rules]
 
 
-@router.get("/rules", summary="Record rules of the collection")
+@router.get("/rules", summary="Record rules of the collection", response_model=Listing[RecordRule])
 async def list_rules(
     project_id: str, collection: str, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
@@ -46,7 +61,13 @@ async def list_rules(
     return json_response({"data": _described(found)})
 
 
-@router.post("/rules", status_code=201, summary="Add a record rule (op add_record_rule)")
+@router.post(
+    "/rules",
+    status_code=201,
+    summary="Add a record rule (op add_record_rule)",
+    response_model=RecordRule,
+    responses=error_responses(409),
+)
 async def add_rule(
     project_id: str,
     collection: str,
@@ -63,7 +84,10 @@ async def add_rule(
 
 
 @router.delete(
-    "/rules/{name}", status_code=204, summary="Remove a record rule (op drop_record_rule)"
+    "/rules/{name}",
+    status_code=204,
+    summary="Remove a record rule (op drop_record_rule)",
+    responses=error_responses(409),
 )
 async def drop_rule(
     project_id: str, collection: str, name: str, tessera: TesseraDep, principal: PrincipalDep
