@@ -4,16 +4,33 @@ Parse text with :func:`parse`, bind it to a collection with :class:`Binder`, the
 the bound tree to SQL (:func:`to_sql`) or evaluate it in Python (:func:`evaluate`).
 """
 
-from kernel.expr.ast import field_names, rename_field
+from kernel.expr.ast import (
+    And,
+    Compare,
+    FieldRef,
+    ListValue,
+    Literal,
+    Node,
+    Placeholder,
+    field_names,
+    rename_field,
+)
 from kernel.expr.bind import Binder, Bound, supports
 from kernel.expr.evaluate import evaluate
 from kernel.expr.parser import ExpressionError, parse, to_text
 from kernel.expr.sql import to_sql
 
 __all__ = [
+    "And",
     "Binder",
     "Bound",
+    "Compare",
     "ExpressionError",
+    "FieldRef",
+    "ListValue",
+    "Literal",
+    "Node",
+    "Placeholder",
     "evaluate",
     "field_names",
     "parse",
