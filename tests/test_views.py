@@ -7,8 +7,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.conftest import Api
+from tests.test_policies import signed_in
 
 ORDERS_BY_CUSTOMER: dict[str, Any] = {
     "name": "orders_by_customer",
@@ -148,3 +150,252 @@ async def test_request_filters_and_sort_apply_on_top(api: Api, pg: asyncpg.Conne
     assert len(expected) > 2
     assert [row["title"] for row in rows] == [r["title"] for r in expected]
     assert set(rows[0]) == {"title", "amount", "customer_id", "customer.name"}
+
+
+async def test_a_project_user_sees_through_a_view_only_what_they_may_read(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    alice_id, alice = await signed_in(api, "alice@example.com")
+    bob_id, _ = await signed_in(api, "bob@example.com")
+    customers = await shop(api, owners=(alice_id, bob_id))
+    rule = "owner = @auth.id"
+    await api.set_policies("orders", list=rule, read=rule)
+    await api.set_policies("customers", list=rule, read=rule)
+    await create_view(
+        api,
+        {
+            **ORDERS_BY_CUSTOMER,
+            "projection": [*ORDERS_BY_CUSTOMER["projection"], "owner", "customer.owner"],
+        },
+    )
+    customer = customers[1]  # bob's customer: alice sees her orders of it, not its name
+
+    rows = await walk(api, "orders_by_customer", {"customer_id": customer["id"]}, headers=alice)
+
+    orders, clients = await table(api, "orders"), await table(api, "customers")
+    expected = await pg.fetch(
+        f"""SELECT o.title, c.name FROM {orders} o
+            LEFT JOIN {clients} c ON c.id = o.customer_id AND c.owner = $2
+            WHERE o.status = 'paid' AND o.customer_id = $1 AND o.owner = $2
+            ORDER BY o.amount DESC, o.id""",
+        customer["id"],
+        alice_id,
+    )
+    assert expected and rows
+    assert [(r["title"], r["customer.name"]) for r in rows] == [tuple(r) for r in expected]
+    assert {r["owner"] for r in rows} == {alice_id}
+    assert {r["customer.name"] for r in rows} == {None}
+    assert customer["name"] not in str(rows)
+    # A filter on a joined field cannot probe what the caller may not read.
+    probe = await run(
+        api,
+        "orders_by_customer",
+        {"customer_id": customer["id"], "filter[customer.name]": customer["name"]},
+        headers=alice,
+    )
+    assert probe.status_code == 200 and probe.json()["data"] == []
+
+
+async def test_api_key_collection_scopes_apply_to_base_and_join(api: Api) -> None:
+    customers = await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    params = {"customer_id": customers[1]["id"]}
+    for collection in ("orders", "customers"):
+        await api.set_policies(collection, list="", read="")
+
+    orders_only = await api.key(["records:read"], collections=["orders"])
+    rows = await walk(api, "orders_by_customer", params, headers=orders_only)
+    assert rows and {row["customer.name"] for row in rows} == {None}
+
+    customers_only = await api.key(["records:read"], collections=["customers"])
+    refused = await run(api, "orders_by_customer", params, headers=customers_only)
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["code"] == "collection_not_allowed"
+
+    both = await api.key(["records:read"])
+    rows = await walk(api, "orders_by_customer", params, headers=both)
+    assert {row["customer.name"] for row in rows} == {customers[1]["name"]}
+
+
+async def test_versions_and_rollback(api: Api, pg: asyncpg.Connection) -> None:
+    customers = await shop(api)
+    created = await create_view(api, ORDERS_BY_CUSTOMER)
+    assert created["version"] == 1
+    params = {"customer_id": customers[1]["id"]}
+    changed = {k: v for k, v in ORDERS_BY_CUSTOMER.items() if k != "name"}
+    changed["projection"] = ["title"]
+    response = await api.client.put(
+        views(api, "/orders_by_customer/definition"), json=changed, headers=api.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2
+    assert set((await run(api, "orders_by_customer", params)).json()["data"][0]) == {"title"}
+
+    versions = await api.client.get(views(api, "/orders_by_customer/versions"), headers=api.headers)
+    assert [(v["version"], v["active"]) for v in versions.json()["data"]] == [(2, True), (1, False)]
+    assert versions.json()["data"][0]["created_by"]
+
+    rolled = await api.client.post(
+        views(api, "/orders_by_customer/versions/1/activate"), headers=api.headers
+    )
+    assert rolled.status_code == 200, rolled.text
+    assert rolled.json()["version"] == 1
+    row = (await run(api, "orders_by_customer", params)).json()["data"][0]
+    assert set(row) == {"title", "amount", "customer_id", "customer.name"}
+    missing = await api.client.post(
+        views(api, "/orders_by_customer/versions/9/activate"), headers=api.headers
+    )
+    assert missing.status_code == 404
+
+    audited = await pg.fetch(
+        "SELECT action, after FROM tessera.audit_events WHERE project_id = $1 "
+        "AND target_type = 'view' ORDER BY id",
+        api.project,
+    )
+    assert [r["action"] for r in audited] == ["view.create", "view.change", "view.activate"]
+
+
+INVALID = [
+    ({"projection": ["title", "nope"]}, "projection[1]", "unknown_field"),
+    (
+        {
+            "filters": [
+                {"field": "title", "op": "eq", "value": "x"},
+                {"field": "amount", "op": "contains", "value": "1"},
+            ]
+        },
+        "filters[1].op",
+        "unsupported_operator",
+    ),
+    ({"filters": [{"field": "nope", "op": "eq", "value": 1}]}, "filters[0].field", "unknown_field"),
+    (
+        {"filters": [{"field": "amount", "op": "eq", "param": "undeclared"}]},
+        "filters[0].param",
+        "undeclared_param",
+    ),
+    (
+        {"filters": [{"field": "amount", "op": "eq", "value": "not a number"}]},
+        "filters[0].value",
+        "invalid_value",
+    ),
+    ({"join": [{"relation": "customer"}, {"relation": "customer"}]}, "join", "too_many_joins"),
+    ({"join": {"relation": "title"}}, "join.relation", "unknown_relation"),
+    (
+        {"filters": [{"field": "amount", "op": "gt", "value": i} for i in range(21)]},
+        "filters",
+        "too_many_filters",
+    ),
+    ({"sort": "nope:desc"}, "sort", "invalid_sort"),
+    ({"projection": ["title", "customer.nope"]}, "projection[1]", "unknown_field"),
+]
+
+
+@pytest.mark.parametrize(("change", "part", "code"), INVALID)
+async def test_an_invalid_definition_is_refused_and_the_active_version_stays(
+    api: Api, change: dict[str, Any], part: str, code: str
+) -> None:
+    customers = await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    definition = {k: v for k, v in ORDERS_BY_CUSTOMER.items() if k != "name"}
+    base = {"base_collection": "orders", "projection": ["title"], "sort": None, "join": None}
+    body = {**definition, **base, "filters": [], "params": [], **change}
+
+    response = await api.client.put(
+        views(api, "/orders_by_customer/definition"), json=body, headers=api.headers
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert (errors[0]["field"], errors[0]["code"]) == (part, code)
+
+    created = await api.client.post(views(api), json={**body, "name": "other"}, headers=api.headers)
+    assert created.status_code == 422
+    versions = await api.client.get(views(api, "/orders_by_customer/versions"), headers=api.headers)
+    assert [v["version"] for v in versions.json()["data"]] == [1]
+    page = await run(api, "orders_by_customer", {"customer_id": customers[1]["id"]})
+    assert page.status_code == 200
+
+
+async def test_only_admins_and_schema_writers_define_views(api: Api) -> None:
+    await shop(api)
+    _, user = await signed_in(api, "carol@example.com")
+    reader = await api.key(["records:read"])
+    writer = await api.key(["schema:write"])
+    for headers in (user, reader):
+        refused = await api.client.post(views(api), json=ORDERS_BY_CUSTOMER, headers=headers)
+        assert refused.status_code == 403, refused.text
+    allowed = await api.client.post(views(api), json=ORDERS_BY_CUSTOMER, headers=writer)
+    assert allowed.status_code == 201, allowed.text
+    listed = await api.client.get(views(api), headers=writer)
+    assert [v["name"] for v in listed.json()["data"]] == ["orders_by_customer"]
+    assert (await api.client.get(views(api), headers=reader)).status_code == 403
+
+
+async def test_parameter_errors_name_the_parameter(api: Api) -> None:
+    await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    missing = await run(api, "orders_by_customer", {})
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0] == {
+        "field": "customer_id",
+        "code": "missing_param",
+        "message": "parameter 'customer_id' is required",
+    }
+    wrong = await run(api, "orders_by_customer", {"customer_id": "seven"})
+    assert wrong.status_code == 400
+    assert wrong.json()["errors"][0]["field"] == "customer_id"
+    unknown = await run(api, "orders_by_customer", {"customer_id": 1, "colour": "red"})
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["field"] == "colour"
+    not_projected = await run(api, "orders_by_customer", {"customer_id": 1, "filter[status]": "x"})
+    assert not_projected.status_code == 400
+    assert not_projected.json()["errors"][0]["field"] == "filter[status]"
+    too_big = await run(api, "orders_by_customer", {"customer_id": 1, "limit": 201})
+    assert too_big.status_code == 400
+
+
+async def test_typed_optional_params_with_defaults(api: Api) -> None:
+    await shop(api)
+    await create_view(
+        api,
+        {
+            "name": "by_status",
+            "base_collection": "orders",
+            "projection": ["title", "status"],
+            "filters": [
+                {"field": "status", "op": "eq", "param": "status"},
+                {"field": "amount", "op": "gte", "param": "least"},
+            ],
+            "params": [
+                {"name": "status", "type": "string", "default": "open", "example": "paid"},
+                {"name": "least", "type": "integer", "default": 0},
+            ],
+        },
+    )
+    rows = await walk(api, "by_status", {})
+    assert rows and {r["status"] for r in rows} == {"open"}
+    rows = await walk(api, "by_status", {"status": "paid", "least": 4})
+    assert rows and {r["status"] for r in rows} == {"paid"}
+    refused = await api.client.post(
+        views(api),
+        json={
+            "name": "bad_default",
+            "base_collection": "orders",
+            "projection": ["title"],
+            "params": [{"name": "n", "type": "integer", "default": "many"}],
+        },
+        headers=api.headers,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "params[0].default"
+
+
+async def test_views_are_read_only(api: Api) -> None:
+    await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        response = await api.client.request(
+            method, views(api, "/orders_by_customer"), headers=api.headers
+        )
+        assert response.status_code == 405, (method, response.text)
+    unknown = await run(api, "nope", {})
+    assert unknown.status_code == 404
