@@ -399,3 +399,81 @@ async def test_views_are_read_only(api: Api) -> None:
         assert response.status_code == 405, (method, response.text)
     unknown = await run(api, "nope", {})
     assert unknown.status_code == 404
+
+
+async def apply(api: Api, op: str, **args: Any) -> dict[str, Any]:
+    response = await api.apply(op, **args)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_renames_rewrite_the_stored_versions_in_place(api: Api) -> None:
+    customers = await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    params = {"customer_id": customers[1]["id"]}
+    before = await walk(api, "orders_by_customer", params)
+
+    renamed = await apply(
+        api, "rename_field", collection="orders", field="customer", new_name="buyer", grace_days=0
+    )
+    assert any(d["kind"] == "view" for d in renamed["result"]["references_rewritten"])
+    await apply(api, "rename_collection", collection="orders", new_name="purchases", grace_days=0)
+    await apply(
+        api,
+        "rename_field",
+        collection="customers",
+        field="name",
+        new_name="full_name",
+        grace_days=0,
+    )
+    await apply(
+        api, "rename_field", collection="purchases", field="amount", new_name="total", grace_days=0
+    )
+
+    after = await walk(api, "orders_by_customer", params)
+    keys = {
+        "title": "title",
+        "amount": "total",
+        "customer_id": "buyer_id",
+        "customer.name": "buyer.full_name",
+    }
+    assert after == [{keys[k]: v for k, v in row.items()} for row in before]
+    definition = (
+        await api.client.get(views(api, "/orders_by_customer/definition"), headers=api.headers)
+    ).json()
+    assert definition["version"] == 1
+    assert definition["base_collection"] == "purchases"
+    assert definition["join"] == {"relation": "buyer"}
+    assert definition["sort"] == "total:desc"
+    assert definition["filters"][1]["field"] == "buyer_id"
+
+
+async def test_a_dropped_field_is_never_projected_and_the_drop_lists_the_view(api: Api) -> None:
+    customers = await shop(api)
+    await create_view(
+        api, {**ORDERS_BY_CUSTOMER, "projection": [*ORDERS_BY_CUSTOMER["projection"], "owner"]}
+    )
+    preview = await api.preview("drop_field", collection="orders", field="owner")
+    assert preview.status_code == 200, preview.text
+    dependents = preview.json()["impact"]["dependents"]
+    assert {"kind": "view", "name": "'orders_by_customer' v1"}.items() <= dependents[0].items()
+    await apply(api, "drop_field", collection="orders", field="owner")
+    rows = await walk(api, "orders_by_customer", {"customer_id": customers[1]["id"]})
+    assert rows and all("owner" not in row for row in rows)
+
+
+async def test_purging_what_a_view_uses_is_refused_listing_the_view(api: Api) -> None:
+    await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    await apply(api, "drop_collection", collection="orders")
+    settings = await api.client.patch(
+        f"/api/projects/{api.project}",
+        json={"settings": {"purge_retention_days": 0}},
+        headers=api.headers,
+    )
+    assert settings.status_code == 200, settings.text
+    refused = await api.apply("purge_collection", collection="orders", confirm="orders")
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()["errors"][0]
+    assert problem["code"] == "has_dependents"
+    assert "view 'orders_by_customer'" in problem["message"]

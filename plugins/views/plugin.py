@@ -6,10 +6,11 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from kernel import KernelSurface, PluginInfo, hookimpl
+from kernel import KernelSurface, PluginInfo, ReferenceHolder, hookimpl
 from kernel.db.migrate import Migrations
 from plugins.views import api, tables
 from plugins.views.config import ViewsConfig
+from plugins.views.references import ViewReferences
 
 
 @hookimpl
@@ -28,3 +29,8 @@ def register_migrations() -> list[Migrations]:
 @hookimpl
 def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     return [api.router]
+
+
+@hookimpl
+def register_reference_holders() -> list[type[ReferenceHolder]]:
+    return [ViewReferences]
