@@ -3,13 +3,18 @@ whose results equal the hand-written SQL of the same query."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, unique_id
+from tests.server import TesseraServer, tessera_env
 from tests.test_policies import signed_in
 
 ORDERS_BY_CUSTOMER: dict[str, Any] = {
@@ -477,3 +482,80 @@ async def test_purging_what_a_view_uses_is_refused_listing_the_view(api: Api) ->
     problem = refused.json()["errors"][0]
     assert problem["code"] == "has_dependents"
     assert "view 'orders_by_customer'" in problem["message"]
+
+
+@pytest.fixture(scope="module")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = tessera_env(
+        TESSERA_DATABASE_URL=database_url,
+        TESSERA_DATA_DIR=str(tmp_path_factory.mktemp("views")),
+        TESSERA_SECRET_KEY="views-meta-secret",
+        TESSERA_ADMIN_EMAIL=ADMIN_EMAIL,
+        TESSERA_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    )
+    with TesseraServer(env) as running:
+        yield running.url
+
+
+async def test_the_meta_curl_example_works_when_pasted(live_server: str) -> None:
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as client:
+        login = await client.post(
+            "/api/admin/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        api = Api(client, {"Authorization": f"Bearer {login.json()['token']}"}, unique_id())
+        created = await client.post(
+            "/api/projects", json={"id": api.project, "name": "meta"}, headers=api.headers
+        )
+        assert created.status_code == 201, created.text
+        customers = await shop(api)
+        for collection in ("orders", "customers"):
+            await api.set_policies(collection, list="", read="")
+        example = {**ORDERS_BY_CUSTOMER["params"][0], "example": customers[1]["id"]}
+        await create_view(api, {**ORDERS_BY_CUSTOMER, "params": [example]})
+        key = (await api.key(["records:read"]))["X-API-Key"]
+        meta = await client.get(views(api, "/orders_by_customer/meta"), headers=api.headers)
+        assert meta.status_code == 200, meta.text
+        expected = await run(api, "orders_by_customer", {"customer_id": customers[1]["id"]})
+
+    described = meta.json()
+    assert described["method"] == "GET"
+    assert described["url_template"] == (
+        f"{live_server}/api/projects/{api.project}/views/orders_by_customer"
+        "?customer_id={customer_id}"
+    )
+    assert described["params"][0] | {"default": None} == {
+        "name": "customer_id",
+        "type": "integer",
+        "required": True,
+        "example": customers[1]["id"],
+        "default": None,
+        "description": "",
+    }
+    assert {"field": "customer.name", "type": "string"}.items() <= described["filters"][3].items()
+    assert "eq" in described["filters"][3]["operators"]
+    assert described["sort"]["default"] == "amount:desc"
+    assert described["pagination"] == {
+        "mode": "cursor",
+        "default_limit": 25,
+        "max_limit": 200,
+        "cursor_param": "cursor",
+        "next_cursor": "page.next_cursor",
+    }
+    assert described["response"]["fields"]["amount"] == "integer"
+    assert {a["type"] for a in described["auth"]} == {"bearer", "api_key"}
+    assert described["examples"]["postman_url"].startswith(live_server)
+    assert "process.env.TESSERA_API_KEY" in described["examples"]["fetch"]
+    assert "axios.get(" in described["examples"]["axios"]
+
+    pasted = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        described["examples"]["curl"],
+        env={**os.environ, "TESSERA_API_KEY": key},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(pasted.communicate(), timeout=60)
+    assert pasted.returncode == 0, stderr
+    body = json.loads(stdout)
+    assert body == expected.json() and body["data"]

@@ -107,3 +107,16 @@ async def run_view(
     runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
     page = await runner.run(project_id, row, request.query_params.multi_items(), principal)
     return json_response(page)
+
+
+@router.get(
+    "/views/{name}/meta",
+    summary="How to call a view: URL, params, filters, sort, limits, auth, examples",
+)
+async def view_meta(
+    project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
+) -> Response:
+    meta = await ViewService(tessera).meta(
+        project_id, name, principal, str(request.base_url).rstrip("/")
+    )
+    return json_response(meta)

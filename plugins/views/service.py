@@ -17,6 +17,7 @@ from kernel import Conflict, KernelSurface, NotFound, Principal
 from kernel.audit import record_audit
 from kernel.security.access import require_member, require_schema_reader
 from plugins.views.definition import CompiledView, Definition, NewView, compile_definition
+from plugins.views.meta import describe_meta
 from plugins.views.tables import view_versions, views
 
 
@@ -116,6 +117,20 @@ class ViewService:
         """The active row, for a member of the project (policies decide the rows)."""
         require_member(principal, project_id)
         return await self.active(project_id, name)
+
+    async def meta(
+        self, project_id: str, name: str, principal: Principal, base_url: str
+    ) -> dict[str, Any]:
+        """How to call the view (``GET .../meta``), for a member of the project."""
+        row = await self.runnable(project_id, name, principal)
+        definition = Definition.model_validate(row.definition)
+        catalog = await self.tessera.catalog.get(project_id)
+        view = compile_definition(
+            definition, catalog, self.tessera.operators, datetime.now(UTC), lenient=True
+        )
+        return describe_meta(
+            view, base_url, project_id, name, definition.sort, self.tessera.operators
+        )
 
     async def change(
         self, project_id: str, name: str, definition: Definition, principal: Principal
