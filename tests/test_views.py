@@ -559,3 +559,23 @@ async def test_the_meta_curl_example_works_when_pasted(live_server: str) -> None
     assert pasted.returncode == 0, stderr
     body = json.loads(stdout)
     assert body == expected.json() and body["data"]
+
+
+async def test_each_view_is_in_the_project_openapi_document(api: Api) -> None:
+    await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    document = (await api.client.get(api.url("/openapi.json"), headers=api.headers)).json()
+    operation = document["paths"][views(api, "/orders_by_customer")]["get"]
+    param = operation["parameters"][0]
+    assert (param["name"], param["required"], param["schema"]["type"]) == (
+        "customer_id",
+        True,
+        "integer",
+    )
+    rows = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    fields = rows["properties"]["data"]["items"]["properties"]
+    assert set(fields) == {"title", "amount", "customer_id", "customer.name"}
+    assert {"type": "integer"}.items() <= fields["amount"]["anyOf"][0].items()
+    orders_only = await api.key(["records:read"], collections=["orders"])
+    hidden = (await api.client.get(api.url("/openapi.json"), headers=orders_only)).json()
+    assert views(api, "/orders_by_customer") not in hidden["paths"]

@@ -28,6 +28,20 @@ class View(Shape):
     created_at: datetime
 
 
+class ViewMeta(Shape):
+    """How to call a view (API.md, "Views")."""
+
+    url_template: str
+    method: str
+    auth: list[dict[str, Any]]
+    params: list[dict[str, Any]]
+    filters: list[dict[str, Any]]
+    sort: dict[str, Any]
+    pagination: dict[str, Any]
+    response: dict[str, Any]
+    examples: dict[str, str]
+
+
 class Version(Shape):
     version: int
     active: bool
@@ -112,6 +126,7 @@ async def run_view(
 @router.get(
     "/views/{name}/meta",
     summary="How to call a view: URL, params, filters, sort, limits, auth, examples",
+    response_model=ViewMeta,
 )
 async def view_meta(
     project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 
-from kernel import KernelSurface, PluginInfo, ReferenceHolder, hookimpl
+from kernel import KernelSurface, PluginInfo, ProjectCatalog, ReferenceHolder, hookimpl
 from kernel.db.migrate import Migrations
 from plugins.views import api, tables
 from plugins.views.config import ViewsConfig
+from plugins.views.openapi import view_paths
 from plugins.views.references import ViewReferences
 
 
@@ -34,3 +37,10 @@ def register_routes(tessera: KernelSurface) -> list[APIRouter]:
 @hookimpl
 def register_reference_holders() -> list[type[ReferenceHolder]]:
     return [ViewReferences]
+
+
+@hookimpl
+async def project_openapi_paths(
+    tessera: KernelSurface, catalog: ProjectCatalog, visible: Callable[[str], bool]
+) -> dict[str, Any]:
+    return await view_paths(tessera, catalog, visible)

@@ -32,7 +32,8 @@ def describe(row: Any) -> dict[str, Any]:
     }
 
 
-def _active() -> sa.Select:
+def active_views() -> sa.Select:
+    """Views joined with their active version's definition."""
     return sa.select(
         views.c.id,
         views.c.name,
@@ -92,7 +93,7 @@ class ViewService:
         async with self.tessera.db.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    _active().where(views.c.project_id == project_id).order_by(views.c.name)
+                    active_views().where(views.c.project_id == project_id).order_by(views.c.name)
                 )
             ).all()
         return [describe(row) for row in rows]
@@ -106,7 +107,7 @@ class ViewService:
         async with self.tessera.db.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    _active().where(views.c.project_id == project_id, views.c.name == name)
+                    active_views().where(views.c.project_id == project_id, views.c.name == name)
                 )
             ).one_or_none()
         if row is None:
