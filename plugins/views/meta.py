@@ -88,7 +88,7 @@ def describe_meta(
         },
         "response": {"fields": {n: field.type_name for n, field in fields.items()}},
         "examples": {
-            "curl": f'curl -s -H "X-API-Key: $TESSERA_API_KEY" {shlex.quote(url)}',
+            "curl": f'curl -sS -H "X-API-Key: $TESSERA_API_KEY" {shlex.quote(url)}',
             "fetch": _fetch(url, fields),
             "axios": _axios(f"{base_url}{path}", example_query),
             "postman_url": url,
