@@ -465,6 +465,10 @@ async def test_a_dropped_field_is_never_projected_and_the_drop_lists_the_view(ap
     await apply(api, "drop_field", collection="orders", field="owner")
     rows = await walk(api, "orders_by_customer", {"customer_id": customers[1]["id"]})
     assert rows and all("owner" not in row for row in rows)
+    await apply(api, "drop_field", collection="orders", field="amount")  # the default sort
+    outdated = await run(api, "orders_by_customer", {"customer_id": customers[1]["id"]})
+    assert outdated.status_code == 409
+    assert outdated.json()["errors"][0]["code"] == "view_outdated"
 
 
 async def test_purging_what_a_view_uses_is_refused_listing_the_view(api: Api) -> None:
@@ -579,3 +583,38 @@ async def test_each_view_is_in_the_project_openapi_document(api: Api) -> None:
     orders_only = await api.key(["records:read"], collections=["orders"])
     hidden = (await api.client.get(api.url("/openapi.json"), headers=orders_only)).json()
     assert views(api, "/orders_by_customer") not in hidden["paths"]
+
+
+async def test_pages_have_no_gap_or_duplicate_under_concurrent_inserts(api: Api) -> None:
+    customers = await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    params = {"customer_id": customers[1]["id"], "limit": 2}
+    before = await walk(api, "orders_by_customer", params)
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for step in range(50):
+        page = await run(
+            api, "orders_by_customer", {**params, **({"cursor": cursor} if cursor else {})}
+        )
+        assert page.status_code == 200, page.text
+        seen += page.json()["data"]
+        cursor = page.json()["page"]["next_cursor"]
+        # Between pages, rows sorting before and after the cursor arrive.
+        for amount in (9, -1):
+            await api.create(
+                "orders",
+                {
+                    "title": f"new{step}.{amount}",
+                    "amount": amount,
+                    "status": "paid",
+                    "customer": customers[1]["id"],
+                },
+            )
+        if cursor is None:
+            break
+    titles = [row["title"] for row in seen]
+    assert len(titles) == len(set(titles))
+    assert [row for row in seen if not row["title"].startswith("new")] == before
+    forged = await run(api, "orders_by_customer", {**params, "cursor": "abc.def"})
+    assert forged.status_code == 400
+    assert forged.json()["errors"][0]["code"] == "invalid_cursor"

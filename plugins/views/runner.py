@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from kernel import (
     BadRequest,
+    Conflict,
     FieldDef,
     FieldValueError,
     Forbidden,
@@ -37,6 +38,7 @@ from kernel import (
     NotFound,
     Principal,
     Unauthorized,
+    ValidationFailed,
 )
 from kernel.expr import Binder, to_sql
 from kernel.query.contract import ListQuery, parse_list_query, split_cursor
@@ -65,13 +67,20 @@ class ViewRunner:
         """One page of the view ``row`` (its active definition) for ``principal``."""
         catalog = await self.tessera.catalog.get(project_id)
         now = datetime.now(UTC)
-        view = compile_definition(
-            Definition.model_validate(row.definition),
-            catalog,
-            self.tessera.operators,
-            now,
-            lenient=True,
-        )
+        try:
+            view = compile_definition(
+                Definition.model_validate(row.definition),
+                catalog,
+                self.tessera.operators,
+                now,
+                lenient=True,
+            )
+        except ValidationFailed as error:
+            problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
+            raise Conflict(
+                f"the view no longer fits the schema ({problems}); change its definition",
+                code="view_outdated",
+            ) from None
         base = self.records.target(
             catalog, project_id, view.base.name, principal, "records:read", "list"
         )
