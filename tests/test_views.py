@@ -618,3 +618,40 @@ async def test_pages_have_no_gap_or_duplicate_under_concurrent_inserts(api: Api)
     forged = await run(api, "orders_by_customer", {**params, "cursor": "abc.def"})
     assert forged.status_code == 400
     assert forged.json()["errors"][0]["code"] == "invalid_cursor"
+
+
+async def test_sorting_on_a_joined_field_pages_through_nulls(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    """The joined name is required in its collection, yet null where an order has no
+    customer: the keyset must still page through the nulls."""
+    await api.create_collection("customers", [{"name": "name", "type": "string", "required": True}])
+    await api.create_collection(
+        "orders",
+        [
+            {"name": "title", "type": "string"},
+            {"name": "customer", "type": "relation", "options": {"target": "customers"}},
+        ],
+    )
+    customers = [await api.create("customers", {"name": f"c{i % 2}"}) for i in range(3)]
+    for i in range(9):
+        linked = {"customer": customers[i % 3]["id"]} if i % 4 else {}
+        await api.create("orders", {"title": f"o{i}", **linked})
+    await create_view(
+        api,
+        {
+            "name": "all_orders",
+            "base_collection": "orders",
+            "projection": ["title", "customer.name"],
+            "join": {"relation": "customer"},
+        },
+    )
+    orders, clients = await table(api, "orders"), await table(api, "customers")
+    for direction, nulls in (("asc", "LAST"), ("desc", "FIRST")):
+        rows = await walk(api, "all_orders", {"limit": 2, "sort": f"customer.name:{direction}"})
+        expected = await pg.fetch(
+            f"""SELECT o.title, c.name FROM {orders} o
+                LEFT JOIN {clients} c ON c.id = o.customer_id
+                ORDER BY c.name {direction} NULLS {nulls}, o.id"""
+        )
+        assert [(r["title"], r["customer.name"]) for r in rows] == [tuple(r) for r in expected]

@@ -155,9 +155,15 @@ class CompiledView:
 
 
 def _labelled(fields: dict[str, FieldDef], prefix: str, qualifier: str) -> dict[str, FieldDef]:
+    """Copies of ``fields`` named as the view names them and reading the view's labels. A
+    joined field is never ``required``: the join leaves it null where there is no link or
+    the caller may not read the linked record (keyset pagination relies on it)."""
     return {
         f"{qualifier}{name}": dataclasses.replace(
-            field, name=f"{qualifier}{name}", column=f"{prefix}{field.column}"
+            field,
+            name=f"{qualifier}{name}",
+            column=f"{prefix}{field.column}",
+            required=field.required and prefix == BASE,
         )
         for name, field in fields.items()
     }
