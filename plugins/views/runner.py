@@ -65,22 +65,8 @@ class ViewRunner:
         principal: Principal,
     ) -> dict[str, Any]:
         """One page of the view ``row`` (its active definition) for ``principal``."""
-        catalog = await self.tessera.catalog.get(project_id)
         now = datetime.now(UTC)
-        try:
-            view = compile_definition(
-                Definition.model_validate(row.definition),
-                catalog,
-                self.tessera.operators,
-                now,
-                lenient=True,
-            )
-        except ValidationFailed as error:
-            problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
-            raise Conflict(
-                f"the view no longer fits the schema ({problems}); change its definition",
-                code="view_outdated",
-            ) from None
+        catalog, view = await self._compiled(project_id, row, now)
         base = self.records.target(
             catalog, project_id, view.base.name, principal, "records:read", "list"
         )
@@ -124,6 +110,30 @@ class ViewRunner:
             "data": [self._record(view, item._mapping) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
+
+    async def _compiled(self, project_id: str, row: Any, now: datetime) -> tuple[Any, CompiledView]:
+        """The catalog and the view compiled against it. A definition that does not fit
+        this process's catalog is tried once more on a freshly loaded one (a rename
+        rewrites it with the schema change, which another process may have applied); if
+        it still does not fit, 409 ``view_outdated``."""
+        definition = Definition.model_validate(row.definition)
+        catalogs = self.tessera.catalog
+        catalog = await catalogs.get(project_id)
+        for fresh in (False, True):
+            if fresh:
+                catalog = await catalogs.get(project_id, fresh=True)
+            try:
+                compiled = compile_definition(
+                    definition, catalog, self.tessera.operators, now, lenient=True
+                )
+            except ValidationFailed as error:
+                problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
+            else:
+                return catalog, compiled
+        raise Conflict(
+            f"the view no longer fits the schema ({problems}); change its definition",
+            code="view_outdated",
+        )
 
     def _joined(
         self, view: CompiledView, catalog: Any, project_id: str, principal: Principal
