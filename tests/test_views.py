@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, unique_id
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running, unique_id
 from tests.server import TesseraServer, tessera_env
 from tests.test_policies import signed_in
 
@@ -655,3 +655,29 @@ async def test_sorting_on_a_joined_field_pages_through_nulls(
                 ORDER BY c.name {direction} NULLS {nulls}, o.id"""
         )
         assert [(r["title"], r["customer.name"]) for r in rows] == [tuple(r) for r in expected]
+
+
+async def test_a_view_past_its_statement_timeout_is_a_503(
+    make_settings: Any, pg: asyncpg.Connection
+) -> None:
+    config = {"views.core": {"statement_timeout_ms": 200}}
+    async with running(make_settings(plugins={"config": config})) as client:
+        login = await client.post(
+            "/api/admin/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        api = Api(client, {"Authorization": f"Bearer {login.json()['token']}"}, unique_id())
+        created = await client.post(
+            "/api/projects", json={"id": api.project, "name": "slow"}, headers=api.headers
+        )
+        assert created.status_code == 201, created.text
+        customers = await shop(api)
+        await create_view(api, ORDERS_BY_CUSTOMER)
+        params = {"customer_id": customers[1]["id"]}
+        assert (await run(api, "orders_by_customer", params)).status_code == 200
+        async with pg.transaction():
+            # Held until the transaction ends: the view's query waits past its timeout.
+            await pg.execute(f"LOCK TABLE {await table(api, 'orders')} IN ACCESS EXCLUSIVE MODE")
+            slow = await run(api, "orders_by_customer", params)
+        assert slow.status_code == 503, slow.text
+        assert slow.json()["errors"][0]["code"] == "view_timeout"
+        assert (await run(api, "orders_by_customer", params)).status_code == 200

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
 from kernel import (
     BadRequest,
@@ -37,6 +38,7 @@ from kernel import (
     KernelSurface,
     NotFound,
     Principal,
+    ServiceUnavailable,
     Unauthorized,
     ValidationFailed,
 )
@@ -49,6 +51,9 @@ from kernel.statements import Params
 from plugins.views.config import ViewsConfig
 from plugins.views.definition import CompiledView, Definition, compile_definition
 from plugins.views.params import parse_param
+
+#: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout``.
+QUERY_CANCELED = "57014"
 
 
 class ViewRunner:
@@ -94,11 +99,7 @@ class ViewRunner:
             nulls = tuple(raw is None for raw in raw_values)
         statement, params = self._statement(view, catalog, base, joined, query, sort, nulls)
         values = {name: param.resolve(context) for name, param in params.by_name.items()}
-        async with self.tessera.db.engine.begin() as conn:
-            await conn.execute(
-                sa.text(f"SET LOCAL statement_timeout = {int(self.config.statement_timeout_ms)}")
-            )
-            rows = (await conn.execute(statement, values)).all()
+        rows = await self._fetch(statement, values)
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
@@ -110,6 +111,23 @@ class ViewRunner:
             "data": [self._record(view, item._mapping) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
+
+    async def _fetch(self, statement: sa.Select, values: dict[str, Any]) -> list[Any]:
+        """The statement's rows, under the view statement timeout (503 ``view_timeout``
+        past it)."""
+        timeout_ms = int(self.config.statement_timeout_ms)
+        try:
+            async with self.tessera.db.engine.begin() as conn:
+                await conn.execute(sa.text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+                return list((await conn.execute(statement, values)).all())
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != QUERY_CANCELED:
+                raise
+            raise ServiceUnavailable(
+                f"the view took longer than {timeout_ms} ms",
+                code="view_timeout",
+                headers={"Retry-After": "1"},
+            ) from None
 
     async def _compiled(self, project_id: str, row: Any, now: datetime) -> tuple[Any, CompiledView]:
         """The catalog and the view compiled against it. A definition that does not fit
