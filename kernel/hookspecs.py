@@ -23,7 +23,7 @@ Rules of the road:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from kernel.admin_panels import AdminPanel
     from kernel.backup import BackupPart
+    from kernel.catalog.model import ProjectCatalog
     from kernel.commands import Command
     from kernel.db.migrate import Migrations
     from kernel.ddl.operation import DdlOperation
@@ -197,6 +198,20 @@ def register_routes(tessera: KernelSurface) -> list[APIRouter]:
     ``tessera`` is the running kernel (:class:`kernel.KernelSurface`). Routers
     should set their own ``prefix`` and ``tags``; their routes appear in ``/openapi.json``
     and their errors should be :mod:`kernel.errors` exceptions.
+    """
+
+
+@hookspec
+def project_openapi_paths(
+    tessera: KernelSurface, catalog: ProjectCatalog, visible: Callable[[str], bool]
+) -> Awaitable[dict[str, Any]] | dict[str, Any] | None:
+    """OpenAPI path items this plugin adds to a project's document
+    (``GET /api/projects/<id>/openapi.json``), keyed by path.
+
+    ``catalog`` is the project's current catalog; ``visible(collection)`` says whether the
+    caller may learn of a collection (a key restricted to some collections): leave out what
+    depends on one it may not. May be a coroutine. A path the kernel already documents is
+    not replaced.
     """
 
 

@@ -449,6 +449,34 @@ async def test_hook_register_routes(
         assert "/api/probe/plugins" in (await client.get("/openapi.json")).json()["paths"]
 
 
+async def test_hook_project_openapi_paths(
+    fake_distributions: FakeDistributions, make_settings: Callable[..., Settings]
+) -> None:
+    probe(
+        fake_distributions,
+        "probe.openapi",
+        """
+        from kernel import hookimpl
+
+        @hookimpl
+        async def project_openapi_paths(tessera, catalog, visible):
+            if not visible("secret"):
+                return {}
+            path = f"/api/projects/{catalog.project.id}/probe"
+            return {path: {"get": {"summary": "probe", "responses": {"200": {}}}}}
+        """,
+    )
+    async with running(make_settings()) as client:
+        headers = await signed_in(client)
+        api = await new_project(client, headers)
+        document = await client.get(api.url("/openapi.json"), headers=headers)
+        assert document.json()["paths"][api.url("/probe")]["get"]["summary"] == "probe"
+        key = await api.key(["records:read"], collections=["orders"])
+        hidden = await client.get(api.url("/openapi.json"), headers=key)
+        assert hidden.status_code == 200, hidden.text
+        assert api.url("/probe") not in hidden.json()["paths"]
+
+
 async def test_hook_on_schema_applied(
     fake_distributions: FakeDistributions, make_settings: Callable[..., Settings]
 ) -> None:

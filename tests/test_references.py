@@ -13,28 +13,8 @@ from typing import Any
 
 from kernel.config import Settings
 from tests.conftest import Api
-from tests.fake_plugins import FakeDistributions
 from tests.receiver import Receiver
 from tests.test_jobs import _succeeded, deployment, eventually, runs, webhook, workflow
-
-VIEWS_PLUGIN = """
-    from kernel import Dependent, ReferenceHolder, hookimpl
-
-    class SavedViews(ReferenceHolder):
-        name = "view"
-
-        async def dependents(self, context, change):
-            if change.collection == "orders" and change.field is None:
-                return [Dependent("view", "open_orders", "based on orders")]
-            return []
-
-        async def rewrite(self, context, change):
-            return []
-
-    @hookimpl
-    def register_reference_holders():
-        return [SavedViews]
-"""
 
 
 async def apply(api: Api, op: str, **args: Any) -> dict[str, Any]:
@@ -151,19 +131,22 @@ async def test_drop_warns_and_purge_refuses_listing_every_dependent_kind(
     make_settings: Callable[..., Settings],
     jobs_db: str,
     receiver: Receiver,
-    fake_distributions: FakeDistributions,
 ) -> None:
-    fake_distributions.add(
-        "tests-probe-views", {"probe.views": "probe_views"}, {"probe_views": VIEWS_PLUGIN}
-    )
     async with deployment(make_settings, jobs_db) as api:
         await orders_with_everything(api, receiver.url)
+        view = await api.client.post(
+            api.url("/views"),
+            json={"name": "open_orders", "base_collection": "orders", "projection": ["title"]},
+            headers=api.headers,
+        )
+        assert view.status_code == 201, view.text
 
         dropped = await apply(api, "drop_collection", collection="orders")
         kinds = {d["kind"] for d in dropped["impact"]["dependents"]}
         assert kinds == {"api_key", "webhook", "workflow", "view"}
         assert any(
-            w == "view open_orders (based on orders) depends on it" for w in dropped["warnings"]
+            w == "view 'open_orders' v1 (base collection) depends on it"
+            for w in dropped["warnings"]
         )
 
         response = await api.client.patch(

@@ -7,6 +7,7 @@ built from the field types' own ``json_schema``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -313,5 +314,11 @@ async def get_project_openapi(
         deployment_max_limit=tessera.settings.max_page_limit,
         quotas=bool(tessera.quota_policies),
     )
+    for _, returned in tessera.plugins.call_each(
+        "project_openapi_paths", tessera=tessera, catalog=catalog, visible=principal.may_use
+    ):
+        added = await returned if inspect.isawaitable(returned) else returned
+        for path, item in added.items():
+            document["paths"].setdefault(path, item)
     document["info"]["x-generated-at"] = datetime.now(UTC).isoformat()
     return json_response(document)

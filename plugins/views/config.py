@@ -1,0 +1,13 @@
+"""Settings of the views plugin (``[plugins.config."views.core"]``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ViewsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement_timeout_ms: int = Field(
+        default=5000, ge=100, le=600_000, description="longest a view's query may run"
+    )

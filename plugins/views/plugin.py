@@ -1,0 +1,46 @@
+"""The plugin ``views.core``: saved, versioned, read-only query endpoints (see the package)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+
+from kernel import KernelSurface, PluginInfo, ProjectCatalog, ReferenceHolder, hookimpl
+from kernel.db.migrate import Migrations
+from plugins.views import api, tables
+from plugins.views.config import ViewsConfig
+from plugins.views.openapi import view_paths
+from plugins.views.references import ViewReferences
+
+
+@hookimpl
+def plugin_info() -> PluginInfo:
+    return PluginInfo(
+        description="Saved views: versioned, policy-safe, read-only query endpoints",
+        config=ViewsConfig,
+    )
+
+
+@hookimpl
+def register_migrations() -> list[Migrations]:
+    return [Migrations(Path(__file__).parent / "migrations", tables.metadata)]
+
+
+@hookimpl
+def register_routes(tessera: KernelSurface) -> list[APIRouter]:
+    return [api.router]
+
+
+@hookimpl
+def register_reference_holders() -> list[type[ReferenceHolder]]:
+    return [ViewReferences]
+
+
+@hookimpl
+async def project_openapi_paths(
+    tessera: KernelSurface, catalog: ProjectCatalog, visible: Callable[[str], bool]
+) -> dict[str, Any]:
+    return await view_paths(tessera, catalog, visible)

@@ -1,0 +1,60 @@
+"""The views plugin's tables, in the ``tessera`` schema (migrated by its own Alembic branch)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from kernel.db.schema import projects
+
+metadata = sa.MetaData(
+    schema="tessera",
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    },
+)
+
+
+def _now() -> sa.Column:
+    return sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+
+
+views = sa.Table(
+    "views",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "project_id", sa.Text, sa.ForeignKey(projects.c.id, ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("active_version", sa.Integer, nullable=False),
+    sa.Column("created_by", JSONB, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+# Every version of every view is kept; a definition names collections and fields by name
+# (renames rewrite them in place, in every version, see references.py).
+view_versions = sa.Table(
+    "view_versions",
+    metadata,
+    sa.Column(
+        "view_id",
+        sa.BigInteger,
+        sa.ForeignKey("tessera.views.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("created_by", JSONB, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
