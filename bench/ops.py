@@ -93,6 +93,9 @@ class Operation:
     credential: Credential = "key"
     #: The floor's second statement, when the request costs Tessera two.
     floor_then: FollowUp | None = None
+    #: A relation every record of the probe's page must have expanded (not null), so an
+    #: include that silently comes back empty stops the run instead of measuring less work.
+    probe_include: str | None = None
 
 
 def as_user(op: Operation) -> Operation:
@@ -223,6 +226,7 @@ def build(dataset: Dataset) -> list[Operation]:
             path=include_path,
             probe=("GET", include_path, None),
             floor_then=FollowUp(_CUSTOMERS_BY_ID, _page_customers),
+            probe_include=RELATION,
         ),
         Operation(
             name="list_filtered_deep",

@@ -168,6 +168,7 @@ def test_list_include_is_the_first_page_with_its_customers_and_a_two_statement_f
     plain, included = built["list_filtered_first"], built["list_include"]
     assert included.path == f"{plain.path}&include=customer" == included.probe[1]
     assert plain.floor_then is None and included.floor_then is not None
+    assert (plain.probe_include, included.probe_include) == (None, "customer")
     assert "p_bench.customers" in included.floor_then.sql
     assert "id = ANY($1::BIGINT[])" in included.floor_then.sql
     # The page's 25 records (the 26th only says a next page exists), each customer once.
@@ -182,6 +183,7 @@ def test_list_include_is_the_first_page_with_its_customers_and_a_two_statement_f
             path=plain.path,
             probe=plain.probe,
             floor_then=None,
+            probe_include=None,
         )
         == plain
     )
