@@ -2,7 +2,8 @@
 size as Tessera, with no HTTP, no framework and no JSON.
 
 A closed loop of ``concurrency`` tasks on uvloop, each acquiring a pooled connection, running
-the prepared statement (asyncpg prepares and caches it per connection) and releasing. The
+the prepared statement (asyncpg prepares and caches it per connection), and the operation's
+follow-up statement when it has one, on the same connection, and releasing. The
 pool is built like Tessera's (orjson codecs for JSON), with one difference: releasing a
 connection skips asyncpg's default reset query (``RESET ALL``, ``UNLISTEN *`` ...), a round
 trip that none of these statements needs.
@@ -56,13 +57,15 @@ async def _closed_loop(
     async def client(number: int) -> None:
         nonlocal errors
         rng = random.Random(seed * 1000 + number)
-        sql = op.floor_sql
+        sql, then = op.floor_sql, op.floor_then
         while time.perf_counter() < deadline:
             args: Any = op.floor_args(rng)
             started = time.perf_counter()
             try:
                 async with pool.acquire() as conn:
-                    await conn.fetch(sql, *args)
+                    rows = await conn.fetch(sql, *args)
+                    if then is not None:
+                        await conn.fetch(then.sql, *then.args(rows))
             except asyncpg.PostgresError:
                 errors += 1
                 continue

@@ -5,7 +5,9 @@ A floor statement is the SQL the operation needs: the one Tessera issues (the sa
 so the ratio measures what the HTTP stack, authentication, policies and JSON cost on top of
 the database. Where Tessera's SQL is shaped worse than it needs to be, the floor keeps the
 better shape, so the ratio shows it: a deep keyset page adds an index-usable range on the
-first sort key to Tessera's condition.
+first sort key to Tessera's condition. An operation whose request costs Tessera two
+statements (a page and its include) has a floor of the same two, the second taking its
+arguments from the first one's rows.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from urllib.parse import urlencode
 from bench.seed import (
     BASE_TIME,
     COLLECTION,
+    CUSTOMERS,
     LIST_FILTER,
     PAGE_SIZE,
     PROJECT,
+    RELATION,
     RULED_COLLECTION,
     SCHEMA,
     Credential,
@@ -30,8 +34,15 @@ from bench.seed import (
 )
 from bench.seed import list_query as seed_list_query
 
-_RECORD = "id, created_at, updated_at, title, amount, score, due_at"
+_RECORD = "id, created_at, updated_at, title, amount, score, due_at, customer_id"
 _TABLE = f"{SCHEMA}.{COLLECTION}"
+_LINK = f"{RELATION}_id"
+#: What Tessera reads for ``include=customer``: the page's customers by id (customers have
+#: no read policy, so no condition).
+_CUSTOMERS_BY_ID = (
+    f"SELECT id, created_at, updated_at, name, email FROM {SCHEMA}.{CUSTOMERS} "
+    "WHERE id = ANY($1::BIGINT[])"
+)
 #: The policy ``amount >= 0`` as Tessera compiles it: the literal is a parameter.
 _POLICY_ZERO = 0
 _WRITE_WITH_EVENT = """
@@ -48,6 +59,15 @@ SELECT {record} FROM w
 _SAMPLE_RECORD = {"title": "probe 1", "amount": 1, "score": 0.5, "due_at": "2024-06-01T00:00:00Z"}
 
 FloorArgs = Callable[[random.Random], Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A second floor statement, run on the same connection after the first: its
+    arguments come from the first statement's rows (an include's ids from a page)."""
+
+    sql: str
+    args: Callable[[Sequence[Any]], Sequence[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +91,11 @@ class Operation:
     expect_status: int = 200
     #: What the requests authenticate with: the API key, or a signed-in user's token.
     credential: Credential = "key"
+    #: The floor's second statement, when the request costs Tessera two.
+    floor_then: FollowUp | None = None
+    #: A relation every record of the probe's page must have expanded (not null), so an
+    #: include that silently comes back empty stops the run instead of measuring less work.
+    probe_include: str | None = None
 
 
 def as_user(op: Operation) -> Operation:
@@ -99,6 +124,12 @@ def _random_amount(rng: random.Random) -> int:
 
 def _random_score(rng: random.Random) -> float:
     return rng.randrange(0, 100_000) / 100
+
+
+def _page_customers(rows: Sequence[Any]) -> tuple[list[int]]:
+    """The customer ids of a page (its first ``PAGE_SIZE`` rows: the extra row only tells
+    whether a next page exists), as Tessera collects them for the include."""
+    return (sorted({row[_LINK] for row in rows[:PAGE_SIZE]}),)
 
 
 def build(dataset: Dataset) -> list[Operation]:
@@ -181,11 +212,22 @@ def build(dataset: Dataset) -> list[Operation]:
         probe=("POST", dataset.records_path, _SAMPLE_RECORD),
         expect_status=201,
     )
+    include_path = f"{dataset.records_path}?{urlencode(seed_list_query(include=RELATION))}"
     return [
         get_by_id,
         as_user(get_by_id),
         list_first,
         as_user(list_first),
+        # The first page with each record's customer inline: Tessera's page statement,
+        # then one statement for the page's customers.
+        replace(
+            list_first,
+            name="list_include",
+            path=include_path,
+            probe=("GET", include_path, None),
+            floor_then=FollowUp(_CUSTOMERS_BY_ID, _page_customers),
+            probe_include=RELATION,
+        ),
         Operation(
             name="list_filtered_deep",
             goal=0.60,
@@ -230,6 +272,7 @@ NAMES = (
     "get_by_id_user",
     "list_filtered_first",
     "list_filtered_first_user",
+    "list_include",
     "list_filtered_deep",
     "create",
     "create_ruled",

@@ -183,6 +183,13 @@ def table(results: list[OpResult]) -> str:
         text += (
             f"\n\nfive rules / no rules, create rps: {ruled.tessera.rps / plain.tessera.rps:.2f}"
         )
+    plain_list, included = by_name.get("list_filtered_first"), by_name.get("list_include")
+    if plain_list is not None and included is not None and plain_list.tessera.rps:
+        text += (
+            f"\n\ninclude=customer / no include, first page rps: "
+            f"{included.tessera.rps / plain_list.tessera.rps:.2f}, "
+            f"floor {included.floor.rps / plain_list.floor.rps:.2f}"
+        )
     return text + "\n\n" + _align(cpu_rows)
 
 
@@ -225,6 +232,10 @@ def write_json(path: Path, results: list[OpResult], meta: dict[str, Any]) -> Non
     plain, ruled = document.get("create"), document.get("create_ruled")
     if plain and ruled and plain["rps"]:
         ruled["rps_vs_create"] = round(ruled["rps"] / plain["rps"], 3)
+    plain_list, included = document.get("list_filtered_first"), document.get("list_include")
+    if plain_list and included and plain_list["rps"] and plain_list["floor_rps"]:
+        included["rps_vs_list"] = round(included["rps"] / plain_list["rps"], 3)
+        included["floor_rps_vs_list"] = round(included["floor_rps"] / plain_list["floor_rps"], 3)
     document["meta"] = meta
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")

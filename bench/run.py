@@ -55,7 +55,8 @@ async def _server_facts(url: str) -> tuple[str, int | None]:
 
 
 def probe(server: RunningServer, dataset: seeding.Dataset, op: Operation) -> None:
-    """One request like the operation's; a wrong status stops the run before it measures."""
+    """One request like the operation's; a wrong status, or a page whose include came back
+    empty, stops the run before it measures."""
     method, path, body = op.probe
     header, value = dataset.credentials(op.credential)
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
@@ -65,6 +66,10 @@ def probe(server: RunningServer, dataset: seeding.Dataset, op: Operation) -> Non
             f"{op.name}: {method} {path} answered {response.status_code}, "
             f"expected {op.expect_status}: {response.text[:500]}"
         )
+    if op.probe_include is not None:
+        page = response.json()["data"]
+        if not page or any(record[op.probe_include] is None for record in page):
+            raise RuntimeError(f"{op.name}: {method} {path}: {op.probe_include} not expanded")
 
 
 class Runner:
@@ -191,6 +196,7 @@ def _meta(
         "warmup_s": settings.warmup,
         "wrk_threads": settings.wrk_threads,
         "rows": settings.rows,
+        "customers": seeding.CUSTOMER_COUNT,
         "database": {"kind": database.kind, "url": redact(database.url)},
         "policy": seeding.POLICY,
         "list_query": {

@@ -1,4 +1,4 @@
-"""The benchmark's data: one project, one collection, deterministic rows.
+"""The benchmark's data: one project, its collections, deterministic rows.
 
 The project, collection, policies, API key and project user are made through the API like
 a user would;
@@ -28,7 +28,25 @@ FIELDS = [
     {"name": "score", "type": "float"},
     {"name": "due_at", "type": "datetime"},
 ]
-COLUMNS = ("title", "amount", "score", "due_at")
+COLUMNS = ("title", "amount", "score", "due_at", "customer_id")
+#: The collection ``items`` links to (``list_include`` includes it): a few thousand
+#: customers, every item linked to one of them.
+CUSTOMERS = "customers"
+CUSTOMER_FIELDS = [
+    {"name": "name", "type": "string", "required": True},
+    {"name": "email", "type": "string"},
+]
+CUSTOMER_COLUMNS = ("name", "email")
+CUSTOMER_COUNT = 5_000
+#: Added to ``items`` only (``ruled_items`` stays as it was): stored as ``customer_id``.
+RELATION = "customer"
+RELATION_FIELD = {
+    "name": RELATION,
+    "type": "relation",
+    "options": {"target": CUSTOMERS, "on_delete": "restrict"},
+}
+#: Anyone may read and list customers: an include of them adds no policy condition.
+CUSTOMER_POLICIES = {"list": "", "read": "", "create": None, "update": None, "delete": None}
 #: A second collection like the first with five validation rules, for ``create_ruled``:
 #: what rules cost a create (every generated record passes them).
 RULED_COLLECTION = "ruled_items"
@@ -73,12 +91,18 @@ BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 COPY_BATCH = 5_000
 
 
-def row(number: int) -> tuple[str, int, float, datetime]:
-    """Row ``number`` (1-based, also its id): title, amount, score, due_at."""
+def row(number: int) -> tuple[str, int, float, datetime, int]:
+    """Row ``number`` (1-based, also its id): title, amount, score, due_at, customer_id."""
     amount = (number * 7919) % 10_500 - 500
     score = ((number * 104_729) % 100_000) / 100
     due_at = BASE_TIME + timedelta(seconds=(number * 2_654_435_761) % (365 * 86_400))
-    return f"item {number:06d}", amount, score, due_at
+    customer_id = (number * 3_001) % CUSTOMER_COUNT + 1
+    return f"item {number:06d}", amount, score, due_at, customer_id
+
+
+def customer(number: int) -> tuple[str, str]:
+    """Customer ``number`` (1-based, also its id): name, email."""
+    return f"customer {number:04d}", f"customer{number}@bench.test"
 
 
 def visible_ids(rows: int) -> list[int]:
@@ -158,6 +182,12 @@ async def _copy_rows(database_url: str, rows: int) -> int:
     """Copy the rows, index, vacuum and analyse; return the collection's catalog id."""
     conn = await asyncpg.connect(database_url)
     try:
+        await conn.copy_records_to_table(
+            CUSTOMERS,
+            schema_name=SCHEMA,
+            columns=CUSTOMER_COLUMNS,
+            records=[customer(number) for number in range(1, CUSTOMER_COUNT + 1)],
+        )
         done = 0
         _progress(done, rows)
         for batch in _batches(rows):
@@ -171,7 +201,8 @@ async def _copy_rows(database_url: str, rows: int) -> int:
         # Vacuumed, analysed and checkpointed now, so that neither autovacuum (a fresh
         # table of inserted rows is due for it within a minute) nor the flush of the copied
         # pages lands inside a measurement.
-        await conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{COLLECTION}")
+        for table in (COLLECTION, CUSTOMERS):
+            await conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{table}")
         await _checkpoint(conn)
         return await collection_id(conn, COLLECTION)
     finally:
@@ -193,13 +224,18 @@ def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[
     )["token"]
     client.headers["Authorization"] = f"Bearer {token}"
     succeeded(client.post("/api/projects", json={"id": PROJECT, "name": "Bench"}), "project")
-    for name, fields in ((COLLECTION, FIELDS), (RULED_COLLECTION, RULED_FIELDS)):
+    collections = (
+        (CUSTOMERS, CUSTOMER_FIELDS, CUSTOMER_POLICIES),
+        (COLLECTION, [*FIELDS, RELATION_FIELD], POLICIES),
+        (RULED_COLLECTION, RULED_FIELDS, POLICIES),
+    )
+    for name, fields, policies in collections:
         body = {"name": name, "fields": fields}
         succeeded(
             client.post(f"/api/projects/{PROJECT}/collections", json=body), f"collection {name}"
         )
         succeeded(
-            client.put(f"/api/projects/{PROJECT}/collections/{name}/policies", json=POLICIES),
+            client.put(f"/api/projects/{PROJECT}/collections/{name}/policies", json=policies),
             f"policies of {name}",
         )
     key = succeeded(
@@ -216,13 +252,17 @@ def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[
     return key["key"], key["id"], user["token"]
 
 
-def list_query(cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, str | int]:
-    """The query string of the list operations."""
+def list_query(
+    cursor: str | None = None, limit: int = PAGE_SIZE, include: str | None = None
+) -> dict[str, str | int]:
+    """The query string of the list operations (``include``: relations to expand)."""
     field, op, value = LIST_FILTER
     query: dict[str, str | int] = {f"filter[{field}][{op}]": value, "sort": LIST_SORT}
     query["limit"] = limit
     if cursor is not None:
         query["cursor"] = cursor
+    if include is not None:
+        query["include"] = include
     return query
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from bench import ops
 from bench.loadgen import LoadResult
 from bench.report import OpResult, table, write_json
-from bench.seed import RULED_FIELDS, Dataset, DeepPage
+from bench.seed import CUSTOMER_COUNT, RULED_FIELDS, Dataset, DeepPage, row
 
 CPU = {"server": 120.0, "postgres": 50.0, "generator": 25.0, "others": 3.0, "machine": 198.0}
 FLOOR_CPU = {"client": 95.0, "server": 0.5, "postgres": 65.0, "others": 5.0, "machine": 165.5}
@@ -152,3 +152,62 @@ def test_report_shows_what_five_rules_cost_a_create(tmp_path) -> None:
     path = tmp_path / "latest.json"
     write_json(path, results, {})
     assert json.loads(path.read_text())["create_ruled"]["rps_vs_create"] == 0.9
+
+
+def test_list_include_is_the_first_page_with_its_customers_and_a_two_statement_floor() -> None:
+    dataset = Dataset(
+        api_key="tsk_bench",
+        key_id=1,
+        user_token="eyJ.user.token",
+        records_path="/api/projects/bench/collections/items/records",
+        visible_ids=[1],
+        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
+        collection_id=7,
+    )
+    built = {op.name: op for op in ops.build(dataset)}
+    plain, included = built["list_filtered_first"], built["list_include"]
+    assert included.path == f"{plain.path}&include=customer" == included.probe[1]
+    assert plain.floor_then is None and included.floor_then is not None
+    assert (plain.probe_include, included.probe_include) == (None, "customer")
+    assert "p_bench.customers" in included.floor_then.sql
+    assert "id = ANY($1::BIGINT[])" in included.floor_then.sql
+    # The page's 25 records (the 26th only says a next page exists), each customer once.
+    page = [{"customer_id": number % 20 + 1} for number in range(26)]
+    page[25] = {"customer_id": 999}
+    assert included.floor_then.args(page) == (list(range(1, 21)),)
+    # Otherwise the same request and the same page statement.
+    assert (
+        replace(
+            included,
+            name=plain.name,
+            path=plain.path,
+            probe=plain.probe,
+            floor_then=None,
+            probe_include=None,
+        )
+        == plain
+    )
+
+
+def test_seeded_items_each_link_to_one_of_the_seeded_customers() -> None:
+    links = [row(number)[-1] for number in range(1, 20_001)]
+    assert set(links) == set(range(1, CUSTOMER_COUNT + 1))
+    # Consecutive rows link to different customers, so a page expands many of them.
+    assert len(set(links[:25])) == 25
+
+
+def test_report_shows_what_an_include_costs_a_first_page(tmp_path) -> None:
+    results = [
+        _result("list_filtered_first", 0.60, 90_000, 140_000),
+        _result("list_include", 0.60, 60_000, 112_000),
+    ]
+    text = table(results)
+    assert "include=customer / no include, first page rps: 0.67, floor 0.80" in text
+    include_line = next(line for line in text.splitlines() if line.startswith("list_include "))
+    assert include_line.split()[1] == "6,000"
+    path = tmp_path / "latest.json"
+    write_json(path, results, {})
+    document = json.loads(path.read_text())
+    assert document["list_include"]["rps_vs_list"] == 0.667
+    assert document["list_include"]["floor_rps_vs_list"] == 0.8
+    assert "rps_vs_list" not in document["list_filtered_first"]
