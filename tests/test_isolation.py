@@ -23,6 +23,8 @@ from tests.conftest import Api, unique_id
 CLOSED = "closed"
 OPEN = dict.fromkeys(("list", "read", "create", "update", "delete"), "")
 SECRET_OF_B = "only-b-may-see-this"
+#: A saved view's definition over ``items``.
+VIEW = {"base_collection": "items", "projection": ["name"]}
 NEW_FIELD = {"collection": "items", "field": {"name": "extra", "type": "string"}}
 #: Routes that are not about acting on a project with its credentials.
 NOT_CHECKED = {
@@ -136,6 +138,14 @@ ROUTES = [
     Route("PATCH", "/api/projects/{project_id}/workflows/{workflow_id}", {"active": False}),
     Route("DELETE", "/api/projects/{project_id}/workflows/{workflow_id}"),
     Route("GET", "/api/projects/{project_id}/workflows/{workflow_id}/runs"),
+    Route("GET", "/api/projects/{project_id}/views"),
+    Route("POST", "/api/projects/{project_id}/views", {"name": "planted", **VIEW}),
+    Route("GET", "/api/projects/{project_id}/views/{name}"),
+    Route("GET", "/api/projects/{project_id}/views/{name}/meta"),
+    Route("GET", "/api/projects/{project_id}/views/{name}/definition"),
+    Route("PUT", "/api/projects/{project_id}/views/{name}/definition", VIEW),
+    Route("GET", "/api/projects/{project_id}/views/{name}/versions"),
+    Route("POST", "/api/projects/{project_id}/views/{name}/versions/{version}/activate"),
 ]
 
 
@@ -190,6 +200,10 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
         headers=admin_headers,
     )
     assert rule.status_code == 201, rule.text
+    view = await client.post(
+        api.url("/views"), json={"name": "noop", **VIEW}, headers=admin_headers
+    )
+    assert view.status_code == 201, view.text
     ops = await client.get(api.url("/schema/ops"), headers=admin_headers)
     values = {
         "webhook_id": hook.json()["id"],
@@ -202,6 +216,7 @@ async def make_tenant(client: httpx.AsyncClient, admin_headers: dict[str, str]) 
         "op_id": ops.json()["data"][0]["id"],
         "closed_record_id": closed_record["id"],
         "name": "noop",
+        "version": 1,
     }
     return Tenant(api, values, key, await api.user(f"user@{project_id}.example.com"))
 
@@ -227,6 +242,7 @@ async def snapshot(tenant: Tenant) -> dict[str, Any]:
         "/audit",
         "/webhooks",
         "/workflows",
+        "/views",
     ):
         response = await api.client.get(api.url(path), headers=api.headers)
         assert response.status_code == 200, response.text
