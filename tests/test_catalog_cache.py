@@ -314,3 +314,17 @@ async def test_the_cache_holds_at_most_catalog_cache_size_projects(
         await read(second)  # reloaded on its next request
         assert loads.calls == 2
         assert not cache._loading  # no lock left behind per project ever loaded
+
+
+async def test_a_load_that_began_before_an_announced_change_is_not_kept(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    """A load racing a schema change can read the catalog from before the change and end
+    after it was announced; keeping it would serve the old schema until revalidation."""
+    await api.create_collection("orders", [{"name": "title", "type": "string"}])
+    cache = client.app.state.tessera.catalog  # type: ignore[attr-defined]
+    before = await cache.get(api.project, fresh=True)
+    cache.invalidate(api.project, before.version + 1)  # the change, announced
+    loaded = await cache.refresh(api.project)  # still reads the old version
+    assert loaded.version == before.version
+    assert cache.cached(api.project) is None  # served, not kept

@@ -54,6 +54,9 @@ class CatalogCache:
         self._entries: LruCache[str, tuple[ProjectCatalog, float]] = LruCache(max_projects)
         #: Projects being loaded right now (dropped when their last caller is done).
         self._loading: dict[str, _Loading] = {}
+        #: The lowest version worth keeping per project, raised by each announced change:
+        #: a load that began before the change committed must not be kept after it.
+        self._floors: LruCache[str, int] = LruCache(max_projects)
 
     def cached(self, project_id: str) -> ProjectCatalog | None:
         """The project's snapshot when one is held and needs no revalidation (no I/O);
@@ -101,11 +104,17 @@ class CatalogCache:
         current = self._entries.get(project_id)
         if current is not None and current[0].version > catalog.version:
             return current[0]
+        floor = self._floors.get(project_id)
+        if floor is not None and catalog.version < floor:
+            return catalog  # read before a change we were told of: serve it, keep nothing
         self._entries.put(project_id, (catalog, time.monotonic()))
         return catalog
 
     def invalidate(self, project_id: str, version: int | None = None) -> None:
-        """Forget the project's snapshot if it is older than ``version`` (or always)."""
+        """Forget the project's snapshot if it is older than ``version`` (or always), and
+        keep no snapshot older than ``version`` from a load still under way."""
+        if version is not None and version > (self._floors.get(project_id) or 0):
+            self._floors.put(project_id, version)
         entry = self._entries.get(project_id)
         if entry is not None and (version is None or entry[0].version < version):
             self._entries.pop(project_id)

@@ -259,7 +259,7 @@ class SchemaEngine:
 
     async def announce(self, project_id: str, version: int | None) -> None:
         """Drop this process's snapshot and tell every other process (``None``: deleted)."""
-        self.tessera.catalog.invalidate(project_id)
+        self.tessera.catalog.invalidate(project_id, version)
         await self.tessera.bus.publish(CHANNEL, self.tessera.catalog.message(project_id, version))
 
     async def _apply_locked(
