@@ -35,6 +35,8 @@ from bench.seed import (
 from bench.seed import list_query as seed_list_query
 
 _RECORD = "id, created_at, updated_at, title, amount, score, due_at, customer_id"
+#: The ruled collection's record: the same fields without the link.
+_RULED_RECORD = "id, created_at, updated_at, title, amount, score, due_at"
 _TABLE = f"{SCHEMA}.{COLLECTION}"
 _LINK = f"{RELATION}_id"
 #: What Tessera reads for ``include=customer``: the page's customers by id (customers have
@@ -249,7 +251,7 @@ def build(dataset: Dataset) -> list[Operation]:
             name="create_ruled",
             path=dataset.ruled_path,
             floor_sql=_WRITE_WITH_EVENT.format(
-                write=insert(f"{SCHEMA}.{RULED_COLLECTION}"), record=_RECORD
+                write=insert(f"{SCHEMA}.{RULED_COLLECTION}"), record=_RULED_RECORD
             ),
             floor_args=lambda rng: create_args(rng, ruled=True),
             probe=("POST", dataset.ruled_path, _SAMPLE_RECORD),
