@@ -289,6 +289,25 @@ async def test_revoked_key_is_refused_at_once(api: Api, items: str) -> None:
     assert error_code(again) == "key_not_found"
 
 
+async def test_a_key_load_that_races_its_revocation_is_not_cached(
+    api: Api, items: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await create_key(api)
+    headers = {"X-API-Key": created["key"]}
+    await api.set_policies("items", list="")
+    resolver = api.client.app.state.tessera.keys  # type: ignore[attr-defined]
+    original = resolver._load
+
+    async def revoked_meanwhile(digest: str) -> Any:
+        principal = await original(digest)
+        resolver.evict(digest)  # the bus delivered the revocation while we looked
+        return principal
+
+    monkeypatch.setattr(resolver, "_load", revoked_meanwhile)
+    assert (await api.client.get(items, headers=headers)).status_code == 200
+    assert resolver.cached(created["key"]) is None
+
+
 async def test_revoking_an_unknown_key_is_404(api: Api) -> None:
     response = await api.client.delete(api.url("/api-keys/987654321"), headers=api.headers)
     assert response.status_code == 404

@@ -50,6 +50,8 @@ class ApiKeyResolver:
         self.ttl = ttl
         self._cache: LruCache[str, tuple[Principal, float]] = LruCache(MAX_CACHED_KEYS)
         self._used: set[int] = set()
+        #: Counts evictions, so a load that raced a revocation does not cache what it read.
+        self._evictions = 0
 
     def cached(self, key: str) -> Principal | None:
         """The key's principal when resolved less than ``ttl`` ago (no I/O), else None."""
@@ -65,8 +67,10 @@ class ApiKeyResolver:
         principal = self.cached(key)
         if principal is None:
             digest = hash_key(key)
+            evictions = self._evictions
             principal = await self._load(digest)
-            self._cache.put(digest, (principal, time.monotonic() + self.ttl))
+            if evictions == self._evictions:
+                self._cache.put(digest, (principal, time.monotonic() + self.ttl))
             self._used.add(principal.id)
         return principal
 
@@ -93,7 +97,8 @@ class ApiKeyResolver:
 
     def evict(self, key_hash: str) -> None:
         """Forget a key (called on revocation, in every process through the bus); a bus
-        resync forgets them all."""
+        resync forgets them all. A load in flight meanwhile is served but not kept."""
+        self._evictions += 1
         if key_hash == RESYNC:
             self._cache.clear()
         else:
