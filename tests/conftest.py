@@ -23,6 +23,9 @@ from tests.services import PostgresServer, RedisServer, create_database, drop_da
 
 ADMIN_EMAIL = "admin@tessera.test"
 ADMIN_PASSWORD = "correct-horse-battery"
+#: One deployment secret for every app and server a test session starts: they share the
+#: database, so any of their job workers may sign a webhook delivery another one created.
+SECRET_KEY = "test-secret-key-not-for-production"
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +74,7 @@ def make_settings(database_url: str, data_dir: Path) -> Callable[..., Settings]:
         values: dict[str, Any] = {
             "database_url": database_url,
             "data_dir": data_dir,
-            "secret_key": "test-secret-key-not-for-production",
+            "secret_key": SECRET_KEY,
             "admin_email": ADMIN_EMAIL,
             "admin_password": ADMIN_PASSWORD,
             "db_pool_size": 10,

@@ -22,14 +22,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, unique_id
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET_KEY, unique_id
 from tests.server import REPO, TesseraServer, tessera_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 EXAMPLE = REPO / "docs" / "examples" / "tessera-hello"
-SECRET_KEY = "browser-tests-secret"
 
 
 def pip_install_example(target: Path, build: Path) -> None:
