@@ -76,7 +76,7 @@ def condition_fields(
 
     ``operators`` are those the field's type supports that the language writes, in
     :data:`WRITABLE` order, with ``not_null`` after ``is_null``; ``quoted`` says values are
-    always written as text (the type takes text); ``values`` are the values the value box
+    always written as text (the type takes any text); ``values`` are the values the value box
     suggests: ``true`` and ``false`` for a type that takes booleans, and those of
     ``context_values`` (names in :data:`CONTEXT_VALUES`) the type takes — pass only those
     the condition's evaluator knows (a rule judges the record alone: none; a workflow:

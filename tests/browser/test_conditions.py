@@ -153,12 +153,17 @@ async def test_a_required_if_built_by_clicks_behaves_as_the_typed_one(
         assert len(stored) == 2
 
 
-async def test_a_broken_typed_condition_is_refused_and_nothing_stored(
+async def test_a_broken_typed_condition_or_a_forged_post_is_refused_and_nothing_stored(
     page: Page, api: AdminApi
 ) -> None:
     project_id = await api.project("Broken conditions")
     await api.collection(project_id, "orders", INVOICED)
+    save = f"/admin/p/{project_id}/c/orders/rules/field/invoice"
+    form = {"rules.invoice": "[]", "required_if.invoice": "status = 'paid'"}
+    signed_out = await page.request.post(save, form=form, max_redirects=0)
     await sign_in(page)
+    forged = await page.request.post(save, form=form, max_redirects=0)
+    assert (signed_out.status, forged.status) == (403, 403)
     await page.goto(f"/admin/p/{project_id}/c/orders/rules")
     for condition, message in (
         ("status = ", "expected a value"),
@@ -170,6 +175,13 @@ async def test_a_broken_typed_condition_is_refused_and_nothing_stored(
         await expect(page.locator("form[data-field-rules='invoice']")).to_contain_text(message)
         # The typed text comes back in the box, as text: rows cannot say it.
         await expect(page.locator("#f-required_if-invoice")).to_have_value(condition.strip())
+    # required_if in both places at once: which one is meant is unclear, so neither.
+    await page.locator("#f-rules-invoice").fill('[{"type": "required_if", "value": "amount > 1"}]')
+    await page.locator("#f-required_if-invoice").fill("status = 'paid'")
+    await page.get_by_role("button", name="Save rules of invoice").click()
+    await expect(page.locator("form[data-field-rules='invoice']")).to_contain_text(
+        "Set required_if in its own box"
+    )
     described = await api.client.get(f"/api/projects/{project_id}/collections/orders")
     assert all(field["rules"] == [] for field in described.json()["fields"])
 
