@@ -238,17 +238,20 @@ def condition_builder_html(
     option values are collection names, it offers the fields of the collection chosen there
     and starts over when the choice changes (select ``chosen`` initially). Put the markup
     next to the text box, inside the same form; the page must load the admin's script
-    (every admin page and panel does); without it the text box alone still works.
+    (every admin page and panel does); without it the text box alone still works. With no
+    menus at all (no collection to name) there are no rows to offer: ``""``.
     """
-    chosen = chosen if chosen in menus else next(iter(menus), None)
-    rows = condition_rows(text, menus[chosen]) if chosen is not None else None
+    if not menus:
+        return ""
+    chosen = chosen if chosen in menus else next(iter(menus))
+    rows = condition_rows(text, menus[chosen])
     attributes = {
         "class": "condition-builder stack",
         "data-condition-builder": "",
         "data-target": target_id,
         "data-rows": orjson.dumps(rows).decode(),
         "data-menus": orjson.dumps(menus).decode(),
-        "data-chosen": chosen or "",
+        "data-chosen": chosen,
     }
     if follow is not None:
         attributes["data-follow"] = follow

@@ -180,3 +180,4 @@ async def test_the_markup_carries_rows_and_menus_escaped(menu: dict) -> None:
     assert "<b>" not in markup
     unreadable = condition_builder_html("f-when", "not status = 'a'", {"orders": menu})
     assert 'data-rows="null"' in unreadable
+    assert condition_builder_html("f-when", "", {}) == ""

@@ -79,8 +79,8 @@ class RulesPage:
         tried_errors: dict[str | None, list[str]] = {}
         for item in (tried or {}).get("errors", []):
             tried_errors.setdefault(item["field"], []).append(f"{item['code']}: {item['message']}")
-        fields_named = filterable_fields(collection)
-        condition_menu = condition_fields(fields_named, self.site.tessera.operators)
+        operators = self.site.tessera.operators
+        condition_menu = condition_fields(filterable_fields(collection), operators)
         return render(
             self.request,
             "rules.html",

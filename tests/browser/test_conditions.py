@@ -107,6 +107,11 @@ REQUIRED_IF = "status = 'paid' or amount >= 1000"
 INVOICED = [*FIELDS, {"name": "invoice", "type": "string"}]
 
 
+async def open_required_if(page: Page, field: str) -> None:
+    """Unfold a field's "Required if…" (folded while it has no condition)."""
+    await page.locator(f"details[data-required-if='{field}'] > summary").click()
+
+
 async def test_a_required_if_built_by_clicks_behaves_as_the_typed_one(
     page: Page, api: AdminApi
 ) -> None:
@@ -117,6 +122,7 @@ async def test_a_required_if_built_by_clicks_behaves_as_the_typed_one(
     target = "f-required_if-invoice"
 
     await page.goto(f"/admin/p/{project_id}/c/clicked/rules")
+    await open_required_if(page, "invoice")
     builder = builder_for(page, target)
     await builder.locator("[data-condition-join]").select_option("or")
     await click_rows(builder, [("Status", "=", "paid"), ("Amount", "≥", "1000")])
@@ -131,6 +137,7 @@ async def test_a_required_if_built_by_clicks_behaves_as_the_typed_one(
     await expect(page.locator("#f-rules-invoice")).to_have_value("[]")
 
     await page.goto(f"/admin/p/{project_id}/c/typed/rules")
+    await open_required_if(page, "invoice")
     await page.locator(f"#{target}").fill(REQUIRED_IF)
     await expect(builder_for(page, target).locator("[data-condition-advanced]")).to_be_checked()
     await page.get_by_role("button", name="Save rules of invoice").click()
@@ -165,6 +172,7 @@ async def test_a_broken_typed_condition_or_a_forged_post_is_refused_and_nothing_
     forged = await page.request.post(save, form=form, max_redirects=0)
     assert (signed_out.status, forged.status) == (403, 403)
     await page.goto(f"/admin/p/{project_id}/c/orders/rules")
+    await open_required_if(page, "invoice")
     for condition, message in (
         ("status = ", "expected a value"),
         ("nothing = 1", "nothing"),
