@@ -47,7 +47,7 @@ CONTEXT_VALUES: dict[str, Any] = {
 }
 
 _CONTEXT = re.compile(r"@(auth\.[a-z_]+|now)")
-_BARE = re.compile(r"-?\d+(\.\d+)?|true|false|null")
+_BARE = re.compile(r"-?[0-9]+(\.[0-9]+)?|true|false|null")
 
 Menu = dict[str, dict[str, Any]]
 Rows = dict[str, Any]
@@ -198,8 +198,10 @@ def _comparison(row: Mapping[str, str], entry: Mapping[str, Any]) -> Compare:
     quoted = entry["quoted"]
     if op in {"is_null", "not_null"}:
         return Compare("is_null", field, Literal(op == "is_null"))
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if op == "between":  # as the browser: the first two parts, a missing one empty
+        parts = [*parts, "", ""][:2]
     if op in {"in", "between"}:
-        parts = [part.strip() for part in raw.split(",") if part.strip()]
         return Compare(op, field, ListValue(tuple(_literal(part, quoted) for part in parts)))
     if op == "contains":
         return Compare(op, field, _literal(raw, True))

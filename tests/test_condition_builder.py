@@ -164,6 +164,8 @@ async def test_rows_write_text_values_quoted_and_skip_rows_without_a_field(menu:
     }
     assert condition_text(rows, menu) == "status = '12' or amount = 12 or note contains 'o\\'k'"
     assert condition_text({"join": "and", "rows": []}, menu) == ""
+    half = {"join": "and", "rows": [{"field": "amount", "op": "between", "value": "5"}]}
+    assert condition_text(half, menu) == "amount between 5 and ''"
 
 
 async def test_the_markup_carries_rows_and_menus_escaped(menu: dict) -> None:
