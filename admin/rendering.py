@@ -12,11 +12,13 @@ from typing import Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from admin import cookies, flash
 from admin.static_files import static_url
+from kernel import condition_builder_html
 
 TEMPLATES = Path(__file__).parent / "templates"
 CELL_LIMIT = 80
@@ -79,6 +81,11 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def condition_builder(*args: Any, **kwargs: Any) -> Markup:
+    """:func:`kernel.condition_builder_html` for templates (the kernel escapes every value)."""
+    return Markup(condition_builder_html(*args, **kwargs))
+
+
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -87,6 +94,7 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.globals["static_url"] = static_url
+environment.globals["condition_builder_html"] = condition_builder
 environment.filters.update(
     human_bytes=human_bytes, when=when, cell=cell, as_json=as_json, json_text=json_text
 )

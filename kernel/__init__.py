@@ -28,6 +28,14 @@ from kernel.catalog.rules import (
 from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field, with_rules
 from kernel.catalog.system import queryable_fields
 from kernel.catalog.writer import CatalogWriter
+from kernel.condition_builder import (
+    CONTEXT_VALUES,
+    collection_condition_fields,
+    condition_builder_html,
+    condition_fields,
+    condition_rows,
+    condition_text,
+)
 from kernel.ddl.columns import (
     check_steps,
     count_breaking_rows,
@@ -94,6 +102,7 @@ from kernel.workflows import WorkflowAction
 
 __all__ = [
     "ACTIONS",
+    "CONTEXT_VALUES",
     "INT64_MAX",
     "INT64_MIN",
     "SCOPES",
@@ -172,6 +181,11 @@ __all__ = [
     "check_name",
     "check_steps",
     "check_upload_quota",
+    "collection_condition_fields",
+    "condition_builder_html",
+    "condition_fields",
+    "condition_rows",
+    "condition_text",
     "count_breaking_rows",
     "drop_check_step",
     "field_column",

@@ -3,11 +3,13 @@ constraints, enforced on every write and reported all at once (``rules.core``)."
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from tests.conftest import Api
@@ -548,3 +550,43 @@ async def test_the_admin_edits_field_rules_and_record_rules(
     removed = await admin_form(api, admin_headers, "/record/paid_note/delete", {})
     assert removed.status_code == 303, removed.text
     assert (await post(api, "invoices", {"status": "paid", "invoice_no": "F"})).status_code == 201
+
+
+async def test_the_admin_edits_required_if_in_its_own_box_with_the_condition_builder(
+    api: Api, admin_headers: dict[str, str]
+) -> None:
+    await invoices(api)
+    shown = await api.client.get(
+        f"/admin/p/{api.project}/c/invoices/rules", headers=admin_cookie(admin_headers)
+    )
+    # The stored required_if is in its box, read back into a row; the list keeps the rest.
+    page = html.unescape(shown.text)
+    box = re.search(r'<input id="f-required_if-invoice_no" [^>]*value="([^"]*)"', page)
+    assert box is not None and box.group(1) == "status = 'paid'"
+    rows = re.search(r'data-target="f-required_if-invoice_no" data-rows="(\{.*?\})"', shown.text)
+    assert rows is not None
+    assert orjson.loads(html.unescape(rows.group(1))) == {
+        "join": "and",
+        "rows": [{"field": "status", "op": "eq", "value": "paid"}],
+    }
+    listed = re.search(r'<textarea id="f-rules-invoice_no"[^>]*>([^<]*)<', shown.text)
+    assert listed is not None and orjson.loads(html.unescape(listed.group(1))) == []
+    saved = await admin_form(
+        api,
+        admin_headers,
+        "/field/note",
+        {"rules.note": "[]", "required_if.note": "amount >= 50 or status = 'paid'"},
+    )
+    assert saved.status_code == 303, saved.text
+    response = await post(api, "invoices", {"amount": 60})
+    assert codes(response) == [("note", "required_if")]
+    assert (await post(api, "invoices", {"amount": 60, "note": "big"})).status_code == 201
+    for broken, message in (("amount >", "expected a value"), ("total = 1", "total")):
+        refused = await admin_form(
+            api, admin_headers, "/field/note", {"rules.note": "[]", "required_if.note": broken}
+        )
+        assert refused.status_code == 422
+        assert message in refused.text
+    described = await api.client.get(api.url("/collections/invoices"), headers=api.headers)
+    note = next(f for f in described.json()["fields"] if f["name"] == "note")
+    assert note["rules"] == [{"type": "required_if", "value": "amount >= 50 or status = 'paid'"}]

@@ -185,128 +185,149 @@
     search.addEventListener("focus", () => { if (!list.children.length) load(false); });
     more.addEventListener("click", () => load(true));
   }
-  /* The condition builder: rows of field, operator and value, joined by all (and) or any
-     (or), that write the expression into the text box it sits next to. The text box stays
-     visible; typing in it (or ticking "Edit as text") sets the rows aside, for what rows
-     cannot say. The server reads an existing expression back into rows
-     (admin/conditions.py). */
-  const conditionFields = document.getElementById("condition-fields");
-  if (conditionFields) {
-    const menu = JSON.parse(conditionFields.textContent);
-    const symbols = { eq: "=", ne: "!=", gt: ">", lt: "<", gte: ">=", lte: "<=" };
-    const labels = {
-      eq: "=", ne: "≠", gt: ">", lt: "<", gte: "≥", lte: "≤", in: "is one of",
-      contains: "contains", between: "is between", is_null: "is empty", not_null: "is not empty",
-    };
-    const textTypes = new Set(["string", "text"]);
-    const literal = (raw, type) => {
-      const value = (raw || "").trim();
-      if (/^@(auth\.[a-z_]+|now)$/.test(value)) return value;
-      if (!textTypes.has(type) && /^(-?\d+(\.\d+)?|true|false|null)$/.test(value)) return value;
-      return "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
-    };
-    const parts = (raw) => raw.split(",").map((item) => item.trim()).filter(Boolean);
-    const comparison = (field, op, value) => {
-      const type = menu[field].type;
-      if (op === "is_null") return `${field} is null`;
-      if (op === "not_null") return `${field} is not null`;
-      if (op === "in") return `${field} in [${parts(value).map((v) => literal(v, type)).join(", ")}]`;
-      if (op === "between") {
-        const [low, high] = parts(value);
-        return `${field} between ${literal(low, type)} and ${literal(high, type)}`;
-      }
-      if (op === "contains") return `${field} contains ${literal(value, "text")}`;
-      return `${field} ${symbols[op]} ${literal(value, type)}`;
-    };
-    const element = (tag, attributes, ...children) => {
-      const node = document.createElement(tag);
-      for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-      node.append(...children);
-      return node;
-    };
+  /* ==== The condition builder (kernel/condition_builder.py draws the markup) ====
+     <div data-condition-builder data-target="<text box id>" data-rows="{join, rows}|null"
+          data-menus="{collection: {field: {label, operators, quoted, values}}}"
+          data-chosen="<collection>" [data-follow="<select id>"]>
+     Rows of field, operator and value, joined by all (and) or any (or), that write the
+     expression into the text box. The text box stays visible; typing in it (or ticking
+     "Edit as text") sets the rows aside, for what rows cannot say. With data-follow the
+     fields are those of the collection chosen in that select, and the rows start over when
+     it changes. kernel/condition_builder.py's condition_text writes rows the same way. */
+  const conditionLabels = {
+    eq: "=", ne: "≠", gt: ">", lt: "<", gte: "≥", lte: "≤", in: "is one of",
+    contains: "contains", between: "is between", is_null: "is empty", not_null: "is not empty",
+  };
+  const conditionSymbols = { eq: "=", ne: "!=", gt: ">", lt: "<", gte: ">=", lte: "<=" };
+  const conditionHints = { in: "a, b, c", between: "low, high" };
 
-    for (const builder of document.querySelectorAll("[data-condition-builder]")) {
-      const target = document.getElementById(builder.dataset.target);
-      const initial = JSON.parse(builder.dataset.rows || "null");
-      const join = element("select", { "data-condition-join": "", "aria-label": "Match" },
-        new Option("all of these (and)", "and"), new Option("any of these (or)", "or"));
-      const rows = element("div", { "data-condition-rows": "", class: "stack" });
-      const add = element("button", { type: "button", class: "button button-quiet", "data-add-condition": "" }, "+ Add condition");
-      const advanced = element("input", { type: "checkbox", "data-condition-advanced": "" });
-      const note = element("p", { class: "muted small", hidden: "" },
-        "This condition is more than rows can show: edit it as text.");
-      builder.append(
-        element("div", { class: "field" }, element("span", {}, "Match "), join),
-        rows, add, note,
-        element("label", { class: "choice" }, advanced, " Edit as text (advanced)"),
-      );
+  const conditionLiteral = (raw, quoted) => {
+    const value = (raw || "").trim();
+    if (/^@(auth\.[a-z_]+|now)$/.test(value)) return value;
+    if (!quoted && /^(-?\d+(\.\d+)?|true|false|null)$/.test(value)) return value;
+    return "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+  };
 
-      const write = () => {
-        if (advanced.checked) return;
-        const written = [];
-        for (const row of rows.children) {
-          const field = row.querySelector("[data-condition-field]").value;
-          if (!field || !menu[field]) continue;
-          const op = row.querySelector("[data-condition-op]").value;
-          written.push(comparison(field, op, row.querySelector("[data-condition-value]").value));
-        }
-        target.value = written.join(` ${join.value} `);
-      };
-      const syncOperators = (row, chosen) => {
+  const conditionComparison = (field, entry, op, value) => {
+    const parts = value.split(",").map((item) => item.trim()).filter(Boolean);
+    if (op === "is_null") return `${field} is null`;
+    if (op === "not_null") return `${field} is not null`;
+    if (op === "in") return `${field} in [${parts.map((v) => conditionLiteral(v, entry.quoted)).join(", ")}]`;
+    if (op === "between") {
+      const [low, high] = parts;
+      return `${field} between ${conditionLiteral(low, entry.quoted)} and ${conditionLiteral(high, entry.quoted)}`;
+    }
+    if (op === "contains") return `${field} contains ${conditionLiteral(value, true)}`;
+    return `${field} ${conditionSymbols[op]} ${conditionLiteral(value, entry.quoted)}`;
+  };
+
+  const conditionElement = (tag, attributes, ...children) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+    node.append(...children);
+    return node;
+  };
+
+  let conditionLists = 0;
+
+  function conditionBuilder(builder) {
+    const target = document.getElementById(builder.dataset.target);
+    if (!target) return;
+    const menus = JSON.parse(builder.dataset.menus || "{}");
+    const follow = builder.dataset.follow ? document.getElementById(builder.dataset.follow) : null;
+    const menu = () => menus[follow ? follow.value : builder.dataset.chosen] || {};
+    const initial = JSON.parse(builder.dataset.rows || "null");
+    const join = conditionElement("select", { "data-condition-join": "", "aria-label": "Match" },
+      new Option("all of these (and)", "and"), new Option("any of these (or)", "or"));
+    const rows = conditionElement("div", { "data-condition-rows": "", class: "stack" });
+    const add = conditionElement("button", { type: "button", class: "button button-quiet", "data-add-condition": "" }, "+ Add condition");
+    const advanced = conditionElement("input", { type: "checkbox", "data-condition-advanced": "" });
+    const note = conditionElement("p", { class: "muted small", hidden: "" },
+      "This condition is more than rows can show: edit it as text.");
+    builder.append(
+      conditionElement("div", { class: "field" }, conditionElement("span", {}, "Match "), join),
+      rows, add, note,
+      conditionElement("label", { class: "choice" }, advanced, " Edit as text (advanced)"),
+    );
+
+    const write = () => {
+      if (advanced.checked) return;
+      const fields = menu();
+      const written = [];
+      for (const row of rows.children) {
         const field = row.querySelector("[data-condition-field]").value;
-        const ops = row.querySelector("[data-condition-op]");
-        const names = field && menu[field] ? menu[field].operators : [];
-        const keep = chosen || ops.value;
-        ops.replaceChildren(...names.map((name) => new Option(labels[name], name, false, name === keep)));
-        const value = row.querySelector("[data-condition-value]");
-        value.hidden = ["is_null", "not_null"].includes(ops.value);
-      };
-      const addRow = (field = "", op = "", value = "") => {
-        const fieldSelect = element("select", { "data-condition-field": "", "aria-label": "Field" },
-          new Option("— field —", ""),
-          ...Object.entries(menu).map(([name, entry]) => new Option(entry.label, name, false, name === field)));
-        const opSelect = element("select", { "data-condition-op": "", "aria-label": "Operator" });
-        const valueInput = element("input", {
-          "data-condition-value": "", "aria-label": "Value",
-          placeholder: "value, @auth.id, @auth.role or @now",
-        });
-        valueInput.value = value;
-        const remove = element("button", { type: "button", class: "button button-quiet", "aria-label": "Remove condition" }, "×");
-        const row = element("div", { class: "condition-row", "data-condition-row": "" },
-          fieldSelect, opSelect, valueInput, remove);
-        rows.append(row);
-        syncOperators(row, op);
-        fieldSelect.addEventListener("change", () => { syncOperators(row); write(); });
-        opSelect.addEventListener("change", () => { syncOperators(row); write(); });
-        valueInput.addEventListener("input", write);
-        remove.addEventListener("click", () => { row.remove(); write(); });
-        return row;
-      };
-      const setAdvanced = (on) => {
-        advanced.checked = on;
-        for (const control of [join, add, ...rows.querySelectorAll("select, input, button")]) {
-          control.disabled = on;
-        }
-      };
-
-      if (initial) {
-        join.value = initial.join;
-        for (const row of initial.rows) {
-          const op = row.op === "is_null" && row.value === "false" ? "not_null" : row.op;
-          addRow(row.field, op, row.op === "is_null" ? "" : row.value);
-        }
-        setAdvanced(false);
-      } else {
-        note.hidden = false;
-        setAdvanced(true);
+        if (!field || !fields[field]) continue;
+        const op = row.querySelector("[data-condition-op]").value;
+        const value = row.querySelector("[data-condition-value]").value;
+        written.push(conditionComparison(field, fields[field], op, value));
       }
-      join.addEventListener("change", write);
-      target.addEventListener("input", () => setAdvanced(true));
-      add.addEventListener("click", () => addRow().querySelector("[data-condition-field]").focus());
-      advanced.addEventListener("change", () => {
-        setAdvanced(advanced.checked);
+      target.value = written.join(` ${join.value} `);
+    };
+    const syncRow = (row, chosen) => {
+      const entry = menu()[row.querySelector("[data-condition-field]").value];
+      const ops = row.querySelector("[data-condition-op]");
+      const keep = chosen || ops.value;
+      ops.replaceChildren(...(entry ? entry.operators : []).map(
+        (name) => new Option(conditionLabels[name] || name, name, false, name === keep)));
+      const value = row.querySelector("[data-condition-value]");
+      value.hidden = ["is_null", "not_null"].includes(ops.value);
+      const suggestions = entry ? entry.values : [];
+      value.placeholder = conditionHints[ops.value] || (suggestions.length ? `value or ${suggestions.join(", ")}` : "value");
+      row.querySelector("datalist").replaceChildren(...suggestions.map((item) => new Option(item, item)));
+    };
+    const addRow = (field = "", op = "", value = "") => {
+      const fieldSelect = conditionElement("select", { "data-condition-field": "", "aria-label": "Field" },
+        new Option("— field —", ""),
+        ...Object.entries(menu()).map(([name, entry]) => new Option(entry.label, name, false, name === field)));
+      const opSelect = conditionElement("select", { "data-condition-op": "", "aria-label": "Operator" });
+      conditionLists += 1;
+      const listId = `condition-values-${conditionLists}`;
+      const valueInput = conditionElement("input", { "data-condition-value": "", "aria-label": "Value", list: listId });
+      valueInput.value = value;
+      const remove = conditionElement("button", { type: "button", class: "button button-quiet", "aria-label": "Remove condition" }, "×");
+      const row = conditionElement("div", { class: "condition-row", "data-condition-row": "" },
+        fieldSelect, opSelect, valueInput, conditionElement("datalist", { id: listId }), remove);
+      rows.append(row);
+      syncRow(row, op);
+      fieldSelect.addEventListener("change", () => { syncRow(row); write(); });
+      opSelect.addEventListener("change", () => { syncRow(row); write(); });
+      valueInput.addEventListener("input", write);
+      remove.addEventListener("click", () => { row.remove(); write(); });
+      return row;
+    };
+    const setAdvanced = (on) => {
+      advanced.checked = on;
+      for (const control of [join, add, ...rows.querySelectorAll("select, input, button")]) {
+        control.disabled = on;
+      }
+    };
+
+    if (initial) {
+      join.value = initial.join;
+      for (const row of initial.rows) addRow(row.field, row.op, row.value);
+      setAdvanced(false);
+    } else {
+      note.hidden = false;
+      setAdvanced(true);
+    }
+    join.addEventListener("change", write);
+    target.addEventListener("input", () => setAdvanced(true));
+    add.addEventListener("click", () => addRow().querySelector("[data-condition-field]").focus());
+    advanced.addEventListener("change", () => {
+      setAdvanced(advanced.checked);
+      write();
+    });
+    if (follow) {
+      follow.addEventListener("change", () => {
+        if (advanced.checked) return;
+        rows.replaceChildren();
         write();
       });
     }
   }
+
+  for (const builder of document.querySelectorAll("[data-condition-builder]")) {
+    conditionBuilder(builder);
+  }
+  /* ==== end of the condition builder ==== */
 })();

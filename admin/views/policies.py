@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin import urls
-from admin.conditions import condition_menu, condition_rows
 from admin.forms import FormErrors, text
 from admin.rendering import redirect, render, success
 from admin.routing import admin_router
@@ -18,7 +17,7 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import find_collection, load_project
 from admin.views.records import filterable_fields, operator_menu
-from kernel import ACTIONS, TesseraError
+from kernel import ACTIONS, CONTEXT_VALUES, TesseraError, condition_fields
 
 router = admin_router()
 
@@ -90,8 +89,9 @@ async def _page(
         inputs=inputs or to_inputs(dict(collection.policies)),
         fields=fields,
         operators=operator_menu(site, fields),
-        condition_fields=condition_menu(site.tessera.operators, fields),
-        condition_rows=condition_rows,
+        condition_menus={
+            collection.name: condition_fields(fields, site.tessera.operators, CONTEXT_VALUES)
+        },
         errors=errors or FormErrors(),
     )
 

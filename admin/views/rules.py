@@ -1,9 +1,11 @@
 """The rules editor of a collection: each field's validation rules, the record rules, and
 a "Try input" panel that checks a payload against them without writing.
 
-Every change is a schema operation (``set_field_rules``, ``add_record_rule``,
-``drop_record_rule``), so the kernel checks each rule and the history records it; the try
-panel asks the records service's ``validate``, the same check every write runs.
+A field's ``required_if`` condition, like a record rule's ``when`` and ``check``, has its own
+box with the visual condition builder; a field's other rules are edited as JSON. Every change
+is a schema operation (``set_field_rules``, ``add_record_rule``, ``drop_record_rule``), so the
+kernel checks each rule and the history records it; the try panel asks the records service's
+``validate``, the same check every write runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin import urls
-from admin.conditions import condition_menu, condition_rows
 from admin.forms import FormErrors, text
 from admin.rendering import json_text, redirect, render, success
 from admin.routing import admin_router
@@ -24,9 +25,12 @@ from admin.session import AdminSession, SessionDep
 from admin.site import AdminSite, SiteDep
 from admin.views.lookup import find_collection, load_project
 from admin.views.records import filterable_fields
-from kernel import TesseraError
+from kernel import TesseraError, condition_fields
 
 router = admin_router()
+
+#: The field rule whose option is a condition, edited with the condition builder.
+REQUIRED_IF = "required_if"
 
 
 def _json(raw: str, what: str, errors: FormErrors, name: str) -> Any:
@@ -62,15 +66,21 @@ class RulesPage:
                 self.request, urls.collection(self.project_id, collection.name, "rules")
             )
         fields = list(collection.live_fields.values())
-        shown = {
-            f"rules.{field.name}": json_text([rule.describe() for rule in field.rules])
-            for field in fields
-        }
+        shown: dict[str, str] = {}
+        for field in fields:
+            rules = [rule.describe() for rule in field.rules]
+            shown[f"rules.{field.name}"] = json_text(
+                [rule for rule in rules if rule["type"] != REQUIRED_IF]
+            )
+            shown[f"{REQUIRED_IF}.{field.name}"] = next(
+                (rule["value"] for rule in rules if rule["type"] == REQUIRED_IF), ""
+            )
         inputs = {**shown, **(inputs or {})}
         tried_errors: dict[str | None, list[str]] = {}
         for item in (tried or {}).get("errors", []):
             tried_errors.setdefault(item["field"], []).append(f"{item['code']}: {item['message']}")
         operators = self.site.tessera.operators
+        condition_menu = condition_fields(filterable_fields(collection), operators)
         return render(
             self.request,
             "rules.html",
@@ -79,9 +89,9 @@ class RulesPage:
             collection=collection,
             fields=fields,
             rule_types=sorted(self.site.tessera.rule_types),
+            required_if=REQUIRED_IF if REQUIRED_IF in self.site.tessera.rule_types else None,
             inputs=inputs,
-            condition_fields=condition_menu(operators, filterable_fields(collection)),
-            condition_rows={key: condition_rows(inputs.get(key)) for key in ("when", "check")},
+            condition_menus={collection.name: condition_menu},
             errors=errors or FormErrors(),
             tried=tried,
             tried_errors=tried_errors,
@@ -118,13 +128,20 @@ async def save_field_rules(
 ) -> Response:
     page = RulesPage(request, site, session, project_id, name)
     form = await request.form()
-    input_name = f"rules.{field}"
-    inputs = {input_name: text(form, input_name)}
+    input_name, condition_name = f"rules.{field}", f"{REQUIRED_IF}.{field}"
+    inputs = {key: text(form, key) for key in (input_name, condition_name)}
     errors = FormErrors()
-    rules = _json(inputs[input_name], "The rules", errors, input_name)
+    rules = _json(inputs[input_name], "The rules", errors, input_name) or []
+    if inputs[condition_name] and not errors:
+        if not isinstance(rules, list):
+            errors.add(input_name, "The rules are a JSON list.")
+        elif any(isinstance(rule, dict) and rule.get("type") == REQUIRED_IF for rule in rules):
+            errors.add(input_name, f"Set {REQUIRED_IF} in its own box, not in the list.")
+        else:
+            rules = [*rules, {"type": REQUIRED_IF, "value": inputs[condition_name]}]
     if errors:
         return await page.render(errors=errors, inputs=inputs, status=422)
-    args = {"collection": name, "field": field, "rules": rules or []}
+    args = {"collection": name, "field": field, "rules": rules}
     done = f"Rules of {field} saved."
     return await page.apply(
         "set_field_rules", args, input_name=input_name, inputs=inputs, done=done

@@ -1,5 +1,7 @@
 """Admin pages of the jobs plugin: webhooks (create, secret once, delivery log, redeliver)
-and workflows (trigger, condition and actions built with forms; run log).
+and workflows (trigger, condition and actions built with forms; run log). A workflow's
+condition is built with the kernel's visual condition builder, on the fields of the
+collection chosen in the trigger.
 
 The pages call :class:`JobsService`, the same service as the REST routes, as the signed-in
 admin. Markup is built here with every value escaped; the admin supplies layout and CSS.
@@ -14,10 +16,19 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
-from kernel import AdminPanel, KernelSurface, PanelRedirect, ValidationFailed
+from kernel import (
+    AdminPanel,
+    KernelSurface,
+    PanelRedirect,
+    ValidationFailed,
+    collection_condition_fields,
+    condition_builder_html,
+)
 from plugins.jobs.service import JobsService, WebhookSpec, WorkflowSpec, WorkflowUpdate
 
 ACTION_SLOTS = 3
+#: Request values a workflow condition may use: it runs on the event alone, with the time.
+CONDITION_VALUES = ("@now",)
 STATUS_BADGES = {
     "succeeded": "success",
     "active": "success",
@@ -326,10 +337,14 @@ async def render_workflows(request: Any, tessera: KernelSurface) -> str:
         parts.append(await _runs(context, service, project, int(selected)))
     parts.append("</section>")
     catalog = await tessera.catalog.get(project)
+    live = catalog.live_collections
     collections = "".join(
-        f'<option value="{_e(name)}">{_e(name)}</option>'
-        for name in sorted(catalog.live_collections)
+        f'<option value="{_e(name)}">{_e(name)}</option>' for name in sorted(live)
     )
+    condition_menus = {
+        name: collection_condition_fields(live[name], tessera.operators, CONDITION_VALUES)
+        for name in sorted(live)
+    }
     events = "".join(
         f'<label class="choice"><input type="checkbox" name="events" value="{kind}"'
         f"{' checked' if kind == 'insert' else ''}> {kind}</label>"
@@ -342,10 +357,15 @@ async def render_workflows(request: Any, tessera: KernelSurface) -> str:
         f'{context.csrf_input()}<input type="hidden" name="action" value="create_workflow">'
         '<label class="field">Name <input name="name" required></label>'
         '<label class="field">When a record of '
-        f'<select name="collection" required>{collections}</select></label>'
+        '<select id="workflow-collection" name="collection" required>'
+        f"{collections}</select></label>"
         f'<fieldset class="field"><legend>is</legend><div class="choices">{events}</div></fieldset>'
-        '<label class="field">and this holds (optional) <input name="condition" '
-        "placeholder=\"amount > 100 and status = 'paid'\"></label>"
+        '<div class="field"><label for="workflow-condition">and this holds (optional)</label>'
+        + condition_builder_html(
+            "workflow-condition", "", condition_menus, follow="workflow-collection"
+        )
+        + '<input id="workflow-condition" name="condition" class="mono" '
+        "placeholder=\"amount > 100 and status = 'paid'\"></div>"
         f"{slots}{_action_help(tessera)}"
         '<button type="submit" class="button button-primary">Create workflow</button></form>'
         "</section></aside></div>"
