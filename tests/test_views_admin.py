@@ -44,9 +44,7 @@ class AdminPage:
         assert token is not None
         return token.group(1)
 
-    async def post(
-        self, path: str, fields: list[tuple[str, str]], **query: Any
-    ) -> httpx.Response:
+    async def post(self, path: str, fields: list[tuple[str, str]], **query: Any) -> httpx.Response:
         return await post_form(
             self.api.client,
             path,

@@ -47,8 +47,7 @@ class FieldChoice:
     name: str
     type_name: str
     sortable: bool
-    operators: tuple[Operator, ...]
-    joined: bool
+    operators: tuple[type[Operator], ...]
 
 
 def skeleton(
@@ -88,8 +87,9 @@ def field_choices(
                 name=name,
                 type_name=field.type_name,
                 sortable=field.type.sortable,
-                operators=tuple(op for _, op in operators.items() if supports(type(field.type), op)),
-                joined="." in name,
+                operators=tuple(
+                    op for _, op in operators.items() if supports(type(field.type), op)
+                ),
             )
         )
     return choices
