@@ -356,6 +356,14 @@ async def test_panel_fragments_answer_alone_and_turn_errors_into_fragments(
     assert other_panel.status_code == 404
 
 
+async def test_an_unknown_view_is_a_404_page_not_a_failure(
+    api: Api, admin_headers: dict[str, str]
+) -> None:
+    shown = await AdminPage(api, admin_headers).get(view="nothing_here")
+    assert shown.status_code == 404
+    assert "view 'nothing_here' not found" in html.unescape(shown.text)
+
+
 def test_the_diff_lists_each_changed_part_in_words() -> None:
     before = {
         "base_collection": "orders",

@@ -149,13 +149,7 @@ async def _view_page(
     if tab == "api":
         base_url = str(request.base_url).rstrip("/")
         meta = await service.meta(project, name, context.principal, base_url)
-        read = [view["base_collection"]]
-        if view.get("join"):
-            row = await service.active(project, name)
-            compiled = await service.compile(project, Definition.model_validate(row.definition))
-            if compiled.join is not None:
-                read.append(compiled.join.target.name)
-        return body + usage_tab(meta, read)
+        return body + usage_tab(meta, await _collections_read(tessera, project, view))
     if draft is None:
         draft = {key: view[key] for key in Definition.model_fields if key in view}
         query = request.query_params
@@ -165,6 +159,24 @@ async def _view_page(
             if query.get("join"):
                 draft["join"] = {"relation": query["join"]}
     return body + await _builder(request, tessera, project, name, view["version"], draft, found)
+
+
+async def _collections_read(
+    tessera: KernelSurface, project: str, view: dict[str, Any]
+) -> list[str]:
+    """The collections ``view`` reads: its base, and the one it joins (while it fits)."""
+    read = [view["base_collection"]]
+    relation = (view.get("join") or {}).get("relation")
+    if relation:
+        catalog = await tessera.catalog.get(project)
+        now = datetime.now(UTC)
+        try:
+            shape = skeleton(catalog, tessera.operators, now, read[0], relation)
+        except ValidationFailed:
+            return read
+        if shape.join is not None:
+            read.append(shape.join.target.name)
+    return read
 
 
 async def _builder(

@@ -59,7 +59,7 @@ def diff_section(selected: dict[str, Any], active: dict[str, Any]) -> str:
         f"Version {older} and the active version define the same view.",
     )
     return (
-        f'<section class="panel" data-diff aria-labelledby="diff-title">'
+        f'<section class="panel view-diff" data-diff aria-labelledby="diff-title">'
         f'<h2 id="diff-title">Version {older} compared with the active version {newer}</h2>'
         f"{table}"
         '<details><summary>Both definitions as JSON</summary><div class="two-up">'
