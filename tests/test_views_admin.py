@@ -8,16 +8,19 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from kernel import Forbidden
+from kernel.config import Settings
 from plugins.views.definition import Definition
 from plugins.views.diff import PartChange, diff_definitions
 from plugins.views.preview import preview
-from tests.conftest import Api
+from tests.conftest import Api, running
+from tests.fake_plugins import FakeDistributions
 from tests.test_admin import admin_cookie
 from tests.test_views import ORDERS_BY_CUSTOMER, create_view, run, shop
 
@@ -286,6 +289,13 @@ async def test_versions_diff_any_version_against_the_active_one_and_roll_back(
     after = await admin.get(view="orders_by_customer", tab="versions")
     assert "Activate version 2" in after.text and "Activate version 1" not in after.text
 
+    for bad in ("x", "9"):
+        refused = await admin.post(
+            PAGE, [("action", "activate"), ("version", bad)], view="orders_by_customer"
+        )
+        assert refused.status_code == 303, refused.text
+        assert (await definition(api))["version"] == 1
+
 
 async def test_api_and_usage_shows_the_meta_and_its_exact_examples(
     api: Api, admin_headers: dict[str, str]
@@ -354,6 +364,58 @@ async def test_panel_fragments_answer_alone_and_turn_errors_into_fragments(
     assert no_project.headers["Content-Security-Policy"].startswith("default-src 'self'")
     other_panel = await client.get("/admin/ext/webhooks/fragments/preview", headers=cookie)
     assert other_panel.status_code == 404
+
+
+FRAGMENT_PLUGIN = """
+    from kernel import AdminPanel, Conflict, hookimpl
+
+    async def render(request, tessera):
+        return "<p>echo page</p>"
+
+    async def echo(request, tessera):
+        form = await request.form()
+        return "<p>heard " + str(len(form.getlist("q"))) + "</p>"
+
+    async def busy(request, tessera):
+        raise Conflict("not now <b>", code="busy")
+
+    async def broken(request, tessera):
+        raise RuntimeError("boom")
+
+    @hookimpl
+    def register_admin_panels(tessera):
+        parts = {"echo": echo, "busy": busy, "broken": broken}
+        return [AdminPanel(slug="echo", title="Echo", render=render, fragments=parts)]
+"""
+
+
+async def test_a_third_party_panel_serves_its_fragments_alone(
+    fake_distributions: FakeDistributions,
+    make_settings: Callable[..., Settings],
+    admin_headers: dict[str, str],
+) -> None:
+    fake_distributions.add(
+        "tests-echo", {"echo.panel": "echo_panel"}, {"echo_panel": FRAGMENT_PLUGIN}
+    )
+    async with running(make_settings()) as client:
+        cookie = admin_cookie(admin_headers)
+        page = await client.get("/admin/ext/echo", headers=cookie)
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        fields = [("csrf", token.group(1)), ("q", "a"), ("q", "b")]
+        heard = await post_form(client, "/admin/ext/echo/fragments/echo", {}, fields, cookie)
+        assert (heard.status_code, heard.text) == (200, "<p>heard 2</p>")
+        assert heard.headers["X-Admin-Fragment"] == "1"
+        forged = [("csrf", "forged"), ("q", "a")]
+        refused = await post_form(client, "/admin/ext/echo/fragments/echo", {}, forged, cookie)
+        assert refused.status_code == 403 and "X-Admin-Fragment" not in refused.headers
+        busy = await client.get("/admin/ext/echo/fragments/busy", headers=cookie)
+        assert busy.status_code == 409 and "not now &lt;b&gt;" in busy.text
+        broken = await client.get("/admin/ext/echo/fragments/broken", headers=cookie)
+        assert broken.status_code == 500 and "The plugin echo.panel could not" in broken.text
+        assert "boom" not in broken.text
+        signed_out = await client.get("/admin/ext/echo/fragments/echo")
+        assert signed_out.status_code == 303 and "X-Admin-Fragment" not in signed_out.headers
 
 
 async def test_an_unknown_view_is_a_404_page_not_a_failure(

@@ -274,7 +274,10 @@ async def handle(request: Any, tessera: KernelSurface) -> PanelRedirect | str:
     service = ViewService(tessera)
     action = form.get("action")
     if action == "activate" and view is not None:
-        version = int(str(form.get("version") or "0"))
+        wanted = str(form.get("version") or "")
+        if not wanted.isdigit():
+            raise ValidationFailed("choose a version to activate", code="invalid_version")
+        version = int(wanted)
         await service.activate(project, view, version, context.principal)
         back = address(context.url, project=project, view=view, tab="versions")
         return PanelRedirect(back, f"Version {version} of {view} is active again.")
