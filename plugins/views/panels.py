@@ -81,7 +81,8 @@ async def render(request: Any, tessera: KernelSurface) -> str:
         draft = {"base_collection": query.get("base", ""), "projection": []}
         if query.get("join"):
             draft["join"] = {"relation": query["join"]}
-        return picker + await _builder(request, tessera, project, None, 0, draft)
+        heading = f"{_back(request.state.panel, project)}<h2>New view</h2>"
+        return picker + heading + await _builder(request, tessera, project, None, 0, draft)
     return lead + picker + await _list(request.state.panel, tessera, project)
 
 
@@ -125,7 +126,14 @@ def _tabs(context: PanelContext, project: str, view: str, current: str) -> str:
         f"{current_mark if tab == current else ''}>{e(label)}</a>"
         for tab, label in TABS
     )
-    return f'<h2>View <code>{e(view)}</code></h2><nav class="tabs" aria-label="View">{links}</nav>'
+    return (
+        f"{_back(context, project)}<h2>View <code>{e(view)}</code></h2>"
+        f'<nav class="tabs" aria-label="View">{links}</nav>'
+    )
+
+
+def _back(context: PanelContext, project: str) -> str:
+    return f'<p class="small"><a href="{href(context.url, project=project)}">← All views</a></p>'
 
 
 async def _view_page(
