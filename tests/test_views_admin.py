@@ -477,3 +477,16 @@ def test_the_diff_lists_each_changed_part_in_words() -> None:
         ),
     ]
     assert diff_definitions(before, dict(before)) == []
+
+
+async def test_a_join_stored_as_a_list_of_one_is_shown_like_any_join(
+    api: Api, admin_headers: dict[str, str]
+) -> None:
+    await shop(api)
+    await create_view(api, {**ORDERS_BY_CUSTOMER, "join": [{"relation": "customer"}]})
+    admin = AdminPage(api, admin_headers)
+    builder = await admin.get(view="orders_by_customer")
+    assert builder.status_code == 200, builder.text
+    assert '<input type="hidden" name="join" value="customer">' in builder.text
+    usage = await admin.get(view="orders_by_customer", tab="api")
+    assert "<code>orders</code>, <code>customers</code>" in usage.text

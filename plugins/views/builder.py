@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernel import ErrorItem, PanelContext
-from plugins.views.form import PARAM_TYPES, FieldChoice, value_text
+from plugins.views.form import PARAM_TYPES, FieldChoice, join_relation, value_text
 from plugins.views.markup import e, href, option, problems
 
 CELL_LIMIT = 80
@@ -40,7 +40,7 @@ class BuilderState:
 def base_picker(context: PanelContext, state: BuilderState) -> str:
     """A GET form choosing the base collection and the join: the fields offered follow."""
     base = state.draft.get("base_collection", "")
-    join = (state.draft.get("join") or {}).get("relation", "")
+    join = join_relation(state.draft) or ""
     keep = (
         f'<input type="hidden" name="view" value="{e(state.view)}">'
         if state.view
@@ -228,7 +228,7 @@ def builder_form(context: PanelContext, state: BuilderState) -> str:
     fragment as they change."""
     where = {"project": state.project, "view": state.view, "new": None if state.view else 1}
     draft = state.draft
-    join = (draft.get("join") or {}).get("relation", "")
+    join = join_relation(draft) or ""
     naming = (
         ""
         if state.view

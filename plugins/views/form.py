@@ -95,6 +95,15 @@ def field_choices(
     return choices
 
 
+def join_relation(definition: dict[str, Any]) -> str | None:
+    """The relation a stored or draft definition joins through (``join`` may be one spec
+    or a list of one)."""
+    join = definition.get("join")
+    if isinstance(join, list):
+        join = join[0] if len(join) == 1 else None
+    return join.get("relation") if isinstance(join, dict) else None
+
+
 def relation_targets(view: CompiledView) -> dict[str, str]:
     """The base's fields a view may join through, each with the collection it links to."""
     targets = {}

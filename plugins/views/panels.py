@@ -29,6 +29,7 @@ from plugins.views.form import (
     definition_from_draft,
     draft_from_form,
     field_choices,
+    join_relation,
     new_view_from_draft,
     relation_targets,
     skeleton,
@@ -174,7 +175,7 @@ async def _collections_read(
 ) -> list[str]:
     """The collections ``view`` reads: its base, and the one it joins (while it fits)."""
     read = [view["base_collection"]]
-    relation = (view.get("join") or {}).get("relation")
+    relation = join_relation(view)
     if relation:
         catalog = await tessera.catalog.get(project)
         now = datetime.now(UTC)
@@ -206,7 +207,7 @@ async def _builder(
     if draft.get("base_collection") not in collections:
         draft["base_collection"] = collections[0]
     now = datetime.now(UTC)
-    join = (draft.get("join") or {}).get("relation")
+    join = join_relation(draft)
     notes: list[ErrorItem] = []
     try:
         shape = skeleton(catalog, tessera.operators, now, draft["base_collection"], join)
