@@ -349,9 +349,10 @@
     new MutationObserver(schedule).observe(form, { childList: true, subtree: true });
   }
 
-  /* Repeatable rows: <div data-rows> with rows marked data-row, a [data-add-row] button
-     that appends a blank copy of the last row, and [data-remove-row] buttons in rows (the
-     last row left is blanked instead). Ids in a copy get a fresh suffix, labels follow. */
+  /* Repeatable rows: <div data-repeat> with rows marked data-repeat-row, a
+     [data-repeat-add] button that appends a blank copy of the last row, and
+     [data-repeat-remove] buttons in rows (the last row left is blanked instead). Ids in a
+     copy get a fresh suffix, labels follow. */
   function blankRow(row, suffix) {
     for (const element of row.querySelectorAll("[id]")) {
       const label = row.querySelector(`label[for="${element.id}"]`);
@@ -367,11 +368,11 @@
 
   let rowCounter = 0;
   document.addEventListener("click", (event) => {
-    const add = event.target.closest("[data-add-row]");
-    const remove = event.target.closest("[data-remove-row]");
-    const rows = (add || remove) && (add || remove).closest("[data-rows]");
+    const add = event.target.closest("[data-repeat-add]");
+    const remove = event.target.closest("[data-repeat-remove]");
+    const rows = (add || remove) && (add || remove).closest("[data-repeat]");
     if (!rows) return;
-    const all = rows.querySelectorAll("[data-row]");
+    const all = rows.querySelectorAll("[data-repeat-row]");
     if (add) {
       const row = all[all.length - 1].cloneNode(true);
       rowCounter += 1;
@@ -380,7 +381,7 @@
       const first = row.querySelector("input, select, textarea");
       if (first) first.focus();
     } else if (all.length > 1) {
-      remove.closest("[data-row]").remove();
+      remove.closest("[data-repeat-row]").remove();
     } else {
       blankRow(all[0], 0);
     }

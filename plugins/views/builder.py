@@ -3,7 +3,7 @@ value or a parameter), parameters, sort and limits, beside a live preview of the
 
 The form works without a script (save, then see the preview); with the admin's script the
 preview follows every edit (``data-live-fragment``), operators follow the chosen field (the
-admin's filter builder), parameter and sort rows can be added (``data-rows``) and a filter's
+admin's filter builder), parameter and sort rows can be added (``data-repeat``) and a filter's
 parameter menu offers the parameters typed so far (``data-options-from``).
 """
 
@@ -156,7 +156,7 @@ def _param_row(index: int, spec: dict[str, Any]) -> str:
         )
 
     return (
-        '<div class="view-param-row" data-row>'
+        '<div class="view-param-row" data-repeat-row>'
         + box("name", "Name", spec.get("name"), ' data-param-name placeholder="customer_id"')
         + f'<label class="field">Type <select id="vp-type-{index}" name="param_type">'
         f"{types}</select></label>"
@@ -165,7 +165,7 @@ def _param_row(index: int, spec: dict[str, Any]) -> str:
         + box("default", "Default", spec.get("default"))
         + box("example", "Example", spec.get("example"))
         + box("description", "Description", spec.get("description"))
-        + '<button type="button" class="link-button" data-remove-row '
+        + '<button type="button" class="link-button" data-repeat-remove '
         'aria-label="Remove this parameter">Remove</button></div>'
     )
 
@@ -174,11 +174,11 @@ def _params(state: BuilderState) -> str:
     specs = list(state.draft.get("params") or []) or [{}]
     rows = "".join(_param_row(index, spec) for index, spec in enumerate(specs, 1))
     return (
-        '<fieldset class="field" data-rows><legend>Parameters</legend>'
+        '<fieldset class="field" data-repeat><legend>Parameters</legend>'
         '<p class="hint">Typed values the caller passes as query parameters; bind one to a '
         "filter above. The preview passes each its example.</p>"
         f"{rows}"
-        '<button type="button" class="button button-quiet" data-add-row>+ Add parameter</button>'
+        '<button type="button" class="button button-quiet" data-repeat-add>+ Add parameter</button>'
         "</fieldset>"
     )
 
@@ -195,18 +195,18 @@ def _sort(state: BuilderState) -> str:
             "desc", "descending", direction == "desc"
         )
         rows.append(
-            '<div class="view-sort-row" data-row>'
+            '<div class="view-sort-row" data-repeat-row>'
             f'<label class="field">Sort by <select id="vs-field-{index}" name="sort_field">'
             f"{fields}</select></label>"
             f'<label class="field">Direction <select id="vs-dir-{index}" name="sort_dir">'
             f"{directions}</select></label>"
-            '<button type="button" class="link-button" data-remove-row '
+            '<button type="button" class="link-button" data-repeat-remove '
             'aria-label="Remove this sort key">Remove</button></div>'
         )
     return (
-        '<fieldset class="field" data-rows><legend>Sort</legend>'
+        '<fieldset class="field" data-repeat><legend>Sort</legend>'
         + "".join(rows)
-        + '<button type="button" class="button button-quiet" data-add-row>+ Then by</button>'
+        + '<button type="button" class="button button-quiet" data-repeat-add>+ Then by</button>'
         '<p class="hint">Ties are broken by id, so pages never repeat or skip a row.</p>'
         "</fieldset>"
     )
