@@ -346,6 +346,9 @@
     };
     form.addEventListener("input", schedule);
     form.addEventListener("change", schedule);
+    form.addEventListener("click", (event) => {
+      if (event.target.closest("button[type=button]")) schedule();  // add / remove a row
+    });
     new MutationObserver(schedule).observe(form, { childList: true, subtree: true });
   }
 

@@ -113,6 +113,17 @@ async def test_orders_by_customer_built_by_clicks_copied_run_changed_and_rolled_
     await builder.locator("input[name=param_example]").fill(str(ada["id"]))
     await expect(rows).to_have_count(2)
 
+    # Removing a filter refreshes the preview too (Ada's open order appears), and so does
+    # adding it back.
+    await filters.nth(1).get_by_role("button", name="Remove this filter").click()
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(1)).to_contain_text("Chair")
+    await builder.get_by_role("button", name="+ Add filter").click()
+    await filters.nth(1).locator("select[name=filter_field]").select_option("status")
+    await filters.nth(1).locator("select[name=filter_param]").select_option("")
+    await filters.nth(1).locator("input[name=filter_value]").fill("paid")
+    await expect(rows).to_have_count(2)
+
     await builder.get_by_role("button", name="Save view").click()
     await expect(flashes(page)).to_contain_text("Saved orders_by_customer: version 1 is active.")
 
