@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 from kernel import Forbidden
 from kernel.config import Settings
@@ -73,6 +74,12 @@ async def post_form(
     )
 
 
+@pytest.fixture
+def admin(api: Api, admin_headers: dict[str, str]) -> AdminPage:
+    """The views page as the signed-in admin, on the test's project."""
+    return AdminPage(api, admin_headers)
+
+
 def builder_fields(customer: int, **changes: Any) -> list[tuple[str, str]]:
     """The builder form for "Orders by customer" as a browser posts it."""
     fields = {
@@ -114,10 +121,10 @@ async def definition(api: Api, name: str = "orders_by_customer") -> dict[str, An
 
 
 async def test_the_builder_offers_base_and_joined_fields_with_their_types_operators(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     await shop(api)
-    page = await AdminPage(api, admin_headers).get(new=1, base="orders", join="customer")
+    page = await admin.get(new=1, base="orders", join="customer")
     assert page.status_code == 200, page.text
     for name in ("title", "amount", "customer", "customer.name", "customer.owner"):
         assert f'name="projection" value="{name}"' in page.text
@@ -133,10 +140,9 @@ async def test_the_builder_offers_base_and_joined_fields_with_their_types_operat
 
 
 async def test_saving_the_builder_creates_version_1_and_then_version_2(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     customers = await shop(api)
-    admin = AdminPage(api, admin_headers)
     customer = customers[1]["id"]
     saved = await admin.post(PAGE, builder_fields(customer), new=1)
     assert saved.status_code == 303, saved.text
@@ -168,11 +174,11 @@ async def test_saving_the_builder_creates_version_1_and_then_version_2(
 
 
 async def test_the_live_preview_runs_an_unsaved_definition_as_the_api_would(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     customers = await shop(api)
     customer = customers[2]["id"]
-    shown = await AdminPage(api, admin_headers).post(FRAGMENT, builder_fields(customer))
+    shown = await admin.post(FRAGMENT, builder_fields(customer))
     assert shown.status_code == 200, shown.text
     assert shown.headers["X-Admin-Fragment"] == "1"
     assert "<html" not in shown.text and "data-preview-rows" in shown.text
@@ -186,10 +192,9 @@ async def test_the_live_preview_runs_an_unsaved_definition_as_the_api_would(
 
 
 async def test_the_preview_names_the_part_of_a_definition_that_does_not_validate(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     customers = await shop(api)
-    admin = AdminPage(api, admin_headers)
     customer = customers[0]["id"]
     cases = {
         "filters[0].op": builder_fields(customer, filters=[("amount", "contains", "3", "")]),
@@ -220,10 +225,9 @@ async def test_the_preview_names_the_part_of_a_definition_that_does_not_validate
 
 
 async def test_a_failed_save_shows_its_problems_on_the_page_and_keeps_the_form(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     customers = await shop(api)
-    admin = AdminPage(api, admin_headers)
     fields = builder_fields(customers[0]["id"], filters=[("amount", "contains", "3", "")])
     refused = await admin.post(PAGE, fields, new=1)
     assert refused.status_code == 200, refused.text
@@ -250,7 +254,7 @@ async def test_a_failed_save_shows_its_problems_on_the_page_and_keeps_the_form(
 
 
 async def test_versions_diff_any_version_against_the_active_one_and_roll_back(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     await shop(api)
     await create_view(api, ORDERS_BY_CUSTOMER)
@@ -268,7 +272,6 @@ async def test_versions_diff_any_version_against_the_active_one_and_roll_back(
     )
     assert response.status_code == 200, response.text
 
-    admin = AdminPage(api, admin_headers)
     page = await admin.get(view="orders_by_customer", tab="versions", diff=1)
     assert page.status_code == 200, page.text
     text = html.unescape(page.text)
@@ -298,12 +301,12 @@ async def test_versions_diff_any_version_against_the_active_one_and_roll_back(
 
 
 async def test_api_and_usage_shows_the_meta_and_its_exact_examples(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     await shop(api)
     await create_view(api, ORDERS_BY_CUSTOMER)
     meta = await api.client.get(api.url("/views/orders_by_customer/meta"), headers=api.headers)
-    page = await AdminPage(api, admin_headers).get(view="orders_by_customer", tab="api")
+    page = await admin.get(view="orders_by_customer", tab="api")
     assert page.status_code == 200, page.text
     examples = meta.json()["examples"]
     for key, element in (
@@ -321,9 +324,7 @@ async def test_api_and_usage_shows_the_meta_and_its_exact_examples(
     assert "<code>customer_id</code>" in text and "filter[field][op]=value" in text
 
 
-async def test_only_signed_in_admins_use_the_views_page(
-    api: Api, admin_headers: dict[str, str]
-) -> None:
+async def test_only_signed_in_admins_use_the_views_page(api: Api) -> None:
     customers = await shop(api)
     await create_view(api, ORDERS_BY_CUSTOMER)
     user = await api.user("viewer@example.test")
@@ -418,10 +419,8 @@ async def test_a_third_party_panel_serves_its_fragments_alone(
         assert signed_out.status_code == 303 and "X-Admin-Fragment" not in signed_out.headers
 
 
-async def test_an_unknown_view_is_a_404_page_not_a_failure(
-    api: Api, admin_headers: dict[str, str]
-) -> None:
-    shown = await AdminPage(api, admin_headers).get(view="nothing_here")
+async def test_an_unknown_view_is_a_404_page_not_a_failure(api: Api, admin: AdminPage) -> None:
+    shown = await admin.get(view="nothing_here")
     assert shown.status_code == 404
     assert "view 'nothing_here' not found" in html.unescape(shown.text)
 
@@ -480,7 +479,7 @@ def test_the_diff_lists_each_changed_part_in_words() -> None:
 
 
 async def test_a_join_sent_as_a_list_of_one_is_stored_as_that_join(
-    api: Api, admin_headers: dict[str, str]
+    api: Api, admin: AdminPage
 ) -> None:
     """A stored list broke every schema operation of the project (the reference holder
     read ``join`` as one spec)."""
@@ -490,7 +489,6 @@ async def test_a_join_sent_as_a_list_of_one_is_stored_as_that_join(
     renamed = await api.apply("rename_field", collection="orders", field="title", new_name="label")
     assert renamed.status_code == 200, renamed.text
     assert (await definition(api))["projection"][0] == "label"
-    admin = AdminPage(api, admin_headers)
     builder = await admin.get(view="orders_by_customer")
     assert '<input type="hidden" name="join" value="customer">' in builder.text
     usage = await admin.get(view="orders_by_customer", tab="api")
