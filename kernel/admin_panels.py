@@ -59,11 +59,10 @@ class AdminPanel:
     - ``fragments``: optional named parts of the page, each ``async (request, tessera) ->
       str``, served alone (no layout) at ``/admin/ext/<slug>/fragments/<name>`` for GET and
       POST (a POST carries the CSRF token like any form; a GET has none, so it must
-      change nothing). The admin's script refreshes one
-      in place: a form with ``data-live-fragment="<fragment url>"`` and
-      ``data-live-target="<selector>"`` posts its fields there as the person edits it and
-      puts the answer into the target (a live preview). A
-      :class:`kernel.errors.TesseraError` becomes a fragment with its messages.
+      change nothing). The admin's script refreshes one in place: a form with
+      ``data-live-fragment="<fragment url>"`` and ``data-live-target="<selector>"`` posts
+      its fields there as the person edits it and puts the answer into the target (a live
+      preview). A :class:`kernel.errors.TesseraError` becomes a fragment with its messages.
 
     All callbacks find a :class:`PanelContext` in ``request.state.panel``. The admin's CSS
     classes (``panel``, ``table-wrap``, ``button``, ``button-primary``, ``field``,
