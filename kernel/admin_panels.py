@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.security.principal import Principal
@@ -26,6 +26,10 @@ class PanelContext:
 
     def csrf_input(self) -> str:
         return f'<input type="hidden" name="csrf" value="{html.escape(self.csrf_token)}">'
+
+    def fragment_url(self, name: str) -> str:
+        """The address of the panel's fragment ``name`` (see :class:`AdminPanel`)."""
+        return f"{self.url}/fragments/{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,15 @@ class AdminPanel:
       instead of a redirect (a secret shown once). A :class:`kernel.errors.TesseraError`
       is shown to the person as an error message on the page.
     - ``order``: position in the menu (lower first).
+    - ``fragments``: optional named parts of the page, each ``async (request, tessera) ->
+      str``, served alone (no layout) at ``/admin/ext/<slug>/fragments/<name>`` for GET and
+      POST (a POST carries the CSRF token like any form; a GET has none, so it must
+      change nothing). The admin's script refreshes one in place: a form with
+      ``data-live-fragment="<fragment url>"`` and ``data-live-target="<selector>"`` posts
+      its fields there as the person edits it and puts the answer into the target (a live
+      preview). A :class:`kernel.errors.TesseraError` becomes a fragment with its messages.
 
-    Both callbacks find a :class:`PanelContext` in ``request.state.panel``. The admin's CSS
+    All callbacks find a :class:`PanelContext` in ``request.state.panel``. The admin's CSS
     classes (``panel``, ``table-wrap``, ``button``, ``button-primary``, ``field``,
     ``badge badge-success`` ...) are available to the markup; inline scripts are not.
     """
@@ -63,3 +74,4 @@ class AdminPanel:
     render: Callable[..., Any]
     order: int = 100
     handle: Callable[..., Any] | None = None
+    fragments: Mapping[str, Callable[..., Any]] = field(default_factory=dict)

@@ -330,4 +330,106 @@
     conditionBuilder(builder);
   }
   /* ==== end of the condition builder ==== */
+
+  /* ---- Panel widgets (generic; any plugin page may use them, docs/plugins.md) ---------- */
+
+  /* Live fragments: <form data-live-fragment="<url>" data-live-target="#id"> posts its
+     fields to the url as the person edits the form (debounced) and shows the answer in the
+     target. Only an answer marked X-Admin-Fragment is shown (not a login page). */
+  function wireLiveFragment(form) {
+    const target = document.querySelector(form.dataset.liveTarget);
+    if (!target) return;
+    let timer = null;
+    let sequence = 0;
+    const refresh = async () => {
+      const mine = ++sequence;
+      target.setAttribute("aria-busy", "true");
+      let html = null;
+      try {
+        const response = await fetch(form.dataset.liveFragment, {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+        });
+        if (response.headers.get("X-Admin-Fragment")) html = await response.text();
+      } catch (error) {
+        html = null;
+      }
+      if (mine !== sequence) return;
+      target.removeAttribute("aria-busy");
+      if (html === null) {
+        target.textContent = "This part could not be refreshed. Reload the page.";
+      } else {
+        target.innerHTML = html;
+      }
+    };
+    const schedule = () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 350);
+    };
+    form.addEventListener("input", schedule);
+    form.addEventListener("change", schedule);
+    form.addEventListener("click", (event) => {
+      if (event.target.closest("button[type=button]")) schedule();  // add / remove a row
+    });
+    new MutationObserver(schedule).observe(form, { childList: true, subtree: true });
+  }
+
+  /* Repeatable rows: <div data-repeat> with rows marked data-repeat-row, a
+     [data-repeat-add] button that appends a blank copy of the last row, and
+     [data-repeat-remove] buttons in rows (the last row left is blanked instead). Ids in a
+     copy get a fresh suffix, labels follow. */
+  function blankRow(row, suffix) {
+    for (const element of row.querySelectorAll("[id]")) {
+      const label = row.querySelector(`label[for="${element.id}"]`);
+      element.id = `${element.id.replace(/-r\d+$/, "")}-r${suffix}`;
+      if (label) label.htmlFor = element.id;
+    }
+    for (const control of row.querySelectorAll("input, select, textarea")) {
+      if (control.type === "checkbox" || control.type === "radio") control.checked = false;
+      else if (control.tagName === "SELECT") control.selectedIndex = 0;
+      else control.value = "";
+    }
+  }
+
+  let rowCounter = 0;
+  document.addEventListener("click", (event) => {
+    const add = event.target.closest("[data-repeat-add]");
+    const remove = event.target.closest("[data-repeat-remove]");
+    const rows = (add || remove) && (add || remove).closest("[data-repeat]");
+    if (!rows) return;
+    const all = rows.querySelectorAll("[data-repeat-row]");
+    if (add) {
+      const row = all[all.length - 1].cloneNode(true);
+      rowCounter += 1;
+      blankRow(row, rowCounter);
+      all[all.length - 1].after(row);
+      const first = row.querySelector("input, select, textarea");
+      if (first) first.focus();
+    } else if (all.length > 1) {
+      remove.closest("[data-repeat-row]").remove();
+    } else {
+      blankRow(all[0], 0);
+    }
+    rows.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  /* A select that offers what was typed elsewhere in its form:
+     <select data-options-from="[data-param-name]"> keeps its first option and adds each
+     distinct non-empty value of the matching inputs, keeping the choice while it exists. */
+  function syncOptionsFrom() {
+    for (const select of document.querySelectorAll("select[data-options-from]")) {
+      const scope = select.form || document;
+      const values = [...new Set([...scope.querySelectorAll(select.dataset.optionsFrom)]
+        .map((input) => input.value.trim()).filter(Boolean))];
+      const offered = [...select.options].slice(1).map((option) => option.value);
+      if (values.join("\n") === offered.join("\n")) continue;
+      const keep = select.value;
+      select.replaceChildren(select.options[0],
+        ...values.map((value) => new Option(value, value, false, value === keep)));
+    }
+  }
+
+  for (const form of document.querySelectorAll("form[data-live-fragment]")) wireLiveFragment(form);
+  document.addEventListener("input", syncOptionsFrom);
+  syncOptionsFrom();
+  /* ---- end of panel widgets ------------------------------------------------------------ */
 })();

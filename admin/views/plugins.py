@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from admin.rendering import error_page, failure, redirect, render, success
 from admin.routing import admin_router
@@ -86,9 +86,44 @@ async def plugin_panel_post(
     return render(request, "panel.html", item=item, body=Markup(outcome))
 
 
+@router.api_route("/ext/{slug}/fragments/{name}", methods=["GET", "POST"])
+async def plugin_panel_fragment(
+    slug: str, name: str, request: Request, site: SiteDep, session: SessionDep
+) -> Response:
+    """A named part of a plugin page, alone (no layout): what ``data-live-fragment``
+    swaps in. The ``X-Admin-Fragment`` header tells the script it got a fragment (and not,
+    say, the login page after the session ended)."""
+    item = _panel(slug, request, site, session)
+    render_fragment = item.panel.fragments.get(name)
+    if render_fragment is None:
+        raise NotFound(f"The page {slug!r} has no part called {name!r}.")
+    status = 200
+    try:
+        html = await render_fragment(request, site.tessera)
+    except TesseraError as error:
+        status = error.status
+        html = _error_fragment([entry.message for entry in error.items])
+    except Exception:
+        log.exception("plugin %s: admin fragment %r/%r failed", item.plugin, slug, name)
+        status = 500
+        html = _error_fragment(
+            [f"The plugin {item.plugin} could not show this part; the server log has the details."]
+        )
+    return HTMLResponse(
+        html, status, headers={"Cache-Control": "no-store", "X-Admin-Fragment": "1"}
+    )
+
+
+def _error_fragment(messages: list[str]) -> str:
+    items = "".join(f"<li>{escape(message)}</li>" for message in messages)
+    return f'<div class="flash flash-error" role="alert"><ul>{items}</ul></div>'
+
+
 async def _render_panel(request: Request, site: Any, item: Any) -> Response:
     try:
         html = await item.panel.render(request, site.tessera)
+    except TesseraError:
+        raise  # an error page with its own status (an unknown project is a 404, not a bug)
     except Exception:
         log.exception("plugin %s: admin panel %r failed", item.plugin, item.panel.slug)
         return error_page(

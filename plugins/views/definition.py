@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kernel import (
     BadRequest,
@@ -104,6 +104,15 @@ class Definition(BaseModel):
     sort: str | None = None
     params: list[ParamSpec] = Field(default_factory=list, max_length=20)
     limit: LimitSpec = Field(default_factory=LimitSpec)
+
+    @field_validator("join")
+    @classmethod
+    def _one_join(cls, join: JoinSpec | list[JoinSpec] | None) -> JoinSpec | list[JoinSpec] | None:
+        """A list of no join or one join is stored as that (what readers of stored
+        definitions expect); a longer list stays for the catalog check to refuse."""
+        if isinstance(join, list) and len(join) <= 1:
+            return join[0] if join else None
+        return join
 
 
 class NewView(Definition):

@@ -8,11 +8,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from kernel import KernelSurface, PluginInfo, ProjectCatalog, ReferenceHolder, hookimpl
+from kernel import (
+    AdminPanel,
+    KernelSurface,
+    PluginInfo,
+    ProjectCatalog,
+    ReferenceHolder,
+    hookimpl,
+)
 from kernel.db.migrate import Migrations
 from plugins.views import api, tables
 from plugins.views.config import ViewsConfig
 from plugins.views.openapi import view_paths
+from plugins.views.panels import PANELS
 from plugins.views.references import ViewReferences
 
 
@@ -44,3 +52,8 @@ async def project_openapi_paths(
     tessera: KernelSurface, catalog: ProjectCatalog, visible: Callable[[str], bool]
 ) -> dict[str, Any]:
     return await view_paths(tessera, catalog, visible)
+
+
+@hookimpl
+def register_admin_panels(tessera: KernelSurface) -> list[AdminPanel]:
+    return PANELS
