@@ -39,7 +39,7 @@ from kernel.expr import (
     supports,
 )
 from kernel.expr import Literal as Constant
-from kernel.query.contract import Limits, SortKey, parse_list_query
+from kernel.query import Limits, SortKey, parse_list_query
 from plugins.views.params import parse_param
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"

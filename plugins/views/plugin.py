@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from kernel import KernelSurface, PluginInfo, ProjectCatalog, ReferenceHolder, hookimpl
 from kernel.db.migrate import Migrations
 from plugins.views import api, tables
+from plugins.views.cache import CHANNEL, STATE_KEY, ViewCache
 from plugins.views.config import ViewsConfig
 from plugins.views.openapi import view_paths
 from plugins.views.references import ViewReferences
@@ -27,6 +28,15 @@ def plugin_info() -> PluginInfo:
 @hookimpl
 def register_migrations() -> list[Migrations]:
     return [Migrations(Path(__file__).parent / "migrations", tables.metadata)]
+
+
+@hookimpl
+def startup(tessera: KernelSurface) -> None:
+    """The process's compiled views, dropped as the bus announces changes to them."""
+    config: ViewsConfig = tessera.plugins.config(STATE_KEY)
+    cache = ViewCache(tessera, config.cache_size)
+    tessera.state[STATE_KEY] = cache
+    tessera.bus.subscribe(CHANNEL, cache.on_bus_message)
 
 
 @hookimpl

@@ -58,3 +58,21 @@ view_versions = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+
+def active_views() -> sa.Select:
+    """Views joined with their active version's definition."""
+    return sa.select(
+        views.c.id,
+        views.c.name,
+        views.c.active_version,
+        views.c.created_by,
+        views.c.created_at,
+        view_versions.c.definition,
+    ).join(
+        view_versions,
+        sa.and_(
+            view_versions.c.view_id == views.c.id,
+            view_versions.c.version == views.c.active_version,
+        ),
+    )
