@@ -48,6 +48,18 @@ RESULTS = [
 ]
 
 
+#: A seeded dataset as the operations see it (its values are placeholders).
+DATASET = Dataset(
+    api_key="tsk_bench",
+    key_id=1,
+    user_token="eyJ.user.token",
+    records_path="/api/projects/bench/collections/items/records",
+    visible_ids=[1],
+    deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
+    collection_id=7,
+)
+
+
 def test_table_shows_each_op_against_its_floor_and_goal() -> None:
     text = table(RESULTS)
     lines = text.splitlines()
@@ -123,14 +135,8 @@ def test_user_operations_are_the_key_operations_sent_with_the_users_token() -> N
 
 
 def test_create_ruled_is_the_create_on_the_collection_with_five_rules() -> None:
-    dataset = Dataset(
-        api_key="tsk_bench",
-        key_id=1,
-        user_token="eyJ.user.token",
-        records_path="/api/projects/bench/collections/items/records",
-        visible_ids=[1],
-        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
-        collection_id=7,
+    dataset = replace(
+        DATASET,
         ruled_path="/api/projects/bench/collections/ruled_items/records",
         ruled_collection_id=8,
     )
@@ -166,16 +172,7 @@ def test_report_shows_what_five_rules_cost_a_create(tmp_path) -> None:
 
 
 def test_list_include_is_the_first_page_with_its_customers_and_a_two_statement_floor() -> None:
-    dataset = Dataset(
-        api_key="tsk_bench",
-        key_id=1,
-        user_token="eyJ.user.token",
-        records_path="/api/projects/bench/collections/items/records",
-        visible_ids=[1],
-        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
-        collection_id=7,
-    )
-    built = {op.name: op for op in ops.build(dataset)}
+    built = {op.name: op for op in ops.build(DATASET)}
     plain, included = built["list_filtered_first"], built["list_include"]
     assert included.path == f"{plain.path}&include=customer" == included.probe[1]
     assert plain.floor_then is None and included.floor_then is not None
@@ -225,16 +222,7 @@ def test_report_shows_what_an_include_costs_a_first_page(tmp_path) -> None:
 
 
 def test_view_query_runs_the_seeded_view_for_random_customers_against_its_join() -> None:
-    dataset = Dataset(
-        api_key="tsk_bench",
-        key_id=1,
-        user_token="eyJ.user.token",
-        records_path="/api/projects/bench/collections/items/records",
-        visible_ids=[1],
-        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
-        collection_id=7,
-    )
-    view = {op.name: op for op in ops.build(dataset)}["view_query"]
+    view = next(op for op in ops.build(DATASET) if op.name == "view_query")
     assert (LUA_DIR / view.script).is_file()
     assert view.path == f"{VIEW_PATH}?limit={PAGE_SIZE}"
     assert view.data == [str(number) for number in range(1, CUSTOMER_COUNT + 1)]

@@ -18,20 +18,18 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from kernel import (
     Conflict,
     KernelSurface,
     LruCache,
-    NotFound,
     ProjectCatalog,
     ValidationFailed,
 )
 from kernel.events.bus import RESYNC
 from kernel.query import CompiledStatement, ListQuery
 from plugins.views.definition import CompiledView, Definition, compile_definition
-from plugins.views.tables import active_views, views
+from plugins.views.tables import read_active
 
 CHANNEL = "views"
 #: Where the plugin keeps the process's cache (``tessera.state``).
@@ -95,7 +93,7 @@ class ViewCache:
         for fresh in (False, True):
             if catalog is None or fresh:
                 catalog = await catalogs.get(project_id, fresh=fresh)
-            row = await self._read(project_id, name)
+            row = await read_active(self.tessera.db.engine, project_id, name)
             definition = Definition.model_validate(row.definition)
             try:
                 compiled = compile_definition(
@@ -114,17 +112,6 @@ class ViewCache:
             f"the view no longer fits the schema ({problems}); change its definition",
             code="view_outdated",
         )
-
-    async def _read(self, project_id: str, name: str) -> Any:
-        async with self.tessera.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    active_views().where(views.c.project_id == project_id, views.c.name == name)
-                )
-            ).one_or_none()
-        if row is None:
-            raise NotFound(f"view {name!r} not found", code="view_not_found")
-        return row
 
     async def announce(self, project_id: str, name: str) -> None:
         """After committing a change to view ``name``: drop it here at once, and in every

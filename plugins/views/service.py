@@ -19,7 +19,7 @@ from kernel.security.access import require_member, require_schema_reader
 from plugins.views.cache import view_cache
 from plugins.views.definition import CompiledView, Definition, NewView, compile_definition
 from plugins.views.meta import describe_meta
-from plugins.views.tables import active_views, view_versions, views
+from plugins.views.tables import active_views, read_active, view_versions, views
 
 
 def describe(row: Any) -> dict[str, Any]:
@@ -87,15 +87,7 @@ class ViewService:
 
     async def active(self, project_id: str, name: str) -> Any:
         """The view's row with its active definition; 404 ``view_not_found``."""
-        async with self.tessera.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    active_views().where(views.c.project_id == project_id, views.c.name == name)
-                )
-            ).one_or_none()
-        if row is None:
-            raise NotFound(f"view {name!r} not found", code="view_not_found")
-        return row
+        return await read_active(self.tessera.db.engine, project_id, name)
 
     async def runnable(self, project_id: str, name: str, principal: Principal) -> Any:
         """The active row, for a member of the project (policies decide the rows)."""
