@@ -2,14 +2,14 @@
 
 An entry is one view's active version compiled against one catalog snapshot, with the
 query strings parsed and the statements compiled for it since (both bounded). It is used
-while the project's catalog version is the one it was compiled against, so a schema change
+while the catalog cache hands out that same snapshot, so a schema change
 (a rename rewrites stored definitions in the same transaction; a drop hides a field)
 recompiles it on the next request, in every process, as the catalog cache learns of the
 change. A change to the view itself (a new version, an activation, a deletion) is
 announced on the bus channel :data:`CHANNEL` (``"<project id> <view name>"``); every
 process, this one included, drops the entry. As a safety net for a message lost while the
-bus reconnects, an entry older than ``revalidate_after`` seconds is read again, and a bus
-resync drops every entry.
+bus reconnects, an entry older than ``revalidate_after`` seconds is read again (sooner when
+an old field name the view resolves expires then), and a bus resync drops every entry.
 """
 
 from __future__ import annotations
@@ -44,13 +44,15 @@ Shape = tuple[tuple[str, str], ...]
 
 @dataclass(slots=True)
 class ActiveView:
-    """One view's active version, compiled against catalog version ``catalog_version``."""
+    """One view's active version, compiled against the catalog snapshot ``catalog``."""
 
     id: int
     version: int
-    catalog_version: int
+    catalog: ProjectCatalog
     view: CompiledView
-    loaded_at: float
+    #: ``time.monotonic()`` past which the entry is read again: the safety-net
+    #: revalidation, or sooner the expiry of an old field name the view resolves.
+    stale_after: float
     queries: LruCache[Shape, ListQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
     statements: LruCache[Hashable, CompiledStatement] = field(
         default_factory=lambda: LruCache(MAX_STATEMENTS)
@@ -73,11 +75,7 @@ class ViewCache:
         ``view_outdated`` when the definition no longer fits the schema)."""
         catalog = await self.tessera.catalog.get(project_id)
         entry = self._entries.get((project_id, name))
-        if (
-            entry is not None
-            and entry.catalog_version == catalog.version
-            and time.monotonic() - entry.loaded_at < self.revalidate_after
-        ):
+        if entry is not None and entry.catalog is catalog and time.monotonic() < entry.stale_after:
             return catalog, entry
         return await self.load(project_id, name, catalog)
 
@@ -95,15 +93,16 @@ class ViewCache:
                 catalog = await catalogs.get(project_id, fresh=fresh)
             row = await read_active(self.tessera.db.engine, project_id, name)
             definition = Definition.model_validate(row.definition)
+            now = datetime.now(UTC)
             try:
                 compiled = compile_definition(
-                    definition, catalog, self.tessera.operators, datetime.now(UTC), lenient=True
+                    definition, catalog, self.tessera.operators, now, lenient=True
                 )
             except ValidationFailed as error:
                 problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
                 continue
             entry = ActiveView(
-                row.id, row.active_version, catalog.version, compiled, time.monotonic()
+                row.id, row.active_version, catalog, compiled, self._stale_after(compiled, now)
             )
             if generation == self._generation:
                 self._entries.put((project_id, name), entry)
@@ -112,6 +111,17 @@ class ViewCache:
             f"the view no longer fits the schema ({problems}); change its definition",
             code="view_outdated",
         )
+
+    def _stale_after(self, view: CompiledView, now: datetime) -> float:
+        """When an entry compiled at ``now`` must be read again (``time.monotonic()``)."""
+        collections = [view.base] if view.join is None else [view.base, view.join.target]
+        expiries = [
+            alias.expires_at
+            for collection in collections
+            for _, alias in collection.live_field_aliases(now).values()
+        ]
+        seconds = min([self.revalidate_after, *((t - now).total_seconds() for t in expiries)])
+        return time.monotonic() + seconds
 
     async def announce(self, project_id: str, name: str) -> None:
         """After committing a change to view ``name``: drop it here at once, and in every
