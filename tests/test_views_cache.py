@@ -16,8 +16,11 @@ import sqlalchemy as sa
 
 import kernel.catalog.cache
 import plugins.views.cache
+from kernel import Principal
 from kernel.config import Settings
 from plugins.views.cache import ViewCache, view_cache
+from plugins.views.definition import Definition
+from plugins.views.runner import ViewRunner
 from tests.conftest import Api, running
 from tests.test_catalog_cache import Counter, eventually, new_project
 from tests.test_views import ORDERS_BY_CUSTOMER, create_view, run, shop, views
@@ -243,3 +246,24 @@ async def test_a_project_deleted_and_made_again_never_runs_the_old_view(api: Api
     customers = await shop(api)  # the same catalog version as before the deletion
     await create_view(api, {**ORDERS_BY_CUSTOMER, "projection": ["title"]})
     assert set((await titles(api, {"customer_id": customers[1]["id"]}))[0]) == {"title"}
+
+
+async def test_an_unsaved_definition_runs_like_the_saved_view_and_is_kept_nowhere(
+    api: Api,
+) -> None:
+    customers = await shop(api)
+    tessera = api.client.app.state.tessera  # type: ignore[attr-defined]
+    cache = view_cache(tessera)
+    runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
+    definition = Definition.model_validate(
+        {key: value for key, value in ORDERS_BY_CUSTOMER.items() if key != "name"}
+    )
+    query = [("customer_id", str(customers[1]["id"])), ("limit", "3")]
+    kept = len(cache)
+    unsaved = await runner.run_unsaved(
+        api.project, definition, query, Principal(kind="admin", id=1)
+    )
+    assert len(cache) == kept
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    saved = await run(api, "orders_by_customer", dict(query))
+    assert unsaved["data"] == saved.json()["data"] and len(unsaved["data"]) == 3

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request, Response
 
 from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import Listing, Page, Shape, error_responses, json_response
-from plugins.views.cache import view_cache
 from plugins.views.definition import Definition, NewView
 from plugins.views.runner import ViewRunner
 from plugins.views.service import ViewService
@@ -118,7 +117,7 @@ async def activate_version(
 async def run_view(
     project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
-    runner = ViewRunner(tessera, tessera.plugins.config("views.core"), view_cache(tessera))
+    runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
     page = await runner.run(project_id, name, request.query_params.multi_items(), principal)
     return json_response(page)
 

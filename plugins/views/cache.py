@@ -46,7 +46,8 @@ Shape = tuple[tuple[str, str], ...]
 class ActiveView:
     """One view's active version, compiled against the catalog snapshot ``catalog``."""
 
-    id: int
+    #: The view's id; None for a definition that is not stored.
+    id: int | None
     version: int
     catalog: ProjectCatalog
     view: CompiledView
@@ -93,17 +94,11 @@ class ViewCache:
                 catalog = await catalogs.get(project_id, fresh=fresh)
             row = await read_active(self.tessera.db.engine, project_id, name)
             definition = Definition.model_validate(row.definition)
-            now = datetime.now(UTC)
             try:
-                compiled = compile_definition(
-                    definition, catalog, self.tessera.operators, now, lenient=True
-                )
+                entry = self.compile(catalog, definition, row.id, row.active_version)
             except ValidationFailed as error:
                 problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
                 continue
-            entry = ActiveView(
-                row.id, row.active_version, catalog, compiled, self._stale_after(compiled, now)
-            )
             if generation == self._generation:
                 self._entries.put((project_id, name), entry)
             return catalog, entry
@@ -111,6 +106,20 @@ class ViewCache:
             f"the view no longer fits the schema ({problems}); change its definition",
             code="view_outdated",
         )
+
+    def compile(
+        self,
+        catalog: ProjectCatalog,
+        definition: Definition,
+        view_id: int | None = None,
+        version: int = 0,
+    ) -> ActiveView:
+        """``definition`` compiled against ``catalog`` as view ``view_id`` at ``version``
+        (none and 0: a definition that is not stored, such as a preview), kept nowhere;
+        422 when it does not fit (projection fields that are gone are left out)."""
+        now = datetime.now(UTC)
+        view = compile_definition(definition, catalog, self.tessera.operators, now, lenient=True)
+        return ActiveView(view_id, version, catalog, view, self._stale_after(view, now))
 
     def _stale_after(self, view: CompiledView, now: datetime) -> float:
         """When an entry compiled at ``now`` must be read again (``time.monotonic()``)."""

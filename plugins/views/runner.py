@@ -63,17 +63,17 @@ from kernel.query import (
     split_cursor,
 )
 from kernel.security.access import require_member
-from plugins.views.cache import ActiveView, ViewCache
+from plugins.views.cache import ActiveView, view_cache
 from plugins.views.config import ViewsConfig
-from plugins.views.definition import CompiledView
+from plugins.views.definition import CompiledView, Definition
 from plugins.views.params import parse_param
 
 
 class ViewRunner:
-    def __init__(self, tessera: KernelSurface, config: ViewsConfig, cache: ViewCache) -> None:
+    def __init__(self, tessera: KernelSurface, config: ViewsConfig) -> None:
         self.tessera = tessera
         self.config = config
-        self.cache = cache
+        self.cache = view_cache(tessera)
 
     async def run(
         self,
@@ -93,6 +93,19 @@ class ViewRunner:
             await self.tessera.catalog.get(project_id, fresh=True)
             catalog, active = await self.cache.active(project_id, name)
             return await self._page(project_id, catalog, active, items, principal)
+
+    async def run_unsaved(
+        self,
+        project_id: str,
+        definition: Definition,
+        items: Iterable[tuple[str, str]],
+        principal: Principal,
+    ) -> dict[str, Any]:
+        """One page of ``definition``, which is not stored (a preview), for ``principal``:
+        compiled now and kept nowhere; the same checks and statement as a stored view."""
+        catalog = await self.tessera.catalog.get(project_id)
+        active = self.cache.compile(catalog, definition)
+        return await self._page(project_id, catalog, active, items, principal)
 
     async def _page(
         self,
