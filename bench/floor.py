@@ -15,6 +15,7 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -136,3 +137,17 @@ def run_floor(
             seconds=seconds,
         )
     )
+
+
+async def _rows_once(database_url: str, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await _init_connection(conn)
+        return [dict(row) for row in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+def floor_rows(database_url: str, op: Operation, args: Sequence[Any]) -> list[dict[str, Any]]:
+    """The floor statement's rows for ``args``, once (what the probe compares with)."""
+    return asyncio.run(_rows_once(database_url, op.floor_sql, args))

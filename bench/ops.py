@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from bench.seed import (
     BASE_TIME,
     COLLECTION,
+    CUSTOMER_COUNT,
     CUSTOMERS,
     LIST_FILTER,
     PAGE_SIZE,
@@ -29,6 +30,8 @@ from bench.seed import (
     RELATION,
     RULED_COLLECTION,
     SCHEMA,
+    VIEW_PARAM,
+    VIEW_PATH,
     Credential,
     Dataset,
 )
@@ -57,6 +60,18 @@ e AS (
 )
 SELECT {record} FROM w
 """
+
+#: ``view_query``'s view by hand: the policy on items, the customer's name through the
+#: relation (customers have no read policy), the parameter, the view's sort, a page + 1.
+#: Columns are named as the view's JSON keys, so the probe can compare the rows.
+_VIEW_PAGE = (
+    f'SELECT i.id, i.title, i.amount, i.due_at, c.name AS "{RELATION}.name" '
+    f"FROM {_TABLE} AS i LEFT JOIN {SCHEMA}.{CUSTOMERS} AS c ON c.id = i.{RELATION}_id "
+    f"WHERE i.amount >= $1::BIGINT AND i.{RELATION}_id = $2::BIGINT "
+    "ORDER BY i.due_at DESC, i.id ASC LIMIT $3::INTEGER"
+)
+#: The customer the ``view_query`` probe asks for (its rows are compared with the floor's).
+_PROBE_CUSTOMER = 1
 
 _SAMPLE_RECORD = {"title": "probe 1", "amount": 1, "score": 0.5, "due_at": "2024-06-01T00:00:00Z"}
 
@@ -98,6 +113,9 @@ class Operation:
     #: A relation every record of the probe's page must have expanded (not null), so an
     #: include that silently comes back empty stops the run instead of measuring less work.
     probe_include: str | None = None
+    #: Floor arguments matching the probe's request: when set, the probe's page must be the
+    #: floor statement's rows for them (same columns, same values, same order).
+    probe_floor_args: tuple[Any, ...] | None = None
 
 
 def as_user(op: Operation) -> Operation:
@@ -256,6 +274,27 @@ def build(dataset: Dataset) -> list[Operation]:
             floor_args=lambda rng: create_args(rng, ruled=True),
             probe=("POST", dataset.ruled_path, _SAMPLE_RECORD),
         ),
+        # A saved view with a parameter and a join: a customer's items with the customer's
+        # name, one random customer per request (the floor's customers are as random).
+        Operation(
+            name="view_query",
+            goal=0.60,
+            script="view.lua",
+            path=f"{VIEW_PATH}?limit={PAGE_SIZE}",
+            data=[str(number) for number in range(1, CUSTOMER_COUNT + 1)],
+            floor_sql=_VIEW_PAGE,
+            floor_args=lambda rng: (
+                _POLICY_ZERO,
+                rng.randrange(1, CUSTOMER_COUNT + 1),
+                PAGE_SIZE + 1,
+            ),
+            probe=(
+                "GET",
+                f"{VIEW_PATH}?limit={PAGE_SIZE}&{VIEW_PARAM}={_PROBE_CUSTOMER}",
+                None,
+            ),
+            probe_floor_args=(_POLICY_ZERO, _PROBE_CUSTOMER, PAGE_SIZE + 1),
+        ),
         Operation(
             name="update",
             goal=0.45,
@@ -278,5 +317,6 @@ NAMES = (
     "list_filtered_deep",
     "create",
     "create_ruled",
+    "view_query",
     "update",
 )

@@ -7,6 +7,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from bench.cpu import (
     process_tree,
 )
 from bench.database import BenchDatabase, provision, redact
-from bench.floor import run_floor
+from bench.floor import floor_rows, run_floor
 from bench.loadgen import (
     LoadGeneratorMissing,
     LoadResult,
@@ -54,9 +55,12 @@ async def _server_facts(url: str) -> tuple[str, int | None]:
         await conn.close()
 
 
-def probe(server: RunningServer, dataset: seeding.Dataset, op: Operation) -> None:
-    """One request like the operation's; a wrong status, or a page whose include came back
-    empty, stops the run before it measures."""
+def probe(
+    server: RunningServer, dataset: seeding.Dataset, op: Operation, database_url: str
+) -> None:
+    """One request like the operation's; a wrong status, a page whose include came back
+    empty, or a page that is not the floor's rows for the same arguments stops the run
+    before it measures."""
     method, path, body = op.probe
     header, value = dataset.credentials(op.credential)
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
@@ -70,6 +74,30 @@ def probe(server: RunningServer, dataset: seeding.Dataset, op: Operation) -> Non
         page = response.json()["data"]
         if not page or any(record[op.probe_include] is None for record in page):
             raise RuntimeError(f"{op.name}: {method} {path}: {op.probe_include} not expanded")
+    if op.probe_floor_args is not None:
+        expected = floor_rows(database_url, op, op.probe_floor_args)[: seeding.PAGE_SIZE]
+        difference = page_difference(response.json()["data"], expected)
+        if difference is not None:
+            raise RuntimeError(f"{op.name}: {method} {path}: not the floor's rows: {difference}")
+
+
+def page_difference(page: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str | None:
+    """Where a page of JSON records differs from the floor's ``rows`` (None: nowhere);
+    timestamps are compared as instants (the JSON has their ISO text)."""
+    if len(page) != len(rows):
+        return f"{len(page)} records, the floor {len(rows)} rows"
+    if not rows:
+        return "no rows to compare: probe another argument"
+    for index, (record, row) in enumerate(zip(page, rows, strict=True)):
+        if set(record) != set(row):
+            return f"record {index} has {sorted(record)}, the floor {sorted(row)}"
+        for key, value in row.items():
+            given = record[key]
+            if isinstance(value, datetime) and isinstance(given, str):
+                given = datetime.fromisoformat(given)
+            if given != value:
+                return f"record {index}: {key} = {record[key]!r}, the floor {value!r}"
+    return None
 
 
 class Runner:
@@ -140,7 +168,7 @@ class Runner:
     def measure(self, op: Operation) -> OpResult:
         """Probe, then measure ``op`` on Tessera and its floor."""
         settings = self.settings
-        probe(self.server, self.dataset, op)
+        probe(self.server, self.dataset, op, self.database_url)
         result, tessera_cpu = self._tessera(op)
         # The server is metered during the floor too: its background work (the outbox
         # dispatcher reads the floor's events) must not pass for other work on the machine.
@@ -206,6 +234,7 @@ def _meta(
             "deep_from_row": seeding.DEEP_FROM_ROW,
         },
         "indexes": list(seeding.INDEXES),
+        "view": seeding.VIEW_DEFINITION,
         "profiled": settings.profile,
     }
 

@@ -76,6 +76,23 @@ PAGE_SIZE = 25
 #: bench does too (matching ``ORDER BY due_at DESC, id ASC``): list ops then measure the API,
 #: not a sequential scan of the table.
 INDEXES = (f"CREATE INDEX items_due_at_id ON {SCHEMA}.{COLLECTION} (due_at DESC, id ASC)",)
+#: The saved view ``view_query`` runs: a customer's visible items (the parameter
+#: ``customer_id`` bound into a filter) with the customer's name through the relation,
+#: newest due first, a page of 25.
+VIEW = "orders_by_customer"
+VIEW_PARAM = "customer_id"
+VIEW_DEFINITION: dict[str, Any] = {
+    "name": VIEW,
+    "description": "A customer's items, newest due first, with the customer's name",
+    "base_collection": COLLECTION,
+    "projection": ["id", "title", "amount", "due_at", f"{RELATION}.name"],
+    "join": {"relation": RELATION},
+    "filters": [{"field": f"{RELATION}_id", "op": "eq", "param": VIEW_PARAM}],
+    "sort": LIST_SORT,
+    "params": [{"name": VIEW_PARAM, "type": "integer", "required": True, "example": 1}],
+    "limit": {"default": PAGE_SIZE, "max": 200},
+}
+VIEW_PATH = f"/api/projects/{PROJECT}/views/{VIEW}"
 #: The project user whose token the ``*_user`` operations send (a frontend's path).
 USER_EMAIL = "reader@bench.test"
 USER_PASSWORD = "bench-reader-password"
@@ -178,7 +195,7 @@ async def _ruled_collection_id(database_url: str) -> int:
         await conn.close()
 
 
-async def _copy_rows(database_url: str, rows: int) -> int:
+async def copy_rows(database_url: str, rows: int) -> int:
     """Copy the rows, index, vacuum and analyse; return the collection's catalog id."""
     conn = await asyncpg.connect(database_url)
     try:
@@ -217,7 +234,8 @@ def succeeded(response: httpx.Response, what: str) -> Any:
 
 
 def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[str, int, str]:
-    """As the admin ``email``: the project, collection, policies, API key and project user;
+    """As the admin ``email``: the project, collections, policies, API key, saved view and
+    project user;
     returns the key, its id and the user's token."""
     token = succeeded(
         client.post("/api/admin/login", json={"email": email, "password": password}), "login"
@@ -245,6 +263,7 @@ def setup_through_api(client: httpx.Client, email: str, password: str) -> tuple[
         ),
         "api key",
     )
+    succeeded(client.post(f"/api/projects/{PROJECT}/views", json=VIEW_DEFINITION), "view")
     account = {"email": USER_EMAIL, "password": USER_PASSWORD}
     succeeded(client.post(f"/api/projects/{PROJECT}/auth/signup", json=account), "user sign-up")
     del client.headers["Authorization"]
@@ -298,7 +317,7 @@ def seed(
     cursors."""
     with httpx.Client(base_url=base_url, timeout=60.0) as client:
         key, key_id, user_token = setup_through_api(client, admin_email, admin_password)
-        collection_id = asyncio.run(_copy_rows(database_url, rows))
+        collection_id = asyncio.run(copy_rows(database_url, rows))
         path = f"/api/projects/{PROJECT}/collections/{COLLECTION}/records"
         deep = _deep_pages(client, path, key)
     return Dataset(

@@ -75,6 +75,7 @@ from kernel.fields import (
 )
 from kernel.hookspecs import hookimpl, hookspec
 from kernel.json_values import JsonLimits, check_json_scalar, check_json_value
+from kernel.lru import LruCache
 from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64
 from kernel.operators import Operator
 from kernel.pages import newest_first
@@ -83,6 +84,7 @@ from kernel.plugins import LoadedPlugin
 from kernel.projects import ProjectCreate, ProjectUpdate
 from kernel.quotas import QuotaPolicy
 from kernel.realtime import Transport
+from kernel.records.readable import Readable
 from kernel.references import Dependent, ReferenceContext, ReferenceHolder, SchemaChange
 from kernel.registry import Registry
 from kernel.rules import RuleContext, RuleDefinitionError, RuleType, RuleViolation
@@ -130,6 +132,7 @@ __all__ = [
     "KernelSurface",
     "KeySpec",
     "LoadedPlugin",
+    "LruCache",
     "NoOptions",
     "NotFound",
     "ObjectInfo",
@@ -149,6 +152,7 @@ __all__ = [
     "ProjectUpdate",
     "QuotaExceeded",
     "QuotaPolicy",
+    "Readable",
     "RecordRuleDef",
     "ReferenceContext",
     "ReferenceHolder",

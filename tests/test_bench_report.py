@@ -9,9 +9,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bench import ops
-from bench.loadgen import LoadResult
+from bench.loadgen import LUA_DIR, LoadResult
 from bench.report import OpResult, table, write_json
-from bench.seed import CUSTOMER_COUNT, RULED_FIELDS, Dataset, DeepPage, row
+from bench.run import page_difference
+from bench.seed import (
+    CUSTOMER_COUNT,
+    LIST_SORT,
+    PAGE_SIZE,
+    RULED_FIELDS,
+    VIEW_DEFINITION,
+    VIEW_PATH,
+    Dataset,
+    DeepPage,
+    row,
+)
 
 CPU = {"server": 120.0, "postgres": 50.0, "generator": 25.0, "others": 3.0, "machine": 198.0}
 FLOOR_CPU = {"client": 95.0, "server": 0.5, "postgres": 65.0, "others": 5.0, "machine": 165.5}
@@ -35,6 +46,18 @@ RESULTS = [
     _result("list_filtered_first_user", 0.60, 81_000, 140_000),
     _result("list_filtered_deep", 0.60, 60_000, 120_000),
 ]
+
+
+#: A seeded dataset as the operations see it (its values are placeholders).
+DATASET = Dataset(
+    api_key="tsk_bench",
+    key_id=1,
+    user_token="eyJ.user.token",
+    records_path="/api/projects/bench/collections/items/records",
+    visible_ids=[1],
+    deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
+    collection_id=7,
+)
 
 
 def test_table_shows_each_op_against_its_floor_and_goal() -> None:
@@ -112,14 +135,8 @@ def test_user_operations_are_the_key_operations_sent_with_the_users_token() -> N
 
 
 def test_create_ruled_is_the_create_on_the_collection_with_five_rules() -> None:
-    dataset = Dataset(
-        api_key="tsk_bench",
-        key_id=1,
-        user_token="eyJ.user.token",
-        records_path="/api/projects/bench/collections/items/records",
-        visible_ids=[1],
-        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
-        collection_id=7,
+    dataset = replace(
+        DATASET,
         ruled_path="/api/projects/bench/collections/ruled_items/records",
         ruled_collection_id=8,
     )
@@ -155,16 +172,7 @@ def test_report_shows_what_five_rules_cost_a_create(tmp_path) -> None:
 
 
 def test_list_include_is_the_first_page_with_its_customers_and_a_two_statement_floor() -> None:
-    dataset = Dataset(
-        api_key="tsk_bench",
-        key_id=1,
-        user_token="eyJ.user.token",
-        records_path="/api/projects/bench/collections/items/records",
-        visible_ids=[1],
-        deep_pages=[DeepPage("cursor", datetime(2024, 1, 1, tzinfo=UTC), 2)],
-        collection_id=7,
-    )
-    built = {op.name: op for op in ops.build(dataset)}
+    built = {op.name: op for op in ops.build(DATASET)}
     plain, included = built["list_filtered_first"], built["list_include"]
     assert included.path == f"{plain.path}&include=customer" == included.probe[1]
     assert plain.floor_then is None and included.floor_then is not None
@@ -211,3 +219,40 @@ def test_report_shows_what_an_include_costs_a_first_page(tmp_path) -> None:
     assert document["list_include"]["rps_vs_list"] == 0.667
     assert document["list_include"]["floor_rps_vs_list"] == 0.8
     assert "rps_vs_list" not in document["list_filtered_first"]
+
+
+def test_view_query_runs_the_seeded_view_for_random_customers_against_its_join() -> None:
+    view = next(op for op in ops.build(DATASET) if op.name == "view_query")
+    assert (LUA_DIR / view.script).is_file()
+    assert view.path == f"{VIEW_PATH}?limit={PAGE_SIZE}"
+    assert view.data == [str(number) for number in range(1, CUSTOMER_COUNT + 1)]
+    # The probe asks for the customer whose floor rows it compares with.
+    assert view.probe[1] == f"{view.path}&customer_id={view.probe_floor_args[1]}"
+    assert view.probe_floor_args == (0, 1, PAGE_SIZE + 1)
+    rng = random.Random(3)
+    drawn = [view.floor_args(rng) for _ in range(200)]
+    assert {args[0] for args in drawn} == {0} and {args[2] for args in drawn} == {PAGE_SIZE + 1}
+    assert all(1 <= args[1] <= CUSTOMER_COUNT for args in drawn)
+    # The floor joins the customers, binds the parameter, sorts as the view does, and names
+    # its columns as the view's JSON keys.
+    sql = view.floor_sql
+    assert "LEFT JOIN p_bench.customers" in sql and "customer_id = $2::BIGINT" in sql
+    assert "ORDER BY i.due_at DESC, i.id ASC LIMIT $3" in sql and LIST_SORT == "due_at:desc"
+    selected = sql.removeprefix("SELECT ").partition(" FROM ")[0].split(", ")
+    names = [part.partition(" AS ")[2].strip('"') or part.removeprefix("i.") for part in selected]
+    assert names == VIEW_DEFINITION["projection"]
+    assert VIEW_DEFINITION["params"][0]["name"] == "customer_id"
+    assert VIEW_DEFINITION["join"] == {"relation": "customer"}
+
+
+def test_page_difference_compares_records_with_floor_rows() -> None:
+    due = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    rows = [{"id": 1, "due_at": due, "customer.name": "c"}]
+    same = [{"id": 1, "due_at": "2024-03-01T12:00:00+00:00", "customer.name": "c"}]
+    assert page_difference(same, rows) is None
+    assert page_difference([], rows) == "0 records, the floor 1 rows"
+    assert page_difference([], []) == "no rows to compare: probe another argument"
+    other = [{**same[0], "due_at": "2024-03-01T12:00:01+00:00"}]
+    assert "due_at" in (page_difference(other, rows) or "")
+    missing = [{"id": 1, "due_at": same[0]["due_at"]}]
+    assert "has ['due_at', 'id']" in (page_difference(missing, rows) or "")

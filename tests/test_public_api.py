@@ -25,11 +25,7 @@ PUBLIC = {
     "kernel.api.responses",
     "kernel.testing",
     "kernel.api.project_openapi",
-    "kernel.query.contract",
-    "kernel.query.keyset",
-    "kernel.records.runtime",
-    "kernel.records.service",
-    "kernel.statements",
+    "kernel.query",
 }
 
 

@@ -292,6 +292,7 @@ INVALID = [
     ),
     ({"sort": "nope:desc"}, "sort", "invalid_sort"),
     ({"projection": ["title", "customer.nope"]}, "projection[1]", "unknown_field"),
+    ({"params": [{"name": "limit", "type": "integer"}]}, "params[0].name", "reserved_param"),
 ]
 
 

@@ -36,6 +36,7 @@ from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cur
 from kernel.records import statements
 from kernel.records.foreign_keys import foreign_key_error
 from kernel.records.includes import Include, resolve_includes
+from kernel.records.readable import Readable
 from kernel.records.runtime import CollectionRuntime, runtime_for
 from kernel.records.validation import RecordRules, rules_for
 from kernel.records.values import candidate_row, coerce_body
@@ -139,6 +140,22 @@ class RecordService:
         else:
             bound = None if rule is Access.ANYONE else rule
         return Target(catalog, runtime, alias, bound, now)
+
+    def readable(
+        self,
+        catalog: ProjectCatalog,
+        project_id: str,
+        name: str,
+        principal: Principal,
+        action: str = "list",
+    ) -> Readable:
+        """Collection ``name`` as ``principal`` may read it (``action``: ``list`` or
+        ``read``), for a plugin's own ``SELECT`` (see :mod:`kernel.records.readable`).
+        Checked as the records API checks a read, with the ``records:read`` scope:
+        ``Forbidden`` (or ``Unauthorized`` for an anonymous caller a policy refuses),
+        ``NotFound`` for an unknown collection. No I/O."""
+        target = self.target(catalog, project_id, name, principal, "records:read", action)
+        return Readable(target.collection, target.runtime.table, target.rule)
 
     async def _fresh(self, project_id: str, attempt: Attempt) -> Outcome:
         """Run ``attempt``; if it fails in a way a stale catalog explains, reload and retry

@@ -117,9 +117,8 @@ async def activate_version(
 async def run_view(
     project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
-    row = await ViewService(tessera).runnable(project_id, name, principal)
     runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
-    page = await runner.run(project_id, row, request.query_params.multi_items(), principal)
+    page = await runner.run(project_id, name, request.query_params.multi_items(), principal)
     return json_response(page)
 
 

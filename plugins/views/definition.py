@@ -39,7 +39,7 @@ from kernel.expr import (
     supports,
 )
 from kernel.expr import Literal as Constant
-from kernel.query.contract import Limits, SortKey, parse_list_query
+from kernel.query import Limits, SortKey, parse_list_query
 from plugins.views.params import parse_param
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -47,6 +47,9 @@ ParamType = Literal["integer", "float", "string", "boolean", "date", "datetime"]
 #: The most filters a definition holds (a request adds its own, up to the records limit).
 MAX_DEFINITION_FILTERS = 20
 MAX_PROJECTION = 100
+#: Query-string names the query contract owns: a new definition's parameter may not take
+#: one (a stored one that does is run with the name meaning the parameter).
+RESERVED_PARAMS = frozenset({"cursor", "filter", "include", "limit", "sort"})
 #: Label prefixes of base and joined columns in the view's inner select.
 BASE, JOINED = "b_", "j_"
 
@@ -222,6 +225,14 @@ def compile_definition(
     if len(params) != len(definition.params):
         problems.append(ErrorItem("duplicate_param", "parameter names must differ", "params"))
     for index, param in enumerate(definition.params):
+        if param.name in RESERVED_PARAMS and not lenient:
+            problems.append(
+                ErrorItem(
+                    "reserved_param",
+                    f"{param.name!r} is a query-contract parameter; name it otherwise",
+                    f"params[{index}].name",
+                )
+            )
         for part in ("default", "example"):
             value = getattr(param, part)
             if value is not None and not _fits(param.type, value):

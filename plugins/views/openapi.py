@@ -9,8 +9,7 @@ from typing import Any
 
 from kernel import KernelSurface, ProjectCatalog, TesseraError
 from plugins.views.definition import CompiledView, Definition, compile_definition
-from plugins.views.service import active_views
-from plugins.views.tables import views
+from plugins.views.tables import active_views, views
 
 PARAM_SCHEMAS = {
     "integer": {"type": "integer", "format": "int64"},

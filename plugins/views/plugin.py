@@ -18,6 +18,7 @@ from kernel import (
 )
 from kernel.db.migrate import Migrations
 from plugins.views import api, tables
+from plugins.views.cache import CHANNEL, STATE_KEY, ViewCache
 from plugins.views.config import ViewsConfig
 from plugins.views.openapi import view_paths
 from plugins.views.panels import PANELS
@@ -35,6 +36,15 @@ def plugin_info() -> PluginInfo:
 @hookimpl
 def register_migrations() -> list[Migrations]:
     return [Migrations(Path(__file__).parent / "migrations", tables.metadata)]
+
+
+@hookimpl
+def startup(tessera: KernelSurface) -> None:
+    """The process's compiled views, dropped as the bus announces changes to them."""
+    config: ViewsConfig = tessera.plugins.config(STATE_KEY)
+    cache = ViewCache(tessera, config.cache_size)
+    tessera.state[STATE_KEY] = cache
+    tessera.bus.subscribe(CHANNEL, cache.on_bus_message)
 
 
 @hookimpl

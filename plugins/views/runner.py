@@ -16,79 +16,126 @@ The base collection is checked exactly as the records list is (project, ``record
 a key's collections, the ``list`` policy and its row rule). The joined collection is read
 as an ``include`` is: its ``read`` policy and row rule sit in the join condition, so where
 the caller may not read the joined record (or the collection at all) the joined fields are
-``null`` — a row never shows, and a filter never probes, what the caller could not read
-directly. The statement runs under ``SET LOCAL statement_timeout``.
+``null`` (where they may not read it at all, it is not joined: its columns are ``NULL``) —
+a row never shows, and a filter never probes, what the caller could not read directly.
+
+The collections come from ``tessera.records.readable`` and the query machinery from
+``kernel.query``, the surface any plugin has. A statement is compiled once per shape
+(policies present, filters, sort, cursor nulls) and kept with the compiled view
+(:mod:`plugins.views.cache`); it runs on the asyncpg pool and is cancelled past
+``statement_timeout_ms``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
 from kernel import (
     BadRequest,
-    Conflict,
     FieldDef,
     FieldValueError,
     Forbidden,
     KernelSurface,
     NotFound,
+    Operator,
     Principal,
+    ProjectCatalog,
+    Readable,
+    Registry,
     ServiceUnavailable,
     Unauthorized,
-    ValidationFailed,
 )
 from kernel.expr import Binder, to_sql
-from kernel.query.contract import ListQuery, parse_list_query, split_cursor
-from kernel.query.keyset import after_cursor, order_by
-from kernel.records.runtime import runtime_for
-from kernel.records.service import RecordService, Target
-from kernel.statements import Params
+from kernel.query import (
+    CompiledStatement,
+    ListQuery,
+    Params,
+    SortKey,
+    after_cursor,
+    compile_statement,
+    order_by,
+    parse_list_query,
+    split_cursor,
+)
+from kernel.security.access import require_member
+from plugins.views.cache import ActiveView, view_cache
 from plugins.views.config import ViewsConfig
-from plugins.views.definition import CompiledView, Definition, compile_definition
+from plugins.views.definition import CompiledView, Definition
 from plugins.views.params import parse_param
-
-#: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout``.
-QUERY_CANCELED = "57014"
 
 
 class ViewRunner:
     def __init__(self, tessera: KernelSurface, config: ViewsConfig) -> None:
         self.tessera = tessera
         self.config = config
-        self.records = RecordService(tessera)  # type: ignore[arg-type]
+        self.cache = view_cache(tessera)
 
     async def run(
         self,
         project_id: str,
-        row: Any,
+        name: str,
         items: Iterable[tuple[str, str]],
         principal: Principal,
     ) -> dict[str, Any]:
-        """One page of the view ``row`` (its active definition) for ``principal``."""
-        now = datetime.now(UTC)
-        catalog, view = await self._compiled(project_id, row, now)
-        base = self.records.target(
-            catalog, project_id, view.base.name, principal, "records:read", "list"
-        )
+        """One page of view ``name`` (its active version) for ``principal``, a member of
+        the project (policies decide the rows)."""
+        require_member(principal, project_id)
+        catalog, active = await self.cache.active(project_id, name)
+        try:
+            return await self._page(project_id, catalog, active, items, principal)
+        except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
+            # A schema change committed under this process's catalog: reload, retry once.
+            await self.tessera.catalog.get(project_id, fresh=True)
+            catalog, active = await self.cache.active(project_id, name)
+            return await self._page(project_id, catalog, active, items, principal)
+
+    async def run_unsaved(
+        self,
+        project_id: str,
+        definition: Definition,
+        items: Iterable[tuple[str, str]],
+        principal: Principal,
+    ) -> dict[str, Any]:
+        """One page of ``definition``, which is not stored (a preview), for ``principal``:
+        compiled now and kept nowhere; the same checks and statement as a stored view."""
+        catalog = await self.tessera.catalog.get(project_id)
+        active = self.cache.compile(catalog, definition)
+        return await self._page(project_id, catalog, active, items, principal)
+
+    async def _page(
+        self,
+        project_id: str,
+        catalog: ProjectCatalog,
+        active: ActiveView,
+        items: Iterable[tuple[str, str]],
+        principal: Principal,
+    ) -> dict[str, Any]:
+        view = active.view
+        records = self.tessera.records
+        base = records.readable(catalog, project_id, view.base.name, principal, "list")
         joined = self._joined(view, catalog, project_id, principal)
-        shape, cursor = split_cursor(items)
-        query = parse_list_query(
+        everything, cursor = split_cursor(items)
+        shape = tuple(item for item in everything if item[0] not in view.params)
+        query = active.queries.get_or_make(
             shape,
-            view.resolve,
-            self.tessera.operators,
-            view.limits(self.tessera.settings.max_filters),
-            id_field=view.id_field,
-            extra_params=frozenset(view.params),
+            lambda: parse_list_query(
+                shape,
+                view.resolve,
+                self.tessera.operators,
+                view.limits(self.tessera.settings.max_filters),
+                id_field=view.id_field,
+            ),
         )
-        sort = query.sort if any(k for k, _ in shape if k == "sort") else view.default_sort
+        sort = query.sort if any(key == "sort" for key, _ in shape) else view.default_sort
+        now = datetime.now(UTC)
         context = {**principal.context, "now": now, **query.values, "limit": query.limit + 1}
-        context.update(self._params(view, query))
-        scope = f"view:{row.id}:{row.active_version}|" + ",".join(k.signature for k in sort)
+        context.update(self._params(view, dict(everything)))
+        scope = f"view:{active.id}:{active.version}|" + ",".join(k.signature for k in sort)
         nulls = None
         if cursor is not None:
             raw_values = self.tessera.cursors.decode(scope, cursor)
@@ -97,97 +144,84 @@ class ViewRunner:
             for index, (key, raw) in enumerate(zip(sort, raw_values, strict=True)):
                 context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
             nulls = tuple(raw is None for raw in raw_values)
-        statement, params = self._statement(view, catalog, base, joined, query, sort, nulls)
-        values = {name: param.resolve(context) for name, param in params.by_name.items()}
-        rows = await self._fetch(statement, values)
+        statement_key: Hashable = (
+            base.rule is not None,
+            None if joined is None else joined.rule is not None,
+            query.filter,
+            tuple(key.signature for key in sort),
+            nulls,
+        )
+        statement = active.statements.get_or_make(
+            statement_key,
+            lambda: _statement(view, self.tessera.operators, base, joined, query, sort, nulls),
+        )
+        rows = await self._fetch(statement, context)
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
-            last = rows[-1]._mapping
+            last = rows[-1]
             next_cursor = self.tessera.cursors.encode(
                 scope, [last[key.field.column] for key in sort]
             )
         return {
-            "data": [self._record(view, item._mapping) for item in rows],
+            "data": [_record(view, item) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
 
-    async def _fetch(self, statement: sa.Select, values: dict[str, Any]) -> list[Any]:
-        """The statement's rows, under the view statement timeout (503 ``view_timeout``
-        past it)."""
+    async def _fetch(
+        self, statement: CompiledStatement, context: dict[str, Any]
+    ) -> list[asyncpg.Record]:
+        """The statement's rows; past the view statement timeout the query is cancelled
+        and the answer is a 503 ``view_timeout``."""
         timeout_ms = int(self.config.statement_timeout_ms)
         try:
-            async with self.tessera.db.engine.begin() as conn:
-                await conn.execute(sa.text(f"SET LOCAL statement_timeout = {timeout_ms}"))
-                return list((await conn.execute(statement, values)).all())
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) != QUERY_CANCELED:
-                raise
+            async with self.tessera.db.pool.acquire() as conn:
+                return await conn.fetch(
+                    statement.sql, *statement.args(context), timeout=timeout_ms / 1000
+                )
+        except TimeoutError:
             raise ServiceUnavailable(
                 f"the view took longer than {timeout_ms} ms",
                 code="view_timeout",
                 headers={"Retry-After": "1"},
             ) from None
 
-    async def _compiled(self, project_id: str, row: Any, now: datetime) -> tuple[Any, CompiledView]:
-        """The catalog and the view compiled against it. A definition that does not fit
-        this process's catalog is tried once more on a freshly loaded one (a rename
-        rewrites it with the schema change, which another process may have applied); if
-        it still does not fit, 409 ``view_outdated``."""
-        definition = Definition.model_validate(row.definition)
-        catalogs = self.tessera.catalog
-        catalog = await catalogs.get(project_id)
-        for fresh in (False, True):
-            if fresh:
-                catalog = await catalogs.get(project_id, fresh=True)
-            try:
-                compiled = compile_definition(
-                    definition, catalog, self.tessera.operators, now, lenient=True
-                )
-            except ValidationFailed as error:
-                problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
-            else:
-                return catalog, compiled
-        raise Conflict(
-            f"the view no longer fits the schema ({problems}); change its definition",
-            code="view_outdated",
-        )
-
     def _joined(
-        self, view: CompiledView, catalog: Any, project_id: str, principal: Principal
-    ) -> Target | None:
+        self, view: CompiledView, catalog: ProjectCatalog, project_id: str, principal: Principal
+    ) -> Readable | None:
         """The joined collection as the caller may read it; ``None`` when they may not
         read it at all (its fields are then null)."""
         if view.join is None:
             return None
         try:
-            return self.records.target(
-                catalog, project_id, view.join.target.name, principal, "records:read", "read"
+            return self.tessera.records.readable(
+                catalog, project_id, view.join.target.name, principal, "read"
             )
         except (Forbidden, NotFound, Unauthorized):
             return None
 
     @staticmethod
-    def _params(view: CompiledView, query: ListQuery) -> dict[str, Any]:
-        """Context values of the filters that take parameters; 400 naming the parameter
-        when one is missing or not of its type."""
-        given: dict[str, Any] = {}
+    def _params(view: CompiledView, given: dict[str, str]) -> dict[str, Any]:
+        """Context values of the filters that take parameters (``given``: the query
+        string's values); 400 naming the parameter when one is missing or not of its
+        type."""
+        typed: dict[str, Any] = {}
         for name, spec in view.params.items():
-            raw = query.extra.get(name)
+            raw = given.get(name)
             if raw is None:
                 if spec.required:
                     raise BadRequest(
                         f"parameter {name!r} is required", code="missing_param", field=name
                     )
-                given[name] = spec.default
+                typed[name] = spec.default
                 continue
             try:
-                given[name] = parse_param(spec.type, raw)
+                typed[name] = parse_param(spec.type, raw)
             except ValueError as error:
                 raise BadRequest(str(error), code="invalid_param", field=name) from None
         values: dict[str, Any] = {}
         for key, (name, field, operator) in view.param_keys.items():
-            value = given[name]
+            value = typed[name]
             if value is not None and operator.name != "contains":
                 try:
                     value = field.type.coerce(value)
@@ -196,67 +230,70 @@ class ViewRunner:
             values[key] = value
         return values
 
-    @staticmethod
-    def _statement(
-        view: CompiledView,
-        catalog: Any,
-        base: Target,
-        joined: Target | None,
-        query: ListQuery,
-        sort: tuple,
-        nulls: tuple[bool, ...] | None,
-    ) -> tuple[sa.Select, Params]:
-        params = Params()
-        b = base.runtime.table.alias("b")
-        columns = [
-            b.c[label.removeprefix("b_")].label(label) for label in _labels(view.base_fields)
+
+def _statement(
+    view: CompiledView,
+    operators: Registry[Operator],
+    base: Readable,
+    joined: Readable | None,
+    query: ListQuery,
+    sort: tuple[SortKey, ...],
+    nulls: tuple[bool, ...] | None,
+) -> CompiledStatement:
+    """The page statement (see the module); ``joined`` None: the caller may not read the
+    joined collection, whose fields are then null."""
+    params = Params()
+    b = base.table.alias("b")
+    columns = [b.c[label.removeprefix("b_")].label(label) for label in _labels(view.base_fields)]
+    source: sa.FromClause = b
+    if view.join is not None and joined is None:
+        columns += [
+            sa.null().cast(field.type.sql_type()).label(label)
+            for label, field in _labels(view.joined_fields).items()
         ]
-        inner = sa.select(*columns)
-        if view.join is not None:
-            j = runtime_for(catalog, view.join.target, base.runtime.operators, base.now)
-            j = j.table.alias("j")
-            columns += [
-                j.c[label.removeprefix("j_")].label(label) for label in _labels(view.joined_fields)
-            ]
-            condition = j.c.id == b.c[view.join.relation.column.removeprefix("b_")]
-            if joined is None:
-                condition = sa.and_(condition, sa.false())
-            elif joined.rule is not None:
-                condition = sa.and_(condition, to_sql(joined.rule, lambda f: j.c[f.column], params))
-            inner = sa.select(*columns).select_from(b.outerjoin(j, condition))
-        if base.rule is not None:
-            inner = inner.where(to_sql(base.rule, lambda f: b.c[f.column], params))
-        v = inner.subquery("v")
+    elif view.join is not None and joined is not None:
+        j = joined.table.alias("j")
+        columns += [
+            j.c[label.removeprefix("j_")].label(label) for label in _labels(view.joined_fields)
+        ]
+        condition = j.c.id == b.c[view.join.relation.column.removeprefix("b_")]
+        rule = joined.condition(j, params)
+        source = b.outerjoin(j, condition if rule is None else sa.and_(condition, rule))
+    inner = sa.select(*columns).select_from(source)
+    rule = base.condition(b, params)
+    if rule is not None:
+        inner = inner.where(rule)
+    v = inner.subquery("v")
 
-        def column(field: FieldDef) -> Any:
-            return v.c[field.column]
+    def column(field: FieldDef) -> Any:
+        return v.c[field.column]
 
-        selected = {view.fields[name].column for name in view.projection}
-        selected |= {key.field.column for key in sort}
-        statement = sa.select(*(v.c[label] for label in sorted(selected)))
-        binder = Binder(view.fields, base.runtime.operators)
-        for node in (view.filter, query.filter):
-            if node is not None:
-                statement = statement.where(to_sql(binder.bind(node), column, params))
-        if nulls is not None:
-            statement = statement.where(after_cursor(sort, column, params, nulls))
-        statement = statement.order_by(*order_by(sort, column)).limit(
-            params.dynamic("limit", sa.Integer())
-        )
-        return statement, params
-
-    @staticmethod
-    def _record(view: CompiledView, row: Any) -> dict[str, Any]:
-        record = {}
-        for name in view.projection:
-            field = view.fields[name]
-            value = row[field.column]
-            if value is not None and not type(field.type).keeps_json():
-                value = field.type.to_json(value)
-            record[name] = value
-        return record
+    selected = {view.fields[name].column for name in view.projection}
+    selected |= {key.field.column for key in sort}
+    statement = sa.select(*(v.c[label] for label in sorted(selected)))
+    binder = Binder(view.fields, operators)
+    for node in (view.filter, query.filter):
+        if node is not None:
+            statement = statement.where(to_sql(binder.bind(node), column, params))
+    if nulls is not None:
+        statement = statement.where(after_cursor(sort, column, params, nulls))
+    statement = statement.order_by(*order_by(sort, column)).limit(
+        params.dynamic("limit", sa.Integer())
+    )
+    return compile_statement(statement, params)
 
 
-def _labels(fields: dict[str, FieldDef]) -> list[str]:
-    """The distinct labels of ``fields`` (a field is reachable by name and by column)."""
-    return list(dict.fromkeys(field.column for field in fields.values()))
+def _record(view: CompiledView, row: Any) -> dict[str, Any]:
+    record = {}
+    for name in view.projection:
+        field = view.fields[name]
+        value = row[field.column]
+        if value is not None and not type(field.type).keeps_json():
+            value = field.type.to_json(value)
+        record[name] = value
+    return record
+
+
+def _labels(fields: dict[str, FieldDef]) -> dict[str, FieldDef]:
+    """``fields`` by distinct label (a field is reachable by name and by column)."""
+    return {field.column: field for field in fields.values()}

@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from kernel import Conflict, KernelSurface, NotFound, Principal
 from kernel.audit import record_audit
 from kernel.security.access import require_member, require_schema_reader
+from plugins.views.cache import view_cache
 from plugins.views.definition import CompiledView, Definition, NewView, compile_definition
 from plugins.views.meta import describe_meta
-from plugins.views.tables import view_versions, views
+from plugins.views.tables import active_views, read_active, view_versions, views
 
 
 def describe(row: Any) -> dict[str, Any]:
@@ -30,24 +31,6 @@ def describe(row: Any) -> dict[str, Any]:
         "created_by": row.created_by,
         "created_at": row.created_at,
     }
-
-
-def active_views() -> sa.Select:
-    """Views joined with their active version's definition."""
-    return sa.select(
-        views.c.id,
-        views.c.name,
-        views.c.active_version,
-        views.c.created_by,
-        views.c.created_at,
-        view_versions.c.definition,
-    ).join(
-        view_versions,
-        sa.and_(
-            view_versions.c.view_id == views.c.id,
-            view_versions.c.version == views.c.active_version,
-        ),
-    )
 
 
 class ViewService:
@@ -104,15 +87,7 @@ class ViewService:
 
     async def active(self, project_id: str, name: str) -> Any:
         """The view's row with its active definition; 404 ``view_not_found``."""
-        async with self.tessera.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    active_views().where(views.c.project_id == project_id, views.c.name == name)
-                )
-            ).one_or_none()
-        if row is None:
-            raise NotFound(f"view {name!r} not found", code="view_not_found")
-        return row
+        return await read_active(self.tessera.db.engine, project_id, name)
 
     async def runnable(self, project_id: str, name: str, principal: Principal) -> Any:
         """The active row, for a member of the project (policies decide the rows)."""
@@ -156,6 +131,7 @@ class ViewService:
             await self._audit(
                 conn, principal, project_id, "view.change", name, stored, version=version
             )
+        await view_cache(self.tessera).announce(project_id, name)
         return await self.get(project_id, name, principal)
 
     async def versions(self, project_id: str, name: str, principal: Principal) -> list[dict]:
@@ -210,6 +186,7 @@ class ViewService:
                 {"version": version},
                 before={"version": row.active_version},
             )
+        await view_cache(self.tessera).announce(project_id, name)
         return await self.get(project_id, name, principal)
 
     async def _locked(self, conn: Any, project_id: str, name: str) -> Any:

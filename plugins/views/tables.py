@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel import NotFound
 from kernel.db.schema import projects
 
 metadata = sa.MetaData(
@@ -58,3 +62,34 @@ view_versions = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+
+def active_views() -> sa.Select:
+    """Views joined with their active version's definition."""
+    return sa.select(
+        views.c.id,
+        views.c.name,
+        views.c.active_version,
+        views.c.created_by,
+        views.c.created_at,
+        view_versions.c.definition,
+    ).join(
+        view_versions,
+        sa.and_(
+            view_versions.c.view_id == views.c.id,
+            view_versions.c.version == views.c.active_version,
+        ),
+    )
+
+
+async def read_active(engine: AsyncEngine, project_id: str, name: str) -> Any:
+    """View ``name``'s row with its active definition; 404 ``view_not_found``."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                active_views().where(views.c.project_id == project_id, views.c.name == name)
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"view {name!r} not found", code="view_not_found")
+    return row

@@ -1,0 +1,161 @@
+"""Compiled views kept per process: no view-table query and no compilation per request.
+
+An entry is one view's active version compiled against one catalog snapshot, with the
+query strings parsed and the statements compiled for it since (both bounded). It is used
+while the catalog cache hands out that same snapshot, so a schema change
+(a rename rewrites stored definitions in the same transaction; a drop hides a field)
+recompiles it on the next request, in every process, as the catalog cache learns of the
+change. A change to the view itself (a new version, an activation, a deletion) is
+announced on the bus channel :data:`CHANNEL` (``"<project id> <view name>"``); every
+process, this one included, drops the entry. As a safety net for a message lost while the
+bus reconnects, an entry older than ``revalidate_after`` seconds is read again (sooner when
+an old field name the view resolves expires then), and a bus resync drops every entry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kernel import (
+    Conflict,
+    KernelSurface,
+    LruCache,
+    ProjectCatalog,
+    ValidationFailed,
+)
+from kernel.events.bus import RESYNC
+from kernel.query import CompiledStatement, ListQuery
+from plugins.views.definition import CompiledView, Definition, compile_definition
+from plugins.views.tables import read_active
+
+CHANNEL = "views"
+#: Where the plugin keeps the process's cache (``tessera.state``).
+STATE_KEY = "views.core"
+#: Query strings (minus cursor and parameters) kept parsed per view.
+MAX_QUERIES = 256
+#: Statements kept compiled per view (by policy, filter shape, sort and cursor nulls).
+MAX_STATEMENTS = 128
+
+Shape = tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class ActiveView:
+    """One view's active version, compiled against the catalog snapshot ``catalog``."""
+
+    #: The view's id; None for a definition that is not stored.
+    id: int | None
+    version: int
+    catalog: ProjectCatalog
+    view: CompiledView
+    #: ``time.monotonic()`` past which the entry is read again: the safety-net
+    #: revalidation, or sooner the expiry of an old field name the view resolves.
+    stale_after: float
+    queries: LruCache[Shape, ListQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
+    statements: LruCache[Hashable, CompiledStatement] = field(
+        default_factory=lambda: LruCache(MAX_STATEMENTS)
+    )
+
+
+class ViewCache:
+    """``(project id, view name)`` → :class:`ActiveView`, for at most ``limit`` views."""
+
+    def __init__(self, tessera: KernelSurface, limit: int, revalidate_after: float = 30.0) -> None:
+        self.tessera = tessera
+        self.revalidate_after = revalidate_after
+        self._entries: LruCache[tuple[str, str], ActiveView] = LruCache(limit)
+        #: Raised by every announced change: a load that began before one is not kept.
+        self._generation = 0
+
+    async def active(self, project_id: str, name: str) -> tuple[ProjectCatalog, ActiveView]:
+        """The project's catalog and the view compiled against it: from memory while
+        both are current, else read and compiled (404 ``view_not_found``; 409
+        ``view_outdated`` when the definition no longer fits the schema)."""
+        catalog = await self.tessera.catalog.get(project_id)
+        entry = self._entries.get((project_id, name))
+        if entry is not None and entry.catalog is catalog and time.monotonic() < entry.stale_after:
+            return catalog, entry
+        return await self.load(project_id, name, catalog)
+
+    async def load(
+        self, project_id: str, name: str, catalog: ProjectCatalog | None = None
+    ) -> tuple[ProjectCatalog, ActiveView]:
+        """Read the view's active version and compile it. A definition that does not fit
+        the catalog is tried once more on a freshly loaded one (a rename rewrites it with
+        the schema change, which this process may not have heard of yet)."""
+        generation = self._generation
+        catalogs = self.tessera.catalog
+        problems = ""
+        for fresh in (False, True):
+            if catalog is None or fresh:
+                catalog = await catalogs.get(project_id, fresh=fresh)
+            row = await read_active(self.tessera.db.engine, project_id, name)
+            definition = Definition.model_validate(row.definition)
+            try:
+                entry = self.compile(catalog, definition, row.id, row.active_version)
+            except ValidationFailed as error:
+                problems = "; ".join(f"{item.field}: {item.message}" for item in error.items)
+                continue
+            if generation == self._generation:
+                self._entries.put((project_id, name), entry)
+            return catalog, entry
+        raise Conflict(
+            f"the view no longer fits the schema ({problems}); change its definition",
+            code="view_outdated",
+        )
+
+    def compile(
+        self,
+        catalog: ProjectCatalog,
+        definition: Definition,
+        view_id: int | None = None,
+        version: int = 0,
+    ) -> ActiveView:
+        """``definition`` compiled against ``catalog`` as view ``view_id`` at ``version``
+        (none and 0: a definition that is not stored, such as a preview), kept nowhere;
+        422 when it does not fit (projection fields that are gone are left out)."""
+        now = datetime.now(UTC)
+        view = compile_definition(definition, catalog, self.tessera.operators, now, lenient=True)
+        return ActiveView(view_id, version, catalog, view, self._stale_after(view, now))
+
+    def _stale_after(self, view: CompiledView, now: datetime) -> float:
+        """When an entry compiled at ``now`` must be read again (``time.monotonic()``)."""
+        collections = [view.base] if view.join is None else [view.base, view.join.target]
+        expiries = [
+            alias.expires_at
+            for collection in collections
+            for _, alias in collection.live_field_aliases(now).values()
+        ]
+        seconds = min([self.revalidate_after, *((t - now).total_seconds() for t in expiries)])
+        return time.monotonic() + seconds
+
+    async def announce(self, project_id: str, name: str) -> None:
+        """After committing a change to view ``name``: drop it here at once, and in every
+        other process when the bus delivers the message."""
+        self.forget(project_id, name)
+        await self.tessera.bus.publish(CHANNEL, f"{project_id} {name}")
+
+    def forget(self, project_id: str, name: str) -> None:
+        self._generation += 1
+        self._entries.pop((project_id, name))
+
+    def on_bus_message(self, payload: str) -> None:
+        """``"<project id> <view name>"`` from :data:`CHANNEL`; a resync drops every view."""
+        if payload == RESYNC:
+            self._generation += 1
+            self._entries.clear()
+            return
+        project_id, _, name = payload.partition(" ")
+        self.forget(project_id, name)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def view_cache(tessera: KernelSurface) -> ViewCache:
+    """The process's view cache (made by the plugin's ``startup``)."""
+    cache: ViewCache = tessera.state[STATE_KEY]
+    return cache
