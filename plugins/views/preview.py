@@ -3,7 +3,6 @@ policy-checked runtime, as the person building it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kernel import KernelSurface, Principal
@@ -14,17 +13,6 @@ from plugins.views.runner import ViewRunner
 from plugins.views.service import ViewService
 
 PREVIEW_ROWS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class UnsavedView:
-    """What :meth:`ViewRunner.run` reads of a stored view, for a definition that is not
-    stored: no ``id`` and version 0 (nothing may be cached under them)."""
-
-    definition: dict[str, Any]
-    id: None = None
-    active_version: int = 0
-    name: str = ""
 
 
 def preview_query(definition: Definition, rows: int) -> list[tuple[str, str]]:
@@ -51,5 +39,6 @@ async def preview(
     require_schema_reader(principal, project_id)
     await ViewService(tessera).compile(project_id, definition)
     runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
-    unsaved = UnsavedView(definition.model_dump(exclude_none=True))
-    return await runner.run(project_id, unsaved, preview_query(definition, rows), principal)
+    return await runner.run_unsaved(
+        project_id, definition, preview_query(definition, rows), principal
+    )
