@@ -39,7 +39,7 @@ from kernel.ddl.columns import (
     unique_index_name,
 )
 from kernel.ddl.inspect import SchemaInspector
-from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
+from kernel.ddl.operation import ConcurrentStep, DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -104,6 +104,7 @@ __all__ = [
     "BadRequest",
     "CatalogWriter",
     "CollectionDef",
+    "ConcurrentStep",
     "Conflict",
     "ConversionContext",
     "DdlOperation",

@@ -55,6 +55,53 @@ class SchemaInspector:
             ).scalar_one()
         return {"rows": int(rows), "bytes": int(row.bytes)}
 
+    async def estimated_rows(self, collection: CollectionDef, enough: int) -> int:
+        """The planner's row estimate (``pg_class.reltuples``, kept by ANALYZE and
+        autovacuum); a table never analyzed has none, so its rows are counted, stopping at
+        ``enough``."""
+        estimate = (
+            await self.conn.execute(
+                sa.text("SELECT c.reltuples FROM pg_class c WHERE c.oid = to_regclass(:qualified)"),
+                {"qualified": self.qualified(collection)},
+            )
+        ).scalar_one_or_none()
+        if estimate is not None and estimate >= 0:
+            return int(estimate)
+        table = sa.table(collection.table, schema=self.schema)
+        counted = sa.select(sa.literal(1)).select_from(table).limit(enough).subquery()
+        statement = sa.select(sa.func.count()).select_from(counted)
+        return (await self.conn.execute(statement)).scalar_one()
+
+    async def valid_unique_index(
+        self, collection: CollectionDef, name: str, columns: list[str]
+    ) -> bool:
+        """Whether the table has a valid unique index ``name`` over exactly ``columns``, in
+        order (one a concurrent build finished)."""
+        row = (
+            await self.conn.execute(
+                sa.text(
+                    """
+                    SELECT x.indisvalid AND x.indisunique AND x.indrelid = to_regclass(:table)
+                           AND ARRAY(
+                               SELECT a.attname::text
+                                 FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, position)
+                                 JOIN pg_attribute a
+                                   ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+                                ORDER BY k.position
+                           ) = CAST(:columns AS text[])
+                      FROM pg_index x
+                     WHERE x.indexrelid = to_regclass(:index)
+                    """
+                ),
+                {
+                    "table": self.qualified(collection),
+                    "index": f'"{self.schema}"."{name}"',
+                    "columns": columns,
+                },
+            )
+        ).scalar_one_or_none()
+        return bool(row)
+
     async def impact(self, collection: CollectionDef, *, rewrite: bool) -> dict[str, Any]:
         """Rows affected and an estimate of the time the change holds its lock."""
         size = await self.table_size(collection)

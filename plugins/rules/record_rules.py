@@ -5,6 +5,12 @@ A record rule is ``{name, when?, require?, check?}`` (when ``when`` holds, the `
 fields must have a value and ``check`` must hold; the kernel checks it on every write) or
 ``{name, unique: [fields]}`` (a real unique index over those columns; its preview counts
 the records that already collide and shows a sample, and apply is refused while any do).
+
+On a table of ``ddl_concurrent_index_rows`` rows or more (the planner's estimate), the
+unique index is built with ``CREATE UNIQUE INDEX CONCURRENTLY`` before the op's
+transaction (a concurrent step: writes go on during the build), and the transaction checks
+it is valid and writes the catalog; a build that fails is undone, leaving everything as it
+was. Smaller tables get the index inside the transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kernel import (
     CatalogWriter,
     CollectionDef,
+    ConcurrentStep,
     Conflict,
     DdlOperation,
     FieldDef,
@@ -65,8 +72,24 @@ def index_name(collection: CollectionDef, rule: str) -> str:
     return f"uq_c{collection.id}_{rule}"[:63]
 
 
-def _create_unique(schema: str, table: str, name: str, columns: list[str], ops: Operations) -> None:
-    ops.create_index(name, table, columns, unique=True, schema=schema)
+def _create_unique(
+    schema: str,
+    table: str,
+    name: str,
+    columns: list[str],
+    ops: Operations,
+    *,
+    concurrently: bool = False,
+) -> None:
+    ops.create_index(
+        name, table, columns, unique=True, schema=schema, postgresql_concurrently=concurrently
+    )
+
+
+def _drop_invalid(schema: str, table: str, name: str, ops: Operations) -> None:
+    ops.drop_index(
+        name, table_name=table, schema=schema, postgresql_concurrently=True, if_exists=True
+    )
 
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
@@ -161,19 +184,60 @@ class AddRecordRule(DdlOperation):
             raise ValidationFailed("a field is listed twice", code="duplicate", field="rule.unique")
         self.index = index_name(self.collection, spec.name)
         self.definition = {"unique": [field.name for field in self.unique], "index": self.index}
-        columns = [field.column for field in self.unique]
+        self.columns = [field.column for field in self.unique]
+        self.build: dict[str, Any] = {"concurrently": self.context.concurrent_done}
+        if self.context.concurrent_done:  # built before the transaction; preflight checks it
+            return Plan()
         schema, table = self.context.schema, self.collection.table
         step = Step(
             f"unique index {self.index} on {', '.join(self.definition['unique'])}",
-            partial(_create_unique, schema, table, self.index, columns),
+            partial(_create_unique, schema, table, self.index, self.columns),
         )
         return Plan(steps=[step])
+
+    async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
+        """The unique index, built concurrently, on a table of ``ddl_concurrent_index_rows``
+        rows or more (estimated)."""
+        if self.spec().unique is None:
+            return []
+        threshold = self.context.tessera.settings.ddl_concurrent_index_rows
+        estimate = await inspector.estimated_rows(self.collection, threshold)
+        self.build = {
+            "concurrently": estimate >= threshold,
+            "estimated_rows": estimate,
+            "threshold": threshold,
+        }
+        if estimate < threshold:
+            return []
+        schema, table = self.context.schema, self.collection.table
+        return [
+            ConcurrentStep(
+                f"build unique index {self.index} on {', '.join(self.definition['unique'])} "
+                "concurrently (writes go on)",
+                partial(_create_unique, schema, table, self.index, self.columns, concurrently=True),
+                partial(_drop_invalid, schema, table, self.index),
+            )
+        ]
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        if self.spec().unique is None or not self.context.concurrent_done:
+            return
+        if not await inspector.valid_unique_index(self.collection, self.index, self.columns):
+            raise Conflict(
+                f"the unique index on {', '.join(self.definition['unique'])} built before "
+                "this change is missing or not valid; nothing changed: apply again",
+                code="concurrent_step_failed",
+                field="unique",
+            )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         size = await inspector.table_size(self.collection)
         if self.spec().unique is None:
             return {"rows": size["rows"]}
-        return {"rows": size["rows"], "duplicates": await self._duplicates(inspector)}
+        if self.context.concurrent_done:  # a valid unique index admits no duplicates
+            return {"rows": size["rows"], "index_build": self.build}
+        duplicates = await self._duplicates(inspector)
+        return {"rows": size["rows"], "duplicates": duplicates, "index_build": self.build}
 
     async def _duplicates(self, inspector: SchemaInspector) -> dict[str, Any]:
         """Groups of stored records that share values in every unique field (records with
@@ -211,10 +275,15 @@ class AddRecordRule(DdlOperation):
     def refuse(self, impact: dict[str, Any]) -> None:
         duplicates = impact.get("duplicates")
         if duplicates and duplicates["groups"]:
+            sample = "; ".join(
+                ", ".join(f"{name}={value!r}" for name, value in group["values"].items())
+                + f" ({group['count']} records)"
+                for group in duplicates["sample"]
+            )
             raise Conflict(
                 f"{duplicates['rows']} records share values of "
-                f"{', '.join(self.definition['unique'])} ({duplicates['groups']} groups): "
-                "make them unique, then apply again (the preview shows a sample)",
+                f"{', '.join(self.definition['unique'])} ({duplicates['groups']} groups, "
+                f"e.g. {sample}): make them unique, then apply again (the preview lists more)",
                 code="duplicates_exist",
                 field="unique",
             )
