@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from kernel.config import Settings
@@ -98,6 +99,17 @@ async def writer_held_open(
         await writer.close()
 
 
+async def build_started(
+    api: Api, pg: asyncpg.Connection
+) -> tuple[asyncio.Task[httpx.Response], int]:
+    """Apply ``add_unique`` on tickets' region and number in the background, once its build
+    waits for a writer: the apply's task, and the build's pid."""
+    applying = asyncio.create_task(
+        api.apply("add_unique", collection="tickets", fields=["region", "number"])
+    )
+    return applying, await eventually(lambda: build_waiting(pg), within=30)
+
+
 async def rules_of(api: Api) -> list[dict[str, Any]]:
     response = await api.client.get(api.url("/collections/tickets/rules"), headers=api.headers)
     assert response.status_code == 200, response.text
@@ -141,10 +153,7 @@ async def test_writes_go_on_while_the_unique_index_is_built(
 ) -> None:
     async with small_threshold_api(make_settings) as api:
         async with writer_held_open(api, {"region": "us", "number": 1}):
-            applying = asyncio.create_task(
-                api.apply("add_unique", collection="tickets", fields=["region", "number"])
-            )
-            await eventually(lambda: build_waiting(pg), within=30)
+            applying, _ = await build_started(api, pg)
             # The build is under way (its index exists, not yet valid): writes still land.
             index = f"uq_c{await collection_id(pg, api)}_unique_region_number"
             assert await indexes(pg, api) == [(index, False)]
@@ -191,10 +200,7 @@ async def test_duplicates_written_during_the_build_fail_it_and_leave_nothing(
 ) -> None:
     async with small_threshold_api(make_settings) as api:
         async with writer_held_open(api, {"region": "eu", "number": 3}):  # eu 3 exists
-            applying = asyncio.create_task(
-                api.apply("add_unique", collection="tickets", fields=["region", "number"])
-            )
-            await eventually(lambda: build_waiting(pg), within=30)
+            applying, _ = await build_started(api, pg)
         refused = await applying
         assert refused.status_code == 409, refused.text
         error = refused.json()["errors"][0]
@@ -213,10 +219,7 @@ async def test_a_cancelled_build_is_undone_with_a_409_naming_the_fields(
 ) -> None:
     async with small_threshold_api(make_settings) as api:
         async with writer_held_open(api, {"region": "us", "number": 1}):
-            applying = asyncio.create_task(
-                api.apply("add_unique", collection="tickets", fields=["region", "number"])
-            )
-            pid = await eventually(lambda: build_waiting(pg), within=30)
+            applying, pid = await build_started(api, pg)
             assert await pg.fetchval("SELECT pg_cancel_backend($1)", pid)
         # The undo (DROP INDEX CONCURRENTLY) waits for the writer too, which has ended.
         refused = await applying

@@ -134,3 +134,22 @@ def refuse_breaking_rows(field: str, counted: list[dict[str, Any]]) -> None:
             code="existing_records_break_rule",
             field="rules",
         )
+
+
+def refuse_duplicates(fields: list[str], duplicates: dict[str, Any]) -> None:
+    """409 ``duplicates_exist`` when stored records collide on ``fields`` (what
+    :meth:`kernel.ddl.inspect.SchemaInspector.duplicates` found), with a sample."""
+    if not duplicates["groups"]:
+        return
+    sample = "; ".join(
+        ", ".join(f"{name}={value!r}" for name, value in group["values"].items())
+        + f" ({group['count']} records)"
+        for group in duplicates["sample"]
+    )
+    raise Conflict(
+        f"{duplicates['rows']} records share values of {', '.join(fields)} "
+        f"({duplicates['groups']} groups, e.g. {sample}): make them unique, then apply again "
+        "(the preview lists more)",
+        code="duplicates_exist",
+        field="unique",
+    )

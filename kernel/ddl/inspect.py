@@ -72,6 +72,42 @@ class SchemaInspector:
         statement = sa.select(sa.func.count()).select_from(counted)
         return (await self.conn.execute(statement)).scalar_one()
 
+    async def duplicates(
+        self, collection: CollectionDef, columns: dict[str, str], sample_size: int = 5
+    ) -> dict[str, Any]:
+        """Groups of stored records that share values in every one of ``columns`` (field
+        name → column; a record with an empty one never collides), as a unique index over
+        them would meet them: ``{groups, rows, sample}``, the sample the biggest groups
+        first, each ``{values: {field: value}, count}``."""
+        table = sa.table(collection.table, *map(sa.column, columns.values()), schema=self.schema)
+        count = sa.func.count().label("count")
+        groups = (
+            sa.select(*table.c, count)
+            .where(*(column.is_not(None) for column in table.c))
+            .group_by(*table.c)
+            .having(sa.func.count() > 1)
+            .subquery()
+        )
+        totals = (
+            await self.conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c["count"]), 0))
+            )
+        ).one()
+        sample_rows = (
+            await self.conn.execute(
+                sa.select(groups).order_by(groups.c["count"].desc()).limit(sample_size)
+            )
+        ).all()
+        names = list(columns)
+        sample = [
+            {
+                "values": {name: _json_scalar(row[index]) for index, name in enumerate(names)},
+                "count": row[-1],
+            }
+            for row in sample_rows
+        ]
+        return {"groups": totals[0], "rows": int(totals[1]), "sample": sample}
+
     async def valid_unique_index(
         self, collection: CollectionDef, name: str, columns: list[str]
     ) -> bool:
@@ -191,3 +227,7 @@ class SchemaInspector:
             ).all()
             recent = [{"old_name": r.old_name, "last_used_at": r.last_used_at} for r in rows]
         return {"aliases": len(alias_ids), "used_in_last_days": days, "recently_used": recent}
+
+
+def _json_scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)

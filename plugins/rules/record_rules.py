@@ -18,7 +18,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import sqlalchemy as sa
 from alembic.operations import Operations
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +37,7 @@ from kernel import (
     ValidationFailed,
     check_name,
     queryable_fields,
+    refuse_duplicates,
 )
 from plugins.rules.conditions import bind_condition
 
@@ -94,10 +94,6 @@ def _drop_invalid(schema: str, table: str, name: str, ops: Operations) -> None:
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
     ops.drop_index(name, table_name=table, schema=schema)
-
-
-def _json_scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 class AddRecordRule(DdlOperation):
@@ -236,57 +232,14 @@ class AddRecordRule(DdlOperation):
             return {"rows": size["rows"]}
         if self.context.concurrent_done:  # a valid unique index admits no duplicates
             return {"rows": size["rows"], "index_build": self.build}
-        duplicates = await self._duplicates(inspector)
+        columns = {field.name: field.column for field in self.unique}
+        duplicates = await inspector.duplicates(self.collection, columns, SAMPLE_SIZE)
         return {"rows": size["rows"], "duplicates": duplicates, "index_build": self.build}
-
-    async def _duplicates(self, inspector: SchemaInspector) -> dict[str, Any]:
-        """Groups of stored records that share values in every unique field (records with
-        an empty one never collide), the biggest first."""
-        columns = [sa.column(field.column) for field in self.unique]
-        table = sa.table(self.collection.table, *columns, schema=inspector.schema)
-        count = sa.func.count().label("count")
-        groups = (
-            sa.select(*table.c, count)
-            .where(*(column.is_not(None) for column in table.c))
-            .group_by(*table.c)
-            .having(sa.func.count() > 1)
-            .subquery()
-        )
-        totals = (
-            await inspector.conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c["count"]), 0))
-            )
-        ).one()
-        sample_rows = (
-            await inspector.conn.execute(
-                sa.select(groups).order_by(groups.c["count"].desc()).limit(SAMPLE_SIZE)
-            )
-        ).all()
-        names = [field.name for field in self.unique]
-        sample = [
-            {
-                "values": {name: _json_scalar(row[index]) for index, name in enumerate(names)},
-                "count": row[-1],
-            }
-            for row in sample_rows
-        ]
-        return {"groups": totals[0], "rows": int(totals[1]), "sample": sample}
 
     def refuse(self, impact: dict[str, Any]) -> None:
         duplicates = impact.get("duplicates")
-        if duplicates and duplicates["groups"]:
-            sample = "; ".join(
-                ", ".join(f"{name}={value!r}" for name, value in group["values"].items())
-                + f" ({group['count']} records)"
-                for group in duplicates["sample"]
-            )
-            raise Conflict(
-                f"{duplicates['rows']} records share values of "
-                f"{', '.join(self.definition['unique'])} ({duplicates['groups']} groups, "
-                f"e.g. {sample}): make them unique, then apply again (the preview lists more)",
-                code="duplicates_exist",
-                field="unique",
-            )
+        if duplicates:
+            refuse_duplicates(self.definition["unique"], duplicates)
 
     def target(self) -> tuple[str, str]:
         return "record_rule", f"{self.args.collection}.{self.spec().name}"
