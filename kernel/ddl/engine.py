@@ -6,6 +6,8 @@
    op is finished, so a crash anywhere below leaves an op the reconciler marks
    ``failed``/``interrupted``), records it in ``schema_ops`` as ``pending`` (committed),
    then ``running``;
+   runs the op's concurrent steps, if it has any (:mod:`kernel.ddl.concurrent`: outside
+   any transaction, under the same advisory locks; undone if anything below fails);
 2. opens one transaction: ``lock_timeout``, the op's lock again (for the transaction's
    length), a shared advisory lock on the project and an
    exclusive one per collection the op names, reloads the catalog *inside* the locks,
@@ -24,7 +26,6 @@ catalog are exactly as before) and records the op ``failed`` with its error.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
 from kernel.ddl import dependents
+from kernel.ddl.bookkeeping import record_failure, record_pending, record_transition
 from kernel.ddl.concurrent import ConcurrentRun, ConcurrentStepFailed, step_failure
 from kernel.ddl.history import append_transition, describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
@@ -54,7 +56,7 @@ from kernel.ddl.operation import (
     Step,
     render_steps,
 )
-from kernel.ddl.reconcile import UNFINISHED, hold_in_transaction, op_lease
+from kernel.ddl.reconcile import hold_in_transaction, op_lease
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -72,8 +74,6 @@ from kernel.security.principal import Principal
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
-
-log = logging.getLogger(__name__)
 
 
 def _run_steps(connection: Connection, steps: list[Step]) -> None:
@@ -203,11 +203,11 @@ class SchemaEngine:
         args = self.parse_args(operation, raw_args)
         concurrent = await self._plan_unrecorded(project_id, operation, args, principal)
         async with op_lease(self.tessera.db) as op_id:
-            await self._record_pending(op_id, project_id, op_name, raw_args, principal)
+            await record_pending(self.tessera.db, op_id, project_id, op_name, raw_args, principal)
             try:
                 for policy in self.tessera.quota_policies:
                     await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
-                await self._transition(op_id, "running")
+                await record_transition(self.tessera.db, op_id, "running")
                 prepared = await self._run_concurrent(
                     project_id, operation, args, principal, concurrent
                 )
@@ -225,15 +225,15 @@ class SchemaEngine:
                     await prepared.undo()
                     raise
             except TesseraError as error:
-                await self._record_failure(op_id, error)
+                await record_failure(self.tessera.db, op_id, error)
                 raise
             except Exception as error:
                 translated = translate_postgres_error(error)
                 if translated is None:
                     detail = f"{type(error).__name__}: {error}"
-                    await self._record_failure(op_id, None, detail=detail)
+                    await record_failure(self.tessera.db, op_id, None, detail=detail)
                     raise
-                await self._record_failure(op_id, translated)
+                await record_failure(self.tessera.db, op_id, translated)
                 raise translated from None
         await self.announce(project_id, version)
         if keys_changed:
@@ -488,63 +488,6 @@ class SchemaEngine:
     async def operation(self, project_id: str, op_id: int, principal: Principal) -> dict[str, Any]:
         """One operation with its status transitions (404 ``op_not_found``)."""
         return await one_op(self.tessera, principal, project_id, op_id)
-
-    # -- schema_ops bookkeeping (each in its own short transaction; an op the reconciler
-    # -- has marked interrupted stays so) ------------------------------------------------
-
-    async def _record_pending(
-        self, op_id: int, project_id: str, op_name: str, raw_args: Any, principal: Principal
-    ) -> None:
-        now = datetime.now(UTC)
-        async with self.tessera.db.engine.begin() as conn:
-            await conn.execute(
-                schema_ops.insert().values(
-                    id=op_id,
-                    project_id=project_id,
-                    op=str(op_name)[:100],
-                    args=raw_args if isinstance(raw_args, dict) else {"value": raw_args},
-                    status="pending",
-                    transitions=[{"status": "pending", "at": now.isoformat()}],
-                    actor=principal.actor(),
-                )
-            )
-
-    async def _transition(self, op_id: int, status: str) -> None:
-        async with self.tessera.db.engine.begin() as conn:
-            await conn.execute(
-                schema_ops.update()
-                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                .values(
-                    status=status,
-                    transitions=append_transition(
-                        schema_ops.c.transitions, status, datetime.now(UTC)
-                    ),
-                )
-            )
-
-    async def _record_failure(
-        self, op_id: int, error: TesseraError | None, detail: str | None = None
-    ) -> None:
-        now = datetime.now(UTC)
-        body = (
-            {"status": error.status, **error.body()}
-            if error is not None
-            else {"status": 500, "errors": [{"field": None, "code": "internal", "message": detail}]}
-        )
-        try:
-            async with self.tessera.db.engine.begin() as conn:
-                await conn.execute(
-                    schema_ops.update()
-                    .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                    .values(
-                        status="failed",
-                        error=body,
-                        transitions=append_transition(schema_ops.c.transitions, "failed", now),
-                        finished_at=now,
-                    )
-                )
-        except Exception:
-            log.exception("could not record schema op %s as failed", op_id)
 
 
 async def lock_project(conn: AsyncConnection, project_id: str, *, shared: bool) -> None:
