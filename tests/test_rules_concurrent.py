@@ -24,6 +24,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running, unique_id
 from tests.test_interrupted_ops import tessera_of
 from tests.test_jobs import eventually
 from tests.test_rules import post
+from tests.test_schema_evolution import set_settings
 
 THRESHOLD = 5
 FIELDS = [{"name": "region", "type": "string"}, {"name": "number", "type": "integer"}]
@@ -247,6 +248,17 @@ async def test_a_build_that_waits_past_the_lock_timeout_is_undone(
         assert "region, number" in error["message"]
         await OpReconciler(tessera_of(api.client).db, 60).reconcile()
         await assert_nothing_changed(pg, api, "table_busy")
+
+
+async def test_a_change_refused_after_the_build_drops_the_index_it_built(
+    make_settings: Callable[..., Settings], pg: asyncpg.Connection
+) -> None:
+    async with small_threshold_api(make_settings) as api:
+        # Maintenance mode is checked inside the op's transaction, after the build.
+        await set_settings(api, maintenance=True)
+        refused = await api.apply("add_unique", collection="tickets", fields=["region", "number"])
+        assert refused.status_code == 409, refused.text
+        await assert_nothing_changed(pg, api, "maintenance_mode")
 
 
 async def test_the_reconciler_drops_an_invalid_index_nobody_is_building(
