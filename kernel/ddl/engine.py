@@ -147,9 +147,7 @@ class SchemaEngine:
         args = self.parse_args(operation, raw_args)
         async with self.tessera.db.engine.connect() as conn:
             await conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-            # Impact reads the table: behind a long-held lock, refuse (409) rather than hang.
-            timeout = f"{self.tessera.settings.ddl_lock_timeout_ms}ms"
-            await conn.execute(sa.select(sa.func.set_config("lock_timeout", timeout, True)))
+            await self._limit_lock_waits(conn)
             catalog = await self._load(conn, project_id)
             op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
             plan = op.plan()
@@ -257,10 +255,15 @@ class SchemaEngine:
         refusal, else returns the op's concurrent steps. Apply plans again inside the
         locks, where a change made meanwhile by someone else is caught and recorded."""
         async with self.tessera.db.engine.connect() as conn:
+            await self._limit_lock_waits(conn)
             catalog = await self._load(conn, project_id)
             op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
             self._require_safe(op.plan())
-            concurrent = await op.concurrent_steps(SchemaInspector(conn, catalog.project.schema))
+            inspector = SchemaInspector(conn, catalog.project.schema)
+            try:
+                concurrent = await op.concurrent_steps(inspector)
+            except Exception as error:
+                raise translate_postgres_error(error) or error from None
             await conn.rollback()
         return concurrent
 
@@ -286,6 +289,7 @@ class SchemaEngine:
             await run.run()
         except ConcurrentStepFailed as failed:
             async with self.tessera.db.engine.connect() as conn:
+                await self._limit_lock_waits(conn)
                 catalog = await self._load(conn, project_id)
                 op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
                 op.plan()
@@ -293,6 +297,11 @@ class SchemaEngine:
                 await conn.rollback()
             raise step_failure(failed) from None
         return run
+
+    async def _limit_lock_waits(self, conn: AsyncConnection) -> None:
+        """Reads of a table behind a long-held lock refuse (409) rather than hang."""
+        timeout = f"{self.tessera.settings.ddl_lock_timeout_ms}ms"
+        await conn.execute(sa.select(sa.func.set_config("lock_timeout", timeout, True)))
 
     async def announce(self, project_id: str, version: int | None) -> None:
         """Drop this process's snapshot and tell every other process (``None``: deleted)."""
