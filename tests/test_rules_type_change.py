@@ -1,7 +1,9 @@
-"""A field's rules go with it through a type change (issue 18): in place or by copy and
-swap, its rules, their ``CHECK`` constraints, the constraints of rules whose condition
-names it and the compound unique indexes that include it still hold; a rule that cannot
-hold for the new type is refused up front (plugins/schema/evolution/carried_rules.py)."""
+"""A field's rules go with it through schema changes (issue 18). Through a type change, in
+place or by copy and swap, its rules, their ``CHECK`` constraints, the constraints of rules
+whose condition names it and the compound unique indexes that include it still hold; a
+rule that cannot hold for the new type is refused up front
+(plugins/schema/evolution/carried_rules.py). A dropped field's constraints step aside while
+it is dropped and come back with it."""
 
 from __future__ import annotations
 
@@ -192,3 +194,29 @@ async def test_a_type_change_needs_schema_write(api: Api) -> None:
     )
     assert refused.status_code == 403, refused.text
     assert [rule["type"] for rule in await rules_of(api, "qty")] == ["min", "max"]
+
+
+async def test_a_dropped_field_s_rules_step_aside_and_come_back_with_it(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    await orders(api)
+    table = f'"p_{api.project}".orders'
+    dropped = await api.apply("drop_field", collection="orders", field="note")
+    assert dropped.status_code == 200, dropped.text
+    assert any("not enforced while it is dropped" in w for w in dropped.json()["warnings"])
+    # Writes leave the dropped field empty: its required_if constraint must not refuse them.
+    created = await post(api, "orders", {"region": "asia", "qty": 60})
+    assert created.status_code == 201, created.text
+    preview = await api.preview("restore_field", collection="orders", field="note")
+    assert preview.status_code == 200, preview.text
+    assert any("NOT VALID" in line for line in preview.json()["ddl"]), preview.json()["ddl"]
+    assert preview.json()["impact"]["constraints"] == [
+        {"rule": "required_if", "constraint": "rule_note_required_if", "rows": 1}
+    ]
+    restored = await api.apply("restore_field", collection="orders", field="note")
+    assert restored.status_code == 200, restored.text
+    # From now on the rule binds every writer again.
+    assert codes(await post(api, "orders", {"qty": 70})) == [("note", "required_if")]
+    with pytest.raises(asyncpg.CheckViolationError):
+        await pg.execute(f"INSERT INTO {table} (qty) VALUES (70)")
+    assert [rule["type"] for rule in await rules_of(api, "note")] == ["required_if"]
