@@ -26,7 +26,8 @@ import asyncpg
 from kernel.db.engine import Database
 from kernel.db.errors import postgres_error
 from kernel.ddl.operation import ConcurrentStep, render
-from kernel.errors import Conflict, ServiceUnavailable
+from kernel.ddl.reconcile import op_session
+from kernel.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,11 @@ class ConcurrentRun:
     async def run(self) -> None:
         """Run every step in order, holding the op's locks; raises
         :class:`ConcurrentStepFailed` (after undoing) when one fails, and
-        :class:`ServiceUnavailable` (503) when no connection can be opened for them."""
+        :class:`kernel.errors.ServiceUnavailable` (503) when no connection can be opened
+        for them."""
         if not self.steps:
             return
-        try:
-            connection = await self.db.dedicated_connection()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("no connection for a schema op's concurrent steps: %s", error)
-            raise ServiceUnavailable(
-                "the database cannot take a schema change right now; try again",
-                code="database_busy",
-                headers={"Retry-After": "1"},
-            ) from None
+        connection = await op_session(self.db, "concurrent steps")
         try:
             await self._lock(connection)
             for step in self.steps:

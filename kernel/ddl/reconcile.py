@@ -82,21 +82,27 @@ def lock_key(op_id: int) -> int:
     return op_id % 2**31
 
 
+async def op_session(db: Database, purpose: str) -> asyncpg.Connection:
+    """A dedicated session for a schema op's ``purpose`` (its lock, its concurrent steps);
+    :class:`ServiceUnavailable` (503 ``database_busy``) when none can be opened."""
+    try:
+        return await db.dedicated_connection()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        log.warning("no connection for a schema op's %s: %s", purpose, error)
+        raise ServiceUnavailable(
+            "the database cannot take a schema change right now; try again",
+            code="database_busy",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
 @asynccontextmanager
 async def op_lease(db: Database) -> AsyncIterator[int]:
     """A new ``schema_ops`` id whose lock is held, shared, until the block ends; the block
     inserts the op's row with that id and writes its final status.
 
     Raises :class:`ServiceUnavailable` (503) when no connection can be opened for it."""
-    try:
-        connection = await db.dedicated_connection()
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        log.warning("no connection for a schema op's lock: %s", error)
-        raise ServiceUnavailable(
-            "the database cannot take a schema change right now; try again",
-            code="database_busy",
-            headers={"Retry-After": "1"},
-        ) from None
+    connection = await op_session(db, "lock")
     try:
         op_id = await connection.fetchval(
             "SELECT nextval(pg_get_serial_sequence('tessera.schema_ops', 'id'))"
