@@ -24,6 +24,7 @@ from kernel.catalog.rules import (
     RuleSpec,
     resolve_rules,
     rule_constraint_names,
+    rule_field_names,
 )
 from kernel.catalog.specs import FieldSpec, ResolvedField, resolve_field, with_rules
 from kernel.catalog.system import queryable_fields
@@ -42,12 +43,13 @@ from kernel.ddl.columns import (
     drop_check_step,
     field_column,
     refuse_breaking_rows,
+    refuse_duplicates,
     server_default,
     system_columns,
     unique_index_name,
 )
 from kernel.ddl.inspect import SchemaInspector
-from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
+from kernel.ddl.operation import ConcurrentStep, DdlOperation, OpContext, Plan, Step
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -115,6 +117,7 @@ __all__ = [
     "BadRequest",
     "CatalogWriter",
     "CollectionDef",
+    "ConcurrentStep",
     "Conflict",
     "ConversionContext",
     "DdlOperation",
@@ -199,9 +202,11 @@ __all__ = [
     "parse_int64",
     "queryable_fields",
     "refuse_breaking_rows",
+    "refuse_duplicates",
     "resolve_field",
     "resolve_rules",
     "rule_constraint_names",
+    "rule_field_names",
     "server_default",
     "system_columns",
     "unique_index_name",

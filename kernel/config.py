@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         default=25, ge=1, le=1000, description="records a reverse include lists per record"
     )
     ddl_lock_timeout_ms: int = Field(default=5000, ge=1)
+    ddl_concurrent_index_rows: int = Field(
+        default=100_000,
+        ge=0,
+        description="estimated rows (pg_class.reltuples) from which a schema op builds its "
+        "index with CREATE INDEX CONCURRENTLY, writes going on, instead of in its transaction",
+    )
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     token_cache_size: int = Field(
         default=10_000, ge=1, description="verified tokens each process keeps (least recent out)"

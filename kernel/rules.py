@@ -87,6 +87,14 @@ class RuleType(ABC):
         pass, as SQL's CHECK lets them."""
         return None
 
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema keywords (``minLength``, ``maximum``, ``pattern``, ``enum`` ...) that
+        say this rule in the project's OpenAPI document, merged into the field's value
+        schema in the create and update bodies. Only keywords that accept exactly the
+        values the rule accepts; ``{}`` (the default) when there are none. Called on the
+        bound instance."""
+        return {}
+
     @classmethod
     def field_names(cls, value: Any) -> set[str]:
         """Names of other fields ``value`` refers to (a condition's fields), so renames

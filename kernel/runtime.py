@@ -260,7 +260,9 @@ class Tessera:
             interval=self.settings.events_prune_interval_seconds,
         )
         self.op_reconciler = OpReconciler(
-            self.db, interval=self.settings.schema_ops_reconcile_interval_seconds
+            self.db,
+            interval=self.settings.schema_ops_reconcile_interval_seconds,
+            lock_timeout_ms=self.settings.ddl_lock_timeout_ms,
         )
         await self.op_reconciler.reconcile_logged()
         self.quota_policies = [policy(self) for _, policy in self.quota_policy_classes.items()]

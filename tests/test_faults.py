@@ -6,7 +6,9 @@
   project row, so the op has run its DDL, data migration, catalog and audit writes and
   waits to bump the catalog version): after a restart PostgreSQL has rolled all of it
   back, the catalog agrees with information_schema, and the op is ``failed`` with code
-  ``interrupted`` (kernel/ddl/reconcile.py).
+  ``interrupted`` (kernel/ddl/reconcile.py);
+* during a unique index built concurrently, before the op's transaction: the build stops
+  with its process, and the restarted server drops the invalid index it left.
 
 A ``tessera worker`` killed mid-delivery redelivers every webhook, signed:
 ``tests/test_jobs.py::test_a_killed_redis_worker_does_not_lose_the_delivery``.
@@ -234,4 +236,65 @@ async def test_a_kill_9_during_each_schema_op_leaves_nothing_half_done(
                         before = await snapshot(pg, project)
                         await kill_during(server, api, pg, jobs_db, *OPS[index])
     finally:
+        await pg.close()
+
+
+async def _building(pg: asyncpg.Connection) -> bool:
+    return await pg.fetchval(
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND state = 'active'"
+    )
+
+
+async def _not_building(pg: asyncpg.Connection) -> bool:
+    return not await _building(pg)
+
+
+async def _invalid_indexes(pg: asyncpg.Connection, project: str) -> int:
+    return await pg.fetchval(
+        "SELECT count(*) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND NOT x.indisvalid",
+        f"p_{project}",
+    )
+
+
+async def _no_invalid_index(pg: asyncpg.Connection, project: str) -> bool:
+    return await _invalid_indexes(pg, project) == 0
+
+
+async def test_a_kill_9_during_a_concurrent_index_build_leaves_no_index(
+    jobs_db: str, tmp_path: Path
+) -> None:
+    env = {**_env(jobs_db, tmp_path), "TESSERA_DDL_CONCURRENT_INDEX_ROWS": "0"}
+    project = f"f{secrets.token_hex(4)}"
+    pg = await asyncpg.connect(jobs_db)
+    writer = await asyncpg.connect(jobs_db)
+    try:
+        with TesseraServer(env) as server:
+            async with signed_in(server, project) as api:
+                await new_project(api)
+                await things(api)
+                before = await snapshot(pg, project)
+                # An open writer makes the build wait after its index became visible.
+                held = writer.transaction()
+                await held.start()
+                await writer.execute(f"INSERT INTO \"p_{project}\".things (title) VALUES ('x')")
+                applying = asyncio.create_task(
+                    api.apply("add_unique", collection="things", fields=["title"])
+                )
+                await eventually(lambda: waiting_for_a_lock(pg), within=30)
+                assert await _building(pg)
+                kill_9(server)
+                with pytest.raises(httpx.HTTPError):
+                    await applying
+                # The build notices its process is gone and stops, its index left invalid.
+                await eventually(lambda: _not_building(pg), within=30)
+                await held.rollback()
+        assert await _invalid_indexes(pg, project) == 1
+        with TesseraServer(env):
+            await eventually(lambda: _no_invalid_index(pg, project), within=30)
+            await assert_reconciled(pg, project, "add_unique", before)
+    finally:
+        await writer.close()
         await pg.close()

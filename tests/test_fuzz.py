@@ -1,7 +1,7 @@
 """Fuzzing: schemathesis over both OpenAPI documents, against a live ``tessera serve``.
 
 Every operation of the platform's ``/openapi.json`` and of a project's own document (a
-collection with every core field type, another with required and unique fields) gets
+collection with every core field type, another with required, unique and ruled fields) gets
 generated requests, valid and invalid, with an admin token and with a limited API key.
 Each answer must be no 5xx, and must be what the document says: a documented status, the
 documented content type and the documented body. A client generated from the documents
@@ -54,10 +54,29 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+#: Required, unique and ruled fields: the document's bodies carry the rules (minLength,
+#: maximum, pattern, enum ...), so generated bodies meet them or are refused as documented.
 STRICT = [
-    {"name": "code", "type": "string", "required": True, "unique": True},
-    {"name": "count", "type": "integer", "required": True, "default": 0},
-    {"name": "note", "type": "text"},
+    {
+        "name": "code",
+        "type": "string",
+        "required": True,
+        "unique": True,
+        "rules": [
+            {"type": "min_length", "value": 2},
+            {"type": "max_length", "value": 12},
+            {"type": "pattern", "value": "^[a-z0-9-]+$"},
+        ],
+    },
+    {
+        "name": "count",
+        "type": "integer",
+        "required": True,
+        "default": 0,
+        "rules": [{"type": "min", "value": 0}, {"type": "max", "value": 1000}],
+    },
+    {"name": "note", "type": "text", "rules": [{"type": "max_length", "value": 200}]},
+    {"name": "status", "type": "string", "rules": [{"type": "enum", "value": ["open", "shut"]}]},
 ]
 #: Operations that would end the run's own setup (the project, the keys under test): never
 #: sent to the run's project.

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from tests.conftest import Api, unique_id
+from tests.test_rules import INVOICES
 
 
 async def document(api: Api, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -271,3 +273,65 @@ async def test_a_key_limited_to_some_collections_sees_only_those(shop: Api) -> N
         f"/api/projects/{shop.project}/collections/line_items/records/{{id}}",
         f"/api/projects/{shop.project}/collections/line_items/validate",
     ]
+
+
+async def test_field_rules_appear_in_the_body_schemas(api: Api) -> None:
+    await api.create_collection(
+        "invoices",
+        [
+            *INVOICES,
+            {"name": "ref", "type": "string", "rules": [{"type": "pattern", "value": r"\Aok\z"}]},
+            {
+                "name": "due_on",
+                "type": "date",
+                "rules": [{"type": "enum", "value": ["2026-01-01"]}],
+            },
+        ],
+    )
+    spec = await document(api)
+    validate(spec)
+    schemas = spec["components"]["schemas"]
+    for body in ("InvoicesCreate", "InvoicesUpdate"):
+        properties = schemas[body]["properties"]
+        code = value_schema(properties["code"])
+        assert (code["minLength"], code["maxLength"], code["pattern"]) == (3, 5, "^[A-Z]+$")
+        assert accepts_null(properties["code"])
+        amount = value_schema(properties["amount"])
+        assert (amount["minimum"], amount["maximum"]) == (1, 100)
+        assert value_schema(properties["status"])["enum"] == ["draft", "paid"]
+        # RE2-only syntax is not offered as an ECMA-262 pattern; the expression is still told.
+        ref = value_schema(properties["ref"])
+        assert "pattern" not in ref and ref["x-re2-pattern"] == r"\Aok\z"
+        # A date enum compares values, not the text a client sends: no enum keyword.
+        assert "enum" not in value_schema(properties["due_on"])
+        assert value_schema(properties["note"]) == {"type": "string", "title": "Note"}
+    # Stored records may predate a rule: the record schema has the type's schema only.
+    stored = value_schema(schemas["InvoicesRecord"]["properties"]["code"])
+    assert "minLength" not in stored and "pattern" not in stored
+
+    # What the document says is what the API does: a body it refuses is refused, and one it
+    # accepts is stored.
+    create = schemas["InvoicesCreate"]
+    validator = Draft202012Validator(create)
+    refused = {"code": "AB", "amount": 0, "status": "void"}
+    assert not validator.is_valid(refused)
+    response = await api.client.post(
+        api.url("/collections/invoices/records"), json=refused, headers=api.headers
+    )
+    assert response.status_code == 422
+    assert {item["code"] for item in response.json()["errors"]} == {"min_length", "min", "enum"}
+    accepted = {"code": "ABC", "amount": 100, "status": "draft"}
+    assert validator.is_valid(accepted)
+    await api.create("invoices", accepted)
+
+    # A rule change shows in the next document.
+    changed = await api.apply(
+        "set_field_rules",
+        collection="invoices",
+        field="amount",
+        rules=[{"type": "min", "value": 5}],
+    )
+    assert changed.status_code == 200, changed.text
+    amount = (await document(api))["components"]["schemas"]["InvoicesCreate"]["properties"]
+    assert value_schema(amount["amount"])["minimum"] == 5
+    assert "maximum" not in value_schema(amount["amount"])

@@ -60,6 +60,10 @@ async def test_an_installed_rule_type_is_enforced_by_the_api_and_the_database(
                 {"field": "n", "code": "even", "message": "must be an even number"}
             ]
             assert (await client.post(records, json={"n": 4}, headers=headers)).status_code == 201
+            document = await client.get(f"/api/projects/{project}/openapi.json", headers=headers)
+            create = document.json()["components"]["schemas"]["PairsCreate"]
+            # Its JSON Schema form shows in the project's document, with no kernel change.
+            assert create["properties"]["n"]["anyOf"][0]["multipleOf"] == 2
     conn = await asyncpg.connect(database_url)
     try:
         with pytest.raises(asyncpg.CheckViolationError):

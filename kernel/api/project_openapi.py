@@ -2,13 +2,15 @@
 
 The document is OpenAPI 3.1 (JSON Schema 2020-12): each collection gets a record schema,
 a create schema (required fields required) and an update schema (everything optional),
-built from the field types' own ``json_schema``.
+built from the field types' own ``json_schema``; the create and update schemas also carry
+what the field rules say in JSON Schema (``minLength``, ``maximum``, ``pattern``, ``enum``:
+:meth:`kernel.rules.RuleType.json_schema`).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,8 @@ from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.catalog.system import SYSTEM_FIELDS
 from kernel.numbers import INT64_MAX
 from kernel.records.includes import includable
+from kernel.records.runtime import runtime_for
+from kernel.records.validation import rules_for
 from kernel.security.access import require_member
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["schema"])
@@ -42,8 +46,34 @@ def _pascal(name: str) -> str:
     )
 
 
-def _value_schema(field: FieldDef, nullable: bool) -> dict[str, Any]:
+#: Keywords where the tighter of two bounds wins.
+_LOWER_BOUNDS = ("minimum", "minLength")
+_UPPER_BOUNDS = ("maximum", "maxLength")
+
+
+def _tighten(schema: dict[str, Any], keywords: Mapping[str, Any]) -> None:
+    """Add ``keywords`` to ``schema`` so that a value must satisfy both (the tighter bound,
+    the common ``enum`` values, any other keyword given twice under ``allOf``)."""
+    for keyword, value in keywords.items():
+        present = schema.get(keyword)
+        if present is None:
+            schema[keyword] = value
+        elif keyword in _LOWER_BOUNDS:
+            schema[keyword] = max(present, value)
+        elif keyword in _UPPER_BOUNDS:
+            schema[keyword] = min(present, value)
+        elif keyword == "enum":
+            schema[keyword] = [item for item in present if item in value]
+        else:  # two patterns, say: both must match
+            schema.setdefault("allOf", []).append({keyword: value})
+
+
+def _value_schema(
+    field: FieldDef, nullable: bool, rules: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     schema = dict(field.type.json_schema()) if field.type else {}
+    for keywords in rules:
+        _tighten(schema, keywords)
     if field.display_name:
         schema.setdefault("title", field.display_name)
     if nullable:
@@ -51,9 +81,15 @@ def _value_schema(field: FieldDef, nullable: bool) -> dict[str, Any]:
     return schema
 
 
-def collection_schemas(collection: CollectionDef) -> dict[str, dict[str, Any]]:
+def collection_schemas(
+    collection: CollectionDef, rules: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The record, create and update schemas of ``collection``; ``rules`` maps a column to
+    the JSON Schema keywords of each of its field rules (in the bodies only: stored
+    records may predate a rule)."""
     name = _pascal(collection.name)
     fields = list(collection.live_fields.values())
+    rules = rules or {}
     record = {
         "type": "object",
         "required": [*SYSTEM_FIELDS, *(f.column for f in fields if f.required)],
@@ -66,12 +102,16 @@ def collection_schemas(collection: CollectionDef) -> dict[str, dict[str, Any]]:
         "type": "object",
         "additionalProperties": False,
         "required": [f.column for f in fields if f.required and not f.has_default],
-        "properties": {f.column: _value_schema(f, not f.required) for f in fields},
+        "properties": {
+            f.column: _value_schema(f, not f.required, rules.get(f.column, ())) for f in fields
+        },
     }
     update = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {f.column: _value_schema(f, not f.required) for f in fields},
+        "properties": {
+            f.column: _value_schema(f, not f.required, rules.get(f.column, ())) for f in fields
+        },
     }
     return {f"{name}Record": record, f"{name}Create": create, f"{name}Update": update}
 
@@ -247,12 +287,14 @@ def project_openapi(
     *,
     deployment_max_limit: int = DEFAULT_MAX_LIMIT,
     quotas: bool = False,
+    rules: Callable[[CollectionDef], Mapping[str, Sequence[Mapping[str, Any]]]] = lambda c: {},
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of one project's records API, limited to the collections
     ``visible`` admits (a key restricted to some collections learns of no others).
 
     ``deployment_max_limit`` is the largest page unless the project sets its own;
-    ``quotas``: a quota policy is enabled, so any operation may answer 429."""
+    ``quotas``: a quota policy is enabled, so any operation may answer 429; ``rules``
+    gives a collection's rule keywords by column (see :func:`collection_schemas`)."""
     project = catalog.project
     max_limit = project.settings.max_page_limit or deployment_max_limit
     schemas: dict[str, Any] = {
@@ -278,7 +320,7 @@ def project_openapi(
     for collection in sorted(catalog.live_collections.values(), key=lambda c: c.name):
         if not visible(collection.name):
             continue
-        schemas.update(collection_schemas(collection))
+        schemas.update(collection_schemas(collection, rules(collection)))
         paths.update(collection_paths(project.id, collection, max_limit=max_limit, quotas=quotas))
         _describe_includes(catalog, collection, visible, schemas, paths)
     return {
@@ -308,11 +350,19 @@ async def get_project_openapi(
 ) -> Response:
     catalog = await tessera.catalog.get(project_id, fresh=True)
     require_member(principal, project_id)
+    now = datetime.now(UTC)
+
+    def rules(collection: CollectionDef) -> dict[str, list[dict[str, Any]]]:
+        queryable = runtime_for(catalog, collection, tessera.operators, now).queryable
+        bound = rules_for(catalog, collection, queryable, tessera.rule_types, tessera.operators)
+        return bound.json_schemas()
+
     document = project_openapi(
         catalog,
         principal.may_use,
         deployment_max_limit=tessera.settings.max_page_limit,
         quotas=bool(tessera.quota_policies),
+        rules=rules,
     )
     for _, returned in tessera.plugins.call_each(
         "project_openapi_paths", tessera=tessera, catalog=catalog, visible=principal.may_use

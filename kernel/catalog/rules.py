@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from kernel.catalog.model import FieldDef, RuleDef
 from kernel.catalog.names import MAX_IDENTIFIER
 from kernel.errors import ErrorItem, ValidationFailed
+from kernel.expr.parser import ExpressionError
 from kernel.operators import Operator
 from kernel.registry import Registry
 from kernel.rules import RuleContext, RuleDefinitionError, RuleType
@@ -147,3 +148,15 @@ def _free_name(wanted: str, used: set[str]) -> str:
 def rule_constraint_names(fields: Iterable[FieldDef]) -> set[str]:
     """The ``CHECK`` constraints the rules of ``fields`` installed."""
     return {rule.constraint for field in fields for rule in field.rules if rule.constraint}
+
+
+def rule_field_names(rule_types: Registry[RuleType], rule: RuleDef) -> set[str]:
+    """The fields a stored rule's value names (a condition's); none when its type is not
+    registered or its value no longer parses."""
+    rule_class = rule_types.get(rule.type_name)
+    if rule_class is None:
+        return set()
+    try:
+        return rule_class.field_names(rule.value)
+    except ExpressionError:
+        return set()

@@ -71,21 +71,29 @@ def unique_index_name(table: str, columns: list[str] | tuple[str, ...]) -> str:
     return constraint_name("uq", table, columns)
 
 
-def _create_check(schema: str, table: str, name: str, condition: Any, ops: Operations) -> None:
-    ops.create_check_constraint(name, table, condition, schema=schema)
+def _create_check(
+    schema: str, table: str, name: str, condition: Any, validate: bool, ops: Operations
+) -> None:
+    ops.create_check_constraint(
+        name, table, condition, schema=schema, postgresql_not_valid=not validate
+    )
 
 
 def _drop_check(schema: str, table: str, name: str, ops: Operations) -> None:
     ops.drop_constraint(name, table, type_="check", schema=schema)
 
 
-def check_steps(schema: str, table: str, rules: Iterable[ResolvedRule]) -> list[Step]:
+def check_steps(
+    schema: str, table: str, rules: Iterable[ResolvedRule], *, validate: bool = True
+) -> list[Step]:
     """A ``CHECK`` constraint for each rule with a database form
-    (:meth:`kernel.rules.RuleType.check_constraint`), under the rule's constraint name."""
+    (:meth:`kernel.rules.RuleType.check_constraint`), under the rule's constraint name.
+    ``validate`` False: ``NOT VALID``, enforced on writes from now on but not checked
+    against the stored rows."""
     return [
         Step(
             f"check constraint {rule.constraint} ({rule.type_name})",
-            partial(_create_check, schema, table, rule.constraint, rule.condition),
+            partial(_create_check, schema, table, rule.constraint, rule.condition, validate),
         )
         for rule in rules
         if rule.constraint is not None and rule.condition is not None
@@ -134,3 +142,22 @@ def refuse_breaking_rows(field: str, counted: list[dict[str, Any]]) -> None:
             code="existing_records_break_rule",
             field="rules",
         )
+
+
+def refuse_duplicates(fields: list[str], duplicates: dict[str, Any]) -> None:
+    """409 ``duplicates_exist`` when stored records collide on ``fields`` (what
+    :meth:`kernel.ddl.inspect.SchemaInspector.duplicates` found), with a sample."""
+    if not duplicates["groups"]:
+        return
+    sample = "; ".join(
+        ", ".join(f"{name}={value!r}" for name, value in group["values"].items())
+        + f" ({group['count']} records)"
+        for group in duplicates["sample"]
+    )
+    raise Conflict(
+        f"{duplicates['rows']} records share values of {', '.join(fields)} "
+        f"({duplicates['groups']} groups, e.g. {sample}): make them unique, then apply again "
+        "(the preview lists more)",
+        code="duplicates_exist",
+        field="unique",
+    )

@@ -6,6 +6,8 @@
    op is finished, so a crash anywhere below leaves an op the reconciler marks
    ``failed``/``interrupted``), records it in ``schema_ops`` as ``pending`` (committed),
    then ``running``;
+   runs the op's concurrent steps, if it has any (:mod:`kernel.ddl.concurrent`: outside
+   any transaction, under the same advisory locks; undone if anything below fails);
 2. opens one transaction: ``lock_timeout``, the op's lock again (for the transaction's
    length), a shared advisory lock on the project and an
    exclusive one per collection the op names, reloads the catalog *inside* the locks,
@@ -24,8 +26,6 @@ catalog are exactly as before) and records the op ``failed`` with its error.
 
 from __future__ import annotations
 
-import io
-import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +44,19 @@ from kernel.catalog.writer import CatalogWriter
 from kernel.db.errors import postgres_error, translate_postgres_error
 from kernel.db.schema import projects, schema_ops
 from kernel.ddl import dependents
+from kernel.ddl.bookkeeping import record_failure, record_pending, record_transition
+from kernel.ddl.concurrent import ConcurrentRun, ConcurrentStepFailed, step_failure
 from kernel.ddl.history import append_transition, describe_op, one_op, ops_page
 from kernel.ddl.inspect import SchemaInspector
-from kernel.ddl.operation import DdlOperation, OpContext, Plan, Step
-from kernel.ddl.reconcile import UNFINISHED, hold_in_transaction, op_lease
+from kernel.ddl.operation import (
+    ConcurrentStep,
+    DdlOperation,
+    OpContext,
+    Plan,
+    Step,
+    render_steps,
+)
+from kernel.ddl.reconcile import hold_in_transaction, op_lease
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -65,24 +74,6 @@ from kernel.security.principal import Principal
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
-
-log = logging.getLogger(__name__)
-
-
-def render_steps(steps: list[Step]) -> list[str]:
-    """The SQL each step issues, rendered by Alembic exactly as it will run."""
-    statements: list[str] = []
-    for step in steps:
-        buffer = io.StringIO()
-        context = MigrationContext.configure(
-            dialect_name="postgresql",
-            opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
-        )
-        step.run(Operations(context))
-        statements.extend(
-            " ".join(part.split()) for part in buffer.getvalue().split(";\n") if part.strip()
-        )
-    return statements
 
 
 def _run_steps(connection: Connection, steps: list[Step]) -> None:
@@ -156,15 +147,14 @@ class SchemaEngine:
         args = self.parse_args(operation, raw_args)
         async with self.tessera.db.engine.connect() as conn:
             await conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-            # Impact reads the table: behind a long-held lock, refuse (409) rather than hang.
-            timeout = f"{self.tessera.settings.ddl_lock_timeout_ms}ms"
-            await conn.execute(sa.select(sa.func.set_config("lock_timeout", timeout, True)))
+            await self._limit_lock_waits(conn)
             catalog = await self._load(conn, project_id)
             op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
             plan = op.plan()
             inspector = SchemaInspector(conn, catalog.project.schema)
             try:
                 await op.preflight(inspector)
+                concurrent = await op.concurrent_steps(inspector)
                 impact = await op.impact(inspector)
                 found = await self._references(conn, catalog, op)
             except Exception as error:
@@ -178,8 +168,8 @@ class SchemaEngine:
         return {
             "op": operation.name,
             "args": args.model_dump(mode="json"),
-            "ddl": render_steps(plan.steps),
-            "steps": [step.description for step in plan.steps],
+            "ddl": render_steps(concurrent) + render_steps(plan.steps),
+            "steps": [step.description for step in [*concurrent, *plan.steps]],
             "warnings": plan.warnings + dependents.warnings(found),
             "safe": plan.safe,
             "wizard": plan.wizard,
@@ -209,26 +199,39 @@ class SchemaEngine:
         self.authorize(principal, project_id, self.tessera.ddl_operations.get(op_name))
         operation = self.operation_class(op_name)
         args = self.parse_args(operation, raw_args)
-        await self._plan_unrecorded(project_id, operation, args, principal)
+        concurrent = await self._plan_unrecorded(project_id, operation, args, principal)
         async with op_lease(self.tessera.db) as op_id:
-            await self._record_pending(op_id, project_id, op_name, raw_args, principal)
+            await record_pending(self.tessera.db, op_id, project_id, op_name, raw_args, principal)
             try:
                 for policy in self.tessera.quota_policies:
                     await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
-                await self._transition(op_id, "running")
-                row, version, keys_changed = await self._apply_locked(
-                    op_id, project_id, operation, args, principal, override_maintenance
+                await record_transition(self.tessera.db, op_id, "running")
+                prepared = await self._run_concurrent(
+                    project_id, operation, args, principal, concurrent
                 )
+                try:
+                    row, version, keys_changed = await self._apply_locked(
+                        op_id,
+                        project_id,
+                        operation,
+                        args,
+                        principal,
+                        override_maintenance,
+                        prepared,
+                    )
+                except BaseException:
+                    await prepared.undo()
+                    raise
             except TesseraError as error:
-                await self._record_failure(op_id, error)
+                await record_failure(self.tessera.db, op_id, error)
                 raise
             except Exception as error:
                 translated = translate_postgres_error(error)
                 if translated is None:
                     detail = f"{type(error).__name__}: {error}"
-                    await self._record_failure(op_id, None, detail=detail)
+                    await record_failure(self.tessera.db, op_id, None, detail=detail)
                     raise
-                await self._record_failure(op_id, translated)
+                await record_failure(self.tessera.db, op_id, translated)
                 raise translated from None
         await self.announce(project_id, version)
         if keys_changed:
@@ -247,15 +250,58 @@ class SchemaEngine:
         operation: type[DdlOperation],
         args: BaseModel,
         principal: Principal,
-    ) -> None:
+    ) -> list[ConcurrentStep]:
         """Plan against the current catalog before recording anything; raises the plan's
-        refusal. Apply plans again inside the locks, where a change made meanwhile by
-        someone else is caught and recorded."""
+        refusal, else returns the op's concurrent steps. Apply plans again inside the
+        locks, where a change made meanwhile by someone else is caught and recorded."""
         async with self.tessera.db.engine.connect() as conn:
+            await self._limit_lock_waits(conn)
             catalog = await self._load(conn, project_id)
+            op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
+            self._require_safe(op.plan())
+            inspector = SchemaInspector(conn, catalog.project.schema)
+            try:
+                concurrent = await op.concurrent_steps(inspector)
+            except Exception as error:
+                raise translate_postgres_error(error) or error from None
             await conn.rollback()
-        op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
-        self._require_safe(op.plan())
+        return concurrent
+
+    async def _run_concurrent(
+        self,
+        project_id: str,
+        operation: type[DdlOperation],
+        args: BaseModel,
+        principal: Principal,
+        steps: list[ConcurrentStep],
+    ) -> ConcurrentRun:
+        """Run the op's concurrent steps (none: nothing happens). A failed step is undone
+        and explained by the op's own refusal when stored rows break what it adds (the
+        duplicates a unique index met), else as a 409 naming the step."""
+        run = ConcurrentRun(
+            self.tessera.db,
+            project_id,
+            operation.lock_names(args),
+            self.tessera.settings.ddl_lock_timeout_ms,
+            steps,
+        )
+        try:
+            await run.run()
+        except ConcurrentStepFailed as failed:
+            async with self.tessera.db.engine.connect() as conn:
+                await self._limit_lock_waits(conn)
+                catalog = await self._load(conn, project_id)
+                op = operation(args, OpContext(catalog, self.tessera, principal, datetime.now(UTC)))
+                op.plan()
+                op.refuse(await op.impact(SchemaInspector(conn, catalog.project.schema)))
+                await conn.rollback()
+            raise step_failure(failed) from None
+        return run
+
+    async def _limit_lock_waits(self, conn: AsyncConnection) -> None:
+        """Reads of a table behind a long-held lock refuse (409) rather than hang."""
+        timeout = f"{self.tessera.settings.ddl_lock_timeout_ms}ms"
+        await conn.execute(sa.select(sa.func.set_config("lock_timeout", timeout, True)))
 
     async def announce(self, project_id: str, version: int | None) -> None:
         """Drop this process's snapshot and tell every other process (``None``: deleted)."""
@@ -270,6 +316,7 @@ class SchemaEngine:
         args: BaseModel,
         principal: Principal,
         override_maintenance: bool,
+        prepared: ConcurrentRun,
     ) -> tuple[Any, int, bool]:
         settings = self.tessera.settings
         now = datetime.now(UTC)
@@ -290,7 +337,10 @@ class SchemaEngine:
                     )
                 )
             catalog = await self._load(conn, project_id)
-            op = operation(args, OpContext(catalog, self.tessera, principal, now))
+            op = operation(
+                args,
+                OpContext(catalog, self.tessera, principal, now, bool(prepared.started)),
+            )
             plan = op.plan()
             self._require_safe(plan)
             await self._preflight(conn, catalog, op, args, override_maintenance)
@@ -304,7 +354,7 @@ class SchemaEngine:
             op.refuse(impact)
             if found:
                 impact = {**impact, "dependents": [item.describe() for item in found]}
-            ddl = render_steps(plan.steps)
+            ddl = prepared.ddl + render_steps(plan.steps)
             try:
                 await conn.run_sync(_run_steps, plan.steps)
             except Exception as error:
@@ -447,63 +497,6 @@ class SchemaEngine:
     async def operation(self, project_id: str, op_id: int, principal: Principal) -> dict[str, Any]:
         """One operation with its status transitions (404 ``op_not_found``)."""
         return await one_op(self.tessera, principal, project_id, op_id)
-
-    # -- schema_ops bookkeeping (each in its own short transaction; an op the reconciler
-    # -- has marked interrupted stays so) ------------------------------------------------
-
-    async def _record_pending(
-        self, op_id: int, project_id: str, op_name: str, raw_args: Any, principal: Principal
-    ) -> None:
-        now = datetime.now(UTC)
-        async with self.tessera.db.engine.begin() as conn:
-            await conn.execute(
-                schema_ops.insert().values(
-                    id=op_id,
-                    project_id=project_id,
-                    op=str(op_name)[:100],
-                    args=raw_args if isinstance(raw_args, dict) else {"value": raw_args},
-                    status="pending",
-                    transitions=[{"status": "pending", "at": now.isoformat()}],
-                    actor=principal.actor(),
-                )
-            )
-
-    async def _transition(self, op_id: int, status: str) -> None:
-        async with self.tessera.db.engine.begin() as conn:
-            await conn.execute(
-                schema_ops.update()
-                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                .values(
-                    status=status,
-                    transitions=append_transition(
-                        schema_ops.c.transitions, status, datetime.now(UTC)
-                    ),
-                )
-            )
-
-    async def _record_failure(
-        self, op_id: int, error: TesseraError | None, detail: str | None = None
-    ) -> None:
-        now = datetime.now(UTC)
-        body = (
-            {"status": error.status, **error.body()}
-            if error is not None
-            else {"status": 500, "errors": [{"field": None, "code": "internal", "message": detail}]}
-        )
-        try:
-            async with self.tessera.db.engine.begin() as conn:
-                await conn.execute(
-                    schema_ops.update()
-                    .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                    .values(
-                        status="failed",
-                        error=body,
-                        transitions=append_transition(schema_ops.c.transitions, "failed", now),
-                        finished_at=now,
-                    )
-                )
-        except Exception:
-            log.exception("could not record schema op %s as failed", op_id)
 
 
 async def lock_project(conn: AsyncConnection, project_id: str, *, shared: bool) -> None:

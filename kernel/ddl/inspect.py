@@ -55,6 +55,89 @@ class SchemaInspector:
             ).scalar_one()
         return {"rows": int(rows), "bytes": int(row.bytes)}
 
+    async def estimated_rows(self, collection: CollectionDef, enough: int) -> int:
+        """The planner's row estimate (``pg_class.reltuples``, kept by ANALYZE and
+        autovacuum); a table never analyzed has none, so its rows are counted, stopping at
+        ``enough``."""
+        estimate = (
+            await self.conn.execute(
+                sa.text("SELECT c.reltuples FROM pg_class c WHERE c.oid = to_regclass(:qualified)"),
+                {"qualified": self.qualified(collection)},
+            )
+        ).scalar_one_or_none()
+        if estimate is not None and estimate >= 0:
+            return int(estimate)
+        table = sa.table(collection.table, schema=self.schema)
+        counted = sa.select(sa.literal(1)).select_from(table).limit(enough).subquery()
+        statement = sa.select(sa.func.count()).select_from(counted)
+        return (await self.conn.execute(statement)).scalar_one()
+
+    async def duplicates(
+        self, collection: CollectionDef, columns: dict[str, str], sample_size: int = 5
+    ) -> dict[str, Any]:
+        """Groups of stored records that share values in every one of ``columns`` (field
+        name → column; a record with an empty one never collides), as a unique index over
+        them would meet them: ``{groups, rows, sample}``, the sample the biggest groups
+        first, each ``{values: {field: value}, count}``."""
+        table = sa.table(collection.table, *map(sa.column, columns.values()), schema=self.schema)
+        count = sa.func.count().label("count")
+        groups = (
+            sa.select(*table.c, count)
+            .where(*(column.is_not(None) for column in table.c))
+            .group_by(*table.c)
+            .having(sa.func.count() > 1)
+            .subquery()
+        )
+        totals = (
+            await self.conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c["count"]), 0))
+            )
+        ).one()
+        sample_rows = (
+            await self.conn.execute(
+                sa.select(groups).order_by(groups.c["count"].desc()).limit(sample_size)
+            )
+        ).all()
+        names = list(columns)
+        sample = [
+            {
+                "values": {name: _json_scalar(row[index]) for index, name in enumerate(names)},
+                "count": row[-1],
+            }
+            for row in sample_rows
+        ]
+        return {"groups": totals[0], "rows": int(totals[1]), "sample": sample}
+
+    async def valid_unique_index(
+        self, collection: CollectionDef, name: str, columns: list[str]
+    ) -> bool:
+        """Whether the table has a valid unique index ``name`` over exactly ``columns``, in
+        order (one a concurrent build finished)."""
+        row = (
+            await self.conn.execute(
+                sa.text(
+                    """
+                    SELECT x.indisvalid AND x.indisunique AND x.indrelid = to_regclass(:table)
+                           AND ARRAY(
+                               SELECT a.attname::text
+                                 FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, position)
+                                 JOIN pg_attribute a
+                                   ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+                                ORDER BY k.position
+                           ) = CAST(:columns AS text[])
+                      FROM pg_index x
+                     WHERE x.indexrelid = to_regclass(:index)
+                    """
+                ),
+                {
+                    "table": self.qualified(collection),
+                    "index": f'"{self.schema}"."{name}"',
+                    "columns": columns,
+                },
+            )
+        ).scalar_one_or_none()
+        return bool(row)
+
     async def impact(self, collection: CollectionDef, *, rewrite: bool) -> dict[str, Any]:
         """Rows affected and an estimate of the time the change holds its lock."""
         size = await self.table_size(collection)
@@ -144,3 +227,7 @@ class SchemaInspector:
             ).all()
             recent = [{"old_name": r.old_name, "last_used_at": r.last_used_at} for r in rows]
         return {"aliases": len(alias_ids), "used_in_last_days": days, "recently_used": recent}
+
+
+def _json_scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)

@@ -14,6 +14,15 @@ applying). It then:
 4. ``write_catalog(writer)`` — after the DDL ran, the catalog rows, in the same
    transaction; returns the op's JSON result.
 
+An op may also declare **concurrent steps** (``concurrent_steps(inspector)``): work run
+before its transaction, outside any transaction, because PostgreSQL refuses it inside one
+or because it must not hold the transaction's locks for its whole length (``CREATE INDEX
+CONCURRENTLY`` on a large table). Each comes with its undo. Apply runs them under the op's
+advisory locks, then builds the op again inside its transaction with
+``context.concurrent_done`` set: its ``plan()`` leaves their work out and its
+``preflight()`` checks it is there. If a step fails, or anything after it, the steps that
+ran are undone and tables and catalog are as before (:mod:`kernel.ddl.concurrent`).
+
 ``changes()`` says what the op does to existing names (renames, drops, purges, type
 changes): the engine has every reference holder rewrite or list what names them
 (:mod:`kernel.references`), so no operation special-cases policies or any plugin's data.
@@ -24,6 +33,7 @@ audit event, the catalog version bump and the bus announcement. Operations never
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +41,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,6 +62,36 @@ class Step:
 
     description: str
     run: Callable[[Operations], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrentStep:
+    """A step run before the op's transaction, outside any transaction, and its ``undo``
+    (run if the step, a later one or the transaction fails). Both must be safe to run on
+    their own and to repeat (``IF NOT EXISTS`` / ``IF EXISTS``)."""
+
+    description: str
+    run: Callable[[Operations], None]
+    undo: Callable[[Operations], None]
+
+
+def render_steps(steps: list[Step] | list[ConcurrentStep]) -> list[str]:
+    """The SQL each step issues, rendered by Alembic exactly as it will run."""
+    statements: list[str] = []
+    for step in steps:
+        statements.extend(render(step.run))
+    return statements
+
+
+def render(run: Callable[[Operations], None]) -> list[str]:
+    """The SQL statements ``run`` issues through Alembic's operations, one per item."""
+    buffer = io.StringIO()
+    context = MigrationContext.configure(
+        dialect_name="postgresql",
+        opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
+    )
+    run(Operations(context))
+    return [" ".join(part.split()) for part in buffer.getvalue().split(";\n") if part.strip()]
 
 
 @dataclass(slots=True)
@@ -75,6 +116,8 @@ class OpContext:
     tessera: KernelSurface
     actor: Principal
     now: datetime
+    #: True inside apply's transaction once the op's concurrent steps ran.
+    concurrent_done: bool = False
 
     @property
     def schema(self) -> str:
@@ -163,6 +206,12 @@ class DdlOperation(ABC):
     async def preflight(self, inspector: SchemaInspector) -> None:
         """Checks that need the database (dependents of a column to purge), run after
         ``plan()`` in preview and, inside the locks, in apply. Raise to refuse."""
+
+    async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
+        """Steps to run before the transaction, outside it (see the module's docstring),
+        decided after ``plan()`` and ``preflight()`` from what the database says (a table's
+        size). A preview lists their SQL first in its ``ddl``. Read only. Default: none."""
+        return []
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         """Read-only facts for the preview: rows affected, estimated duration, dependents."""

@@ -30,6 +30,11 @@ alone; got, the op is marked ``failed`` with the :data:`INTERRUPTED` error and a
 processes mark each op once.
 
 The lock is ``(LOCK_NAMESPACE, op id mod 2^31)`` in PostgreSQL's two-key advisory space.
+
+Each pass also drops the **invalid indexes** of project schemas that no session is
+building (:func:`drop_abandoned_indexes`): what a ``CREATE INDEX CONCURRENTLY`` leaves when
+its process dies mid-build (an op's concurrent step, :mod:`kernel.ddl.concurrent`). Such an
+index enforces nothing but slows every write; PostgreSQL never removes it by itself.
 """
 
 from __future__ import annotations
@@ -77,21 +82,27 @@ def lock_key(op_id: int) -> int:
     return op_id % 2**31
 
 
+async def op_session(db: Database, purpose: str) -> asyncpg.Connection:
+    """A dedicated session for a schema op's ``purpose`` (its lock, its concurrent steps);
+    :class:`ServiceUnavailable` (503 ``database_busy``) when none can be opened."""
+    try:
+        return await db.dedicated_connection()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        log.warning("no connection for a schema op's %s: %s", purpose, error)
+        raise ServiceUnavailable(
+            "the database cannot take a schema change right now; try again",
+            code="database_busy",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
 @asynccontextmanager
 async def op_lease(db: Database) -> AsyncIterator[int]:
     """A new ``schema_ops`` id whose lock is held, shared, until the block ends; the block
     inserts the op's row with that id and writes its final status.
 
     Raises :class:`ServiceUnavailable` (503) when no connection can be opened for it."""
-    try:
-        connection = await db.dedicated_connection()
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        log.warning("no connection for a schema op's lock: %s", error)
-        raise ServiceUnavailable(
-            "the database cannot take a schema change right now; try again",
-            code="database_busy",
-            headers={"Retry-After": "1"},
-        ) from None
+    connection = await op_session(db, "lock")
     try:
         op_id = await connection.fetchval(
             "SELECT nextval(pg_get_serial_sequence('tessera.schema_ops', 'id'))"
@@ -127,9 +138,10 @@ async def hold_in_transaction(conn: AsyncConnection, op_id: int) -> None:
 class OpReconciler:
     """Marks ``failed`` (``interrupted``) every unfinished op nobody is applying."""
 
-    def __init__(self, db: Database, interval: float) -> None:
+    def __init__(self, db: Database, interval: float, lock_timeout_ms: int = 5000) -> None:
         self.db = db
         self.interval = interval
+        self.lock_timeout_ms = lock_timeout_ms
 
     async def run(self) -> None:
         """Reconcile every ``interval`` seconds until cancelled; a failed pass is logged."""
@@ -146,6 +158,11 @@ class OpReconciler:
 
     async def reconcile(self) -> list[int]:
         """One pass; returns the ids of the ops it marked ``failed``."""
+        interrupted = await self._mark_abandoned_ops()
+        await drop_abandoned_indexes(self.db, self.lock_timeout_ms)
+        return interrupted
+
+    async def _mark_abandoned_ops(self) -> list[int]:
         async with self.db.engine.connect() as conn:
             candidates = (
                 (
@@ -188,3 +205,52 @@ class OpReconciler:
                 )
             )
             return marked.rowcount == 1
+
+
+#: Invalid indexes in project schemas that no ``CREATE INDEX`` / ``REINDEX`` is building
+#: (a concurrent build reports its index in ``pg_stat_progress_create_index`` from the
+#: moment the index is visible to other sessions).
+_ABANDONED_INDEXES = """
+SELECT n.nspname AS schema, c.relname AS name
+  FROM pg_index x
+  JOIN pg_class c ON c.oid = x.indexrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT x.indisvalid
+   AND n.nspname IN (SELECT 'p_' || id FROM tessera.projects)
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid
+   )
+ ORDER BY 1, 2
+"""
+
+
+async def drop_abandoned_indexes(db: Database, lock_timeout_ms: int = 5000) -> list[str]:
+    """Drop (concurrently, so writes go on) every invalid index of a project schema that
+    no session is building; returns their qualified names. A drop that fails (another
+    transaction holds the table past ``lock_timeout_ms``) is logged and tried again on the
+    next pass."""
+    async with db.pool.acquire() as connection:
+        rows = await connection.fetch(_ABANDONED_INDEXES)
+    if not rows:
+        return []
+    dropped: list[str] = []
+    connection = await db.dedicated_connection()
+    try:
+        await connection.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        for row in rows:
+            qualified = f"{_quoted(row['schema'])}.{_quoted(row['name'])}"
+            try:
+                await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}")
+            except asyncpg.PostgresError as error:
+                log.warning("could not drop the invalid index %s: %s", qualified, error)
+                continue
+            dropped.append(qualified)
+    finally:
+        await connection.close(timeout=5)
+    if dropped:
+        log.warning("dropped invalid indexes left by interrupted builds: %s", ", ".join(dropped))
+    return dropped
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

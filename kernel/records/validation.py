@@ -67,6 +67,16 @@ class RecordRules:
     def __bool__(self) -> bool:
         return bool(self.field_rules or self.record_rules)
 
+    def json_schemas(self) -> dict[str, list[dict[str, Any]]]:
+        """Column → the JSON Schema keywords of each of that field's rules
+        (:meth:`kernel.rules.RuleType.json_schema`), for the project's OpenAPI document."""
+        schemas: dict[str, list[dict[str, Any]]] = {}
+        for field, rules in self.field_rules:
+            keywords = [schema for rule in rules if (schema := rule.json_schema())]
+            if keywords:
+                schemas[field.column] = keywords
+        return schemas
+
     def errors(self, record: Mapping[str, Any]) -> list[ErrorItem]:
         """Every rule ``record`` (column → value) breaks; empty when it passes them all."""
         found: list[ErrorItem] = []

@@ -5,6 +5,12 @@ A record rule is ``{name, when?, require?, check?}`` (when ``when`` holds, the `
 fields must have a value and ``check`` must hold; the kernel checks it on every write) or
 ``{name, unique: [fields]}`` (a real unique index over those columns; its preview counts
 the records that already collide and shows a sample, and apply is refused while any do).
+
+On a table of ``ddl_concurrent_index_rows`` rows or more (the planner's estimate), the
+unique index is built with ``CREATE UNIQUE INDEX CONCURRENTLY`` before the op's
+transaction (a concurrent step: writes go on during the build), and the transaction checks
+it is valid and writes the catalog; a build that fails is undone, leaving everything as it
+was. Smaller tables get the index inside the transaction.
 """
 
 from __future__ import annotations
@@ -12,13 +18,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import sqlalchemy as sa
 from alembic.operations import Operations
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel import (
     CatalogWriter,
     CollectionDef,
+    ConcurrentStep,
     Conflict,
     DdlOperation,
     FieldDef,
@@ -31,6 +37,7 @@ from kernel import (
     ValidationFailed,
     check_name,
     queryable_fields,
+    refuse_duplicates,
 )
 from plugins.rules.conditions import bind_condition
 
@@ -65,16 +72,28 @@ def index_name(collection: CollectionDef, rule: str) -> str:
     return f"uq_c{collection.id}_{rule}"[:63]
 
 
-def _create_unique(schema: str, table: str, name: str, columns: list[str], ops: Operations) -> None:
-    ops.create_index(name, table, columns, unique=True, schema=schema)
+def _create_unique(
+    schema: str,
+    table: str,
+    name: str,
+    columns: list[str],
+    ops: Operations,
+    *,
+    concurrently: bool = False,
+) -> None:
+    ops.create_index(
+        name, table, columns, unique=True, schema=schema, postgresql_concurrently=concurrently
+    )
+
+
+def _drop_invalid(schema: str, table: str, name: str, ops: Operations) -> None:
+    ops.drop_index(
+        name, table_name=table, schema=schema, postgresql_concurrently=True, if_exists=True
+    )
 
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
     ops.drop_index(name, table_name=table, schema=schema)
-
-
-def _json_scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 class AddRecordRule(DdlOperation):
@@ -161,63 +180,66 @@ class AddRecordRule(DdlOperation):
             raise ValidationFailed("a field is listed twice", code="duplicate", field="rule.unique")
         self.index = index_name(self.collection, spec.name)
         self.definition = {"unique": [field.name for field in self.unique], "index": self.index}
-        columns = [field.column for field in self.unique]
+        self.columns = [field.column for field in self.unique]
+        self.build: dict[str, Any] = {"concurrently": self.context.concurrent_done}
+        if self.context.concurrent_done:  # built before the transaction; preflight checks it
+            return Plan()
         schema, table = self.context.schema, self.collection.table
         step = Step(
             f"unique index {self.index} on {', '.join(self.definition['unique'])}",
-            partial(_create_unique, schema, table, self.index, columns),
+            partial(_create_unique, schema, table, self.index, self.columns),
         )
         return Plan(steps=[step])
+
+    async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
+        """The unique index, built concurrently, on a table of ``ddl_concurrent_index_rows``
+        rows or more (estimated)."""
+        if self.spec().unique is None:
+            return []
+        threshold = self.context.tessera.settings.ddl_concurrent_index_rows
+        estimate = await inspector.estimated_rows(self.collection, threshold)
+        self.build = {
+            "concurrently": estimate >= threshold,
+            "estimated_rows": estimate,
+            "threshold": threshold,
+        }
+        if estimate < threshold:
+            return []
+        schema, table = self.context.schema, self.collection.table
+        return [
+            ConcurrentStep(
+                f"build unique index {self.index} on {', '.join(self.definition['unique'])} "
+                "concurrently (writes go on)",
+                partial(_create_unique, schema, table, self.index, self.columns, concurrently=True),
+                partial(_drop_invalid, schema, table, self.index),
+            )
+        ]
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        if self.spec().unique is None or not self.context.concurrent_done:
+            return
+        if not await inspector.valid_unique_index(self.collection, self.index, self.columns):
+            raise Conflict(
+                f"the unique index on {', '.join(self.definition['unique'])} built before "
+                "this change is missing or not valid; nothing changed: apply again",
+                code="concurrent_step_failed",
+                field="unique",
+            )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         size = await inspector.table_size(self.collection)
         if self.spec().unique is None:
             return {"rows": size["rows"]}
-        return {"rows": size["rows"], "duplicates": await self._duplicates(inspector)}
-
-    async def _duplicates(self, inspector: SchemaInspector) -> dict[str, Any]:
-        """Groups of stored records that share values in every unique field (records with
-        an empty one never collide), the biggest first."""
-        columns = [sa.column(field.column) for field in self.unique]
-        table = sa.table(self.collection.table, *columns, schema=inspector.schema)
-        count = sa.func.count().label("count")
-        groups = (
-            sa.select(*table.c, count)
-            .where(*(column.is_not(None) for column in table.c))
-            .group_by(*table.c)
-            .having(sa.func.count() > 1)
-            .subquery()
-        )
-        totals = (
-            await inspector.conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(groups.c["count"]), 0))
-            )
-        ).one()
-        sample_rows = (
-            await inspector.conn.execute(
-                sa.select(groups).order_by(groups.c["count"].desc()).limit(SAMPLE_SIZE)
-            )
-        ).all()
-        names = [field.name for field in self.unique]
-        sample = [
-            {
-                "values": {name: _json_scalar(row[index]) for index, name in enumerate(names)},
-                "count": row[-1],
-            }
-            for row in sample_rows
-        ]
-        return {"groups": totals[0], "rows": int(totals[1]), "sample": sample}
+        if self.context.concurrent_done:  # a valid unique index admits no duplicates
+            return {"rows": size["rows"], "index_build": self.build}
+        columns = {field.name: field.column for field in self.unique}
+        duplicates = await inspector.duplicates(self.collection, columns, SAMPLE_SIZE)
+        return {"rows": size["rows"], "duplicates": duplicates, "index_build": self.build}
 
     def refuse(self, impact: dict[str, Any]) -> None:
         duplicates = impact.get("duplicates")
-        if duplicates and duplicates["groups"]:
-            raise Conflict(
-                f"{duplicates['rows']} records share values of "
-                f"{', '.join(self.definition['unique'])} ({duplicates['groups']} groups): "
-                "make them unique, then apply again (the preview shows a sample)",
-                code="duplicates_exist",
-                field="unique",
-            )
+        if duplicates:
+            refuse_duplicates(self.definition["unique"], duplicates)
 
     def target(self) -> tuple[str, str]:
         return "record_rule", f"{self.args.collection}.{self.spec().name}"

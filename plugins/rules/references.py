@@ -15,6 +15,7 @@ from kernel import (
     ReferenceHolder,
     RuleDef,
     SchemaChange,
+    rule_field_names,
 )
 from kernel.expr import ExpressionError, field_names, parse, rename_field, to_text
 
@@ -61,13 +62,7 @@ class RuleReferences(ReferenceHolder):
                 yield Dependent("rule", record_rule.name, how)
 
     def _rule_fields(self, rule: RuleDef) -> set[str]:
-        rule_class = self.tessera.rule_types.get(rule.type_name)
-        if rule_class is None:
-            return set()
-        try:
-            return rule_class.field_names(rule.value)
-        except ExpressionError:
-            return set()
+        return rule_field_names(self.tessera.rule_types, rule)
 
     @staticmethod
     def _record_rule_naming(rule: RecordRuleDef, subject: str | None) -> str | None:

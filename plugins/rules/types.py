@@ -40,6 +40,8 @@ TEXT_TYPES = frozenset({"string", "text"})
 NUMBER_TYPES = frozenset({"integer", "float"})
 #: Field types whose values an ``enum`` can also enforce as a CHECK constraint.
 ENUM_CHECK_TYPES = TEXT_TYPES | NUMBER_TYPES
+#: Field types whose enum is also a JSON Schema ``enum`` (the values as clients send them).
+ENUM_SCHEMA_TYPES = ENUM_CHECK_TYPES | {"boolean"}
 #: Longest pattern accepted, in characters.
 MAX_PATTERN_LENGTH = 1000
 #: Most values an enum may list.
@@ -70,6 +72,8 @@ class Limit(FieldRule):
     """A bound, included, on the value or on its length: ``at_least`` says which side."""
 
     at_least: ClassVar[bool]
+    #: The JSON Schema keyword of the bound (``minimum``, ``maxLength`` ...).
+    keyword: ClassVar[str]
     #: How the message says it: "must have at least 3 characters", "must be at most 9".
     verb: ClassVar[str] = "be"
     unit: ClassVar[str] = ""
@@ -91,6 +95,9 @@ class Limit(FieldRule):
         measured, bound = self.measure_sql(column), self.options.value
         return measured >= bound if self.at_least else measured <= bound
 
+    def json_schema(self) -> dict[str, Any]:
+        return {self.keyword: self.options.value}
+
 
 class LengthLimit(Limit):
     Options = LengthOptions
@@ -111,6 +118,7 @@ class MinLength(LengthLimit):
     name = "min_length"
     label = "Minimum length"
     at_least = True
+    keyword = "minLength"
 
 
 class MaxLength(LengthLimit):
@@ -119,6 +127,7 @@ class MaxLength(LengthLimit):
     name = "max_length"
     label = "Maximum length"
     at_least = False
+    keyword = "maxLength"
 
 
 class BoundOptions(BaseModel):
@@ -144,6 +153,7 @@ class Min(Limit):
     Options = BoundOptions
     field_types = NUMBER_TYPES
     at_least = True
+    keyword = "minimum"
 
 
 class Max(Limit):
@@ -154,6 +164,7 @@ class Max(Limit):
     Options = BoundOptions
     field_types = NUMBER_TYPES
     at_least = False
+    keyword = "maximum"
 
 
 def compile_pattern(text: str) -> Any:
@@ -169,6 +180,32 @@ def compile_pattern(text: str) -> Any:
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
         raise ValueError(f"not a valid pattern: {reason}") from None
+
+
+#: Escapes that mean the same in RE2 and ECMA-262 (not ``\s``: its spaces differ).
+_PORTABLE_ESCAPES = frozenset("dDwWbBntrfv")
+
+
+def ecma_portable(text: str) -> bool:
+    """Whether an RE2 expression reads the same as an ECMA-262 one (JSON Schema's
+    ``pattern``). Conservative: flags and named groups ``(?…)`` other than ``(?:``, escapes
+    such as ``\\A \\z \\pL \\Q \\s \\x``, POSIX classes ``[:alpha:]`` and ``{,n}`` make
+    it RE2-only."""
+    if "[:" in text or "{," in text:
+        return False
+    index = 0
+    while index < len(text):
+        char = text[index]
+        following = text[index + 1 : index + 2]
+        if char == "\\":
+            if following.isalnum() and following not in _PORTABLE_ESCAPES:
+                return False
+            index += 2
+            continue
+        if char == "(" and following == "?" and text[index + 2 : index + 3] != ":":
+            return False
+        index += 1
+    return True
 
 
 class PatternOptions(BaseModel):
@@ -204,6 +241,15 @@ class Pattern(FieldRule):
         if self.program.search(value) is not None:
             return None
         return self.violation(f"must match the pattern {self.options.value}")
+
+    def json_schema(self) -> dict[str, Any]:
+        """``pattern`` when the expression is written in the syntax RE2 shares with
+        JSON Schema's ECMA-262 dialect; always ``x-re2-pattern``, the expression as run."""
+        text = self.options.value
+        schema: dict[str, Any] = {"x-re2-pattern": text}
+        if ecma_portable(text):
+            schema["pattern"] = text
+        return schema
 
 
 Scalar = str | int | float | bool
@@ -246,6 +292,12 @@ class Enum(FieldRule):
         if self.field_type_name not in ENUM_CHECK_TYPES:
             return None
         return column.in_(self.allowed)
+
+    def json_schema(self) -> dict[str, Any]:
+        # Dates are compared as values, not as the text a client sends: no exact form.
+        if self.field_type_name not in ENUM_SCHEMA_TYPES:
+            return {}
+        return {"enum": list(self.allowed)}
 
 
 class ConditionOptions(BaseModel):

@@ -4,14 +4,15 @@ Operations, by family: renames (``renames``: rename_collection, rename_field, ea
 an alias for a grace period, and retire_alias), drops (``drops``: drop_field (soft),
 restore_field, purge_field, restore_collection, purge_collection) and conversions
 (``conversions``: change_field_type in place when safe, otherwise a copy-and-swap wizard
-made of add_field, copy_field and swap_fields). All run through the kernel's DDL engine
+made of add_field, copy_field and ``swaps``' swap_fields), each carrying the field's rules
+(``carried_rules``). All run through the kernel's DDL engine
 like any other operation.
 """
 
 from __future__ import annotations
 
 from kernel import DdlOperation, PluginInfo, hookimpl
-from plugins.schema.evolution.conversions import ChangeFieldType, CopyField, SwapFields
+from plugins.schema.evolution.conversions import ChangeFieldType, CopyField
 from plugins.schema.evolution.drops import (
     DropField,
     PurgeCollection,
@@ -20,6 +21,7 @@ from plugins.schema.evolution.drops import (
     RestoreField,
 )
 from plugins.schema.evolution.renames import RenameCollection, RenameField, RetireAlias
+from plugins.schema.evolution.swaps import SwapFields
 
 OPERATIONS: list[type[DdlOperation]] = [
     RenameCollection,

@@ -19,10 +19,18 @@ from kernel import (
     NotFound,
     OpContext,
     Plan,
+    ResolvedRule,
+    RuleSpec,
     SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
+    check_steps,
+    count_breaking_rows,
+    drop_check_step,
+    queryable_fields,
+    resolve_rules,
+    rule_constraint_names,
     unique_index_name,
 )
 from plugins.schema.evolution.common import CollectionArgs, FieldArgs
@@ -45,7 +53,14 @@ class DropField(DdlOperation):
             f"{self.field.name!r} disappears from the API and the admin at once and writes "
             "naming it are refused; its data is kept and restore_field brings it back"
         ]
-        steps = []
+        # Writes leave a dropped field empty: its rules' constraints would refuse them.
+        own = [rule.constraint for rule in self.field.rules if rule.constraint]
+        steps = [drop_check_step(context.schema, self.collection.table, name) for name in own]
+        if own:
+            warnings.append(
+                "its rules are not enforced while it is dropped; restore_field installs their "
+                "CHECK constraints again"
+            )
         if self.field.required:
             warnings.append("the column accepts empty values while the field is dropped")
             steps.append(
@@ -98,6 +113,25 @@ def dropped_field(context: OpContext, collection: CollectionDef, name: str) -> F
     return field
 
 
+def restored_rules(
+    context: OpContext, collection: CollectionDef, field: FieldDef
+) -> tuple[ResolvedRule, ...]:
+    """The rules of a dropped field, bound again as it comes back (a 422 names a rule that
+    no longer can: its condition names a field dropped meanwhile)."""
+    fields = {**queryable_fields(collection, context.now), field.name: field}
+    fields.setdefault(field.column, field)
+    own = {rule.constraint for rule in field.rules if rule.constraint}
+    return resolve_rules(
+        [RuleSpec(type=rule.type_name, value=rule.value) for rule in field.rules],
+        field,
+        fields,
+        context.tessera.rule_types,
+        context.tessera.operators,
+        where="rules",
+        taken=rule_constraint_names(collection.fields) - own,
+    )
+
+
 class RestoreFieldArgs(FieldArgs):
     required: bool | None = Field(
         default=None, description="restore as required or optional; default: as it was"
@@ -123,6 +157,7 @@ class RestoreField(DdlOperation):
                 field="field",
             )
         self.required = self.field.required if self.args.required is None else self.args.required
+        self.rules = restored_rules(context, self.collection, self.field)
         steps = []
         if self.required:
             steps.append(
@@ -137,10 +172,17 @@ class RestoreField(DdlOperation):
                     ),
                 )
             )
+        # Records written while the field was dropped have no value in it: the constraints
+        # bind writes from now on, and the preview counts the stored records they would refuse.
+        steps += check_steps(context.schema, self.collection.table, self.rules, validate=False)
         return Plan(
             steps=steps,
             warnings=[f"{self.field.name!r} returns to the API with the data it had"],
         )
+
+    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        breaking = await count_breaking_rows(inspector, self.collection, self.rules)
+        return {"constraints": breaking}
 
     async def preflight(self, inspector: SchemaInspector) -> None:
         if not self.required:
@@ -161,6 +203,7 @@ class RestoreField(DdlOperation):
         await writer.update_field(
             self.field.id, is_deleted=False, deleted_at=None, required=self.required
         )
+        await writer.set_field_rules(self.field.id, [rule.definition() for rule in self.rules])
         return {"collection": self.collection.name, "field": self.field.name, "is_deleted": False}
 
 

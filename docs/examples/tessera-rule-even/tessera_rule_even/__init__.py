@@ -1,7 +1,8 @@
 """A third-party validation rule: ``{"type": "even", "value": true}`` on an integer field.
 
 ``value`` true asks for even numbers, false for odd ones. The rule has an exact database
-form, so Tessera also installs it as a CHECK constraint.
+form, so Tessera also installs it as a CHECK constraint, and an exact JSON Schema form, so
+the project's OpenAPI document shows it in the record bodies.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Even(RuleType):
 
     def check_constraint(self, column):
         return (column % 2 == 0) if self.options.value else (column % 2 != 0)
+
+    def json_schema(self):
+        even = {"multipleOf": 2}
+        return even if self.options.value else {"not": even}
 
 
 @hookimpl
