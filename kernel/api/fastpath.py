@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from kernel.api.deps import parse_json_body
 from kernel.api.errors import tessera_error, unexpected_error
-from kernel.api.exchange import principal_of
+from kernel.api.exchange import Exchange, principal_of
 from kernel.errors import TesseraError
 
 if TYPE_CHECKING:
@@ -89,14 +89,11 @@ class RecordsFastPath:
                     return candidate, found.groupdict()
         return None
 
-    def serves(self, scope: Scope) -> bool:
-        """Whether the fast path serves the HTTP ``scope`` (:meth:`match` finds a route)."""
-        return self.match(scope) is not None
-
-    async def serve(
-        self, route: _Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Answer the request ``match`` recognised (the pipeline's steps have run)."""
+    async def serve(self, route: _Route, params: dict[str, str], exchange: Exchange) -> None:
+        """Answer the request ``match`` recognised (the pipeline's steps have run), with the
+        headers the steps added (as :meth:`Exchange.send` would add them)."""
+        scope = exchange.scope
+        receive = exchange.receive
         scope["route"] = route.route  # for anything that labels by route template
         request = Request(scope, receive)
         try:
@@ -113,13 +110,10 @@ class RecordsFastPath:
             response = await tessera_error(request, error)
         except Exception as error:
             response = await unexpected_error(request, error)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response.raw_headers,
-            }
-        )
+        send = exchange.raw_send
+        status = exchange.status = response.status_code
+        headers = exchange.start_headers(response.raw_headers)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
 
