@@ -21,7 +21,6 @@ Only the client side of the database is counted: PostgreSQL's work is another pr
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import ctypes
 import io
@@ -160,9 +159,7 @@ def _compile_helper(work_dir: Path) -> str:
     source = work_dir / "measure.c"
     source.write_text(_HELPER_C)
     library = work_dir / "measure.so"
-    subprocess.run(
-        ["gcc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], check=True
-    )
+    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     return str(library)
 
 
@@ -192,8 +189,12 @@ def _measure(op: str, spec: dict[str, Any], env: dict[str, str], work_dir: Path)
             f"--callgrind-out-file={op_dir}/callgrind.out.%p",
             *command,
         ]
-    subprocess.run(command, env=env, check=True, stderr=subprocess.DEVNULL if
-                   spec["mode"] == "callgrind" else None)
+    subprocess.run(
+        command,
+        env=env,
+        check=True,
+        stderr=subprocess.DEVNULL if spec["mode"] == "callgrind" else None,
+    )
     result = json.loads(Path(spec["result"]).read_text())
     if spec["mode"] == "callgrind":
         result["instructions"] = _instructions(op_dir) / spec["requests"]
