@@ -139,7 +139,8 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"cpu_us": cpu / count * 1e6}
     if profiler is not None:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        lines = _env_int("BENCH_PROFILE_LINES", 25)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
         result["profile"] = out.getvalue()
     return result
 

@@ -334,7 +334,8 @@ class RecordService:
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             record = await self._output(target, principal, row)
-            await self._expand(target, principal, includes, [record])
+            if includes:
+                await self._expand(target, principal, includes, [record])
             return Outcome(record, target.collection, [], target.alias)
 
         return await self._fresh(project_id, attempt)
