@@ -304,7 +304,8 @@ class RecordService:
                 scope, [last[key.field.column] for key in query.sort]
             )
         records = await self._records(target, principal, rows)
-        await self._expand(target, principal, includes, records)
+        if includes:
+            await self._expand(target, principal, includes, records)
         return Outcome(
             data={
                 "data": records,
