@@ -28,6 +28,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,11 +165,15 @@ def _compile_helper(work_dir: Path) -> str:
     return str(library)
 
 
-def _instructions(dump_dir: Path) -> int:
-    """Ir of the dump written at ``measure_stop`` (callgrind.out.<pid>.1)."""
+def _instructions(dump_dir: Path, op: str) -> int:
+    """Ir of the dump written at ``measure_stop`` (callgrind.out.<pid>.1), which is kept as
+    ``callgrind.<op>.out`` in ``BENCH_CALLGRIND_DIR`` when that is set."""
     dumps = [path for path in dump_dir.glob("callgrind.out.*") if path.name.endswith(".1")]
     if len(dumps) != 1:
         raise RuntimeError(f"expected one measured dump in {dump_dir}, found {dumps}")
+    keep = os.environ.get("BENCH_CALLGRIND_DIR")
+    if keep:
+        shutil.copy(dumps[0], Path(keep) / f"callgrind.{op}.out")
     found = re.search(r"^(?:summary|totals): (\d+)", dumps[0].read_text(), re.MULTILINE)
     if found is None:
         raise RuntimeError(f"no totals in {dumps[0]}")
@@ -198,7 +203,7 @@ def _measure(op: str, spec: dict[str, Any], env: dict[str, str], work_dir: Path)
     )
     result = json.loads(Path(spec["result"]).read_text())
     if spec["mode"] == "callgrind":
-        result["instructions"] = _instructions(op_dir) / spec["requests"]
+        result["instructions"] = _instructions(op_dir, op) / spec["requests"]
     return result
 
 
