@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi.routing import APIRoute
+from starlette.convertors import PathConvertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
@@ -55,6 +56,8 @@ def _compile(route: APIRoute) -> _Route:
     unused = set(route.param_convertors) - set(parameters)
     if unused:
         raise TypeError(f"{route.path}: the endpoint does not take {sorted(unused)}")
+    if any(isinstance(convertor, PathConvertor) for convertor in route.param_convertors.values()):
+        raise TypeError(f"{route.path}: the fast path matches by segments; no ':path' parameters")
     return _Route(
         route=route,
         pattern=route.path_regex,
@@ -75,18 +78,23 @@ class RecordsFastPath:
         self.tessera = tessera
         self.prefix = prefix
         self.routes = [_compile(route) for route in routes]
+        #: The routes by method and number of ``/`` in the path (no parameter holds one):
+        #: a request tries only the patterns that can match it.
+        self._by_shape: dict[tuple[str, int], list[_Route]] = {}
+        for compiled in self.routes:
+            for method in compiled.methods:
+                shape = (method, compiled.route.path.count("/"))
+                self._by_shape.setdefault(shape, []).append(compiled)
 
     def match(self, scope: Scope) -> tuple[_Route, dict[str, str]] | None:
         """The route and path parameters of an HTTP ``scope`` the fast path serves, or None."""
         path = scope["path"]
         if not path.startswith(self.prefix):
             return None
-        method = scope["method"]
-        for candidate in self.routes:
-            if method in candidate.methods:
-                found = candidate.pattern.match(path)
-                if found is not None:
-                    return candidate, found.groupdict()
+        for candidate in self._by_shape.get((scope["method"], path.count("/")), ()):
+            found = candidate.pattern.match(path)
+            if found is not None:
+                return candidate, found.groupdict()
         return None
 
     async def serve(self, route: _Route, params: dict[str, str], exchange: Exchange) -> None:
