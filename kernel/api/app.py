@@ -28,6 +28,7 @@ from kernel.api import (
     schema,
 )
 from kernel.api.errors import install_error_handlers
+from kernel.api.exchange import Exchange
 from kernel.api.fastpath import RecordsFastPath, records_fast_path
 from kernel.api.openapi import complete_document
 from kernel.api.pipeline import Pipeline, request_steps
@@ -69,14 +70,15 @@ class TesseraApp(FastAPI):
         else:
             await super().__call__(scope, receive, send)
 
-    def dispatch(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    def dispatch(self, exchange: Exchange) -> Awaitable[None]:
         """Serve an HTTP request the pipeline let through (a plain method returning the
         route's coroutine: no frame of its own on the hot path)."""
-        matched = self.fast_path.match(scope)
+        scope = exchange.scope
+        matched = exchange.fast_route
         if matched is None:
-            return super().__call__(scope, receive, send)
+            return super().__call__(scope, exchange.receive, exchange.send)
         scope["app"] = self
-        return self.fast_path.serve(*matched, scope, receive, send)
+        return self.fast_path.serve(*matched, exchange)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, completed with the errors the pipeline and the error
@@ -142,7 +144,7 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
     # the paths it serves (FastAPI's router may hold them wrapped).
     routes = [route for router in included for route in router.routes]
     steps = request_steps(settings, tessera, app.fast_path, app.router.routes, routes)
-    app.pipeline = Pipeline(steps, app.dispatch, settings)
+    app.pipeline = Pipeline(steps, app.dispatch, app.fast_path.match, settings)
     install_log_record_factory()
     return app
 

@@ -8,14 +8,18 @@ route, whichever serves it (the records fast path or FastAPI).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from kernel.errors import PayloadTooLarge, TesseraError, Unauthorized
 from kernel.security.principal import Principal
+
+#: A header as ASGI carries it: lower-case name and value, as bytes.
+RawHeader = tuple[bytes, bytes]
 
 #: Where the authentication step leaves the principal (or the credentials' error) in the scope.
 PRINCIPAL_KEY = "tessera.principal"
@@ -31,12 +35,17 @@ class Exchange:
     of repeated headers wins); ``receive`` is what the route reads the body through (a step
     may wrap it); ``response_headers`` are added to whatever response the request gets,
     error responses included; ``status`` is the response's status once it has started
-    (500 until then).
+    (500 until then); ``started`` is when the pipeline took the request
+    (``time.perf_counter``); ``fast_route`` is the records fast path's match for the request
+    (route and path parameters), None when FastAPI serves it.
+
+    Made once per request, so it sets only what every request needs.
     """
 
     __slots__ = (
-        "_send",
+        "fast_route",
         "headers",
+        "raw_send",
         "receive",
         "request_id_token",
         "response_headers",
@@ -45,27 +54,33 @@ class Exchange:
         "status",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, fast_route: Any) -> None:
+        self.started = time.perf_counter()
         self.scope = scope
         self.headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))
         self.receive = receive
-        self._send = send
-        self.response_headers: list[tuple[bytes, bytes]] = []
+        self.raw_send = send
+        self.fast_route = fast_route
+        self.response_headers: list[RawHeader] = []
         self.status = 500
-        self.started = 0.0
         self.request_id_token: Token[str | None] | None = None
 
     def send(self, message: Message) -> Awaitable[None]:
-        """The ``send`` the route answers through: adds ``response_headers`` to the start.
+        """The ``send`` a route answers through: adds ``response_headers`` to the start.
 
         A plain method returning the server's own awaitable: no coroutine of its own per
-        message on the hot path."""
+        message. (The records fast path sends through ``raw_send`` and does the same itself:
+        :meth:`start_headers`.)"""
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            extra = self.response_headers
-            if extra:
-                message["headers"] = [*message.get("headers", ()), *extra]
-        return self._send(message)
+            if self.response_headers:
+                message["headers"] = self.start_headers(message.get("headers", ()))
+        return self.raw_send(message)
+
+    def start_headers(self, headers: Iterable[RawHeader]) -> Iterable[RawHeader]:
+        """A response's own ``headers`` followed by ``response_headers``."""
+        extra = self.response_headers
+        return [*headers, *extra] if extra else headers
 
     async def read_body(self, limit: int | None = None) -> bytes | None:
         """The whole request body, read ahead of the route; ``receive`` then gives it to the

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi.routing import APIRoute
+from starlette.convertors import PathConvertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from kernel.api.deps import parse_json_body
 from kernel.api.errors import tessera_error, unexpected_error
-from kernel.api.exchange import principal_of
+from kernel.api.exchange import Exchange, principal_of
 from kernel.errors import TesseraError
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def _compile(route: APIRoute) -> _Route:
     unused = set(route.param_convertors) - set(parameters)
     if unused:
         raise TypeError(f"{route.path}: the endpoint does not take {sorted(unused)}")
+    if any(isinstance(convertor, PathConvertor) for convertor in route.param_convertors.values()):
+        raise TypeError(f"{route.path}: the fast path matches by segments; no ':path' parameters")
     return _Route(
         route=route,
         pattern=route.path_regex,
@@ -75,28 +78,30 @@ class RecordsFastPath:
         self.tessera = tessera
         self.prefix = prefix
         self.routes = [_compile(route) for route in routes]
+        #: The routes by method and number of ``/`` in the path (no parameter holds one):
+        #: a request tries only the patterns that can match it.
+        self._by_shape: dict[tuple[str, int], list[_Route]] = {}
+        for compiled in self.routes:
+            for method in compiled.methods:
+                shape = (method, compiled.route.path.count("/"))
+                self._by_shape.setdefault(shape, []).append(compiled)
 
     def match(self, scope: Scope) -> tuple[_Route, dict[str, str]] | None:
         """The route and path parameters of an HTTP ``scope`` the fast path serves, or None."""
         path = scope["path"]
         if not path.startswith(self.prefix):
             return None
-        method = scope["method"]
-        for candidate in self.routes:
-            if method in candidate.methods:
-                found = candidate.pattern.match(path)
-                if found is not None:
-                    return candidate, found.groupdict()
+        for candidate in self._by_shape.get((scope["method"], path.count("/")), ()):
+            found = candidate.pattern.match(path)
+            if found is not None:
+                return candidate, found.groupdict()
         return None
 
-    def serves(self, scope: Scope) -> bool:
-        """Whether the fast path serves the HTTP ``scope`` (:meth:`match` finds a route)."""
-        return self.match(scope) is not None
-
-    async def serve(
-        self, route: _Route, params: dict[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Answer the request ``match`` recognised (the pipeline's steps have run)."""
+    async def serve(self, route: _Route, params: dict[str, str], exchange: Exchange) -> None:
+        """Answer the request ``match`` recognised (the pipeline's steps have run), with the
+        headers the steps added (as :meth:`Exchange.send` would add them)."""
+        scope = exchange.scope
+        receive = exchange.receive
         scope["route"] = route.route  # for anything that labels by route template
         request = Request(scope, receive)
         try:
@@ -113,13 +118,10 @@ class RecordsFastPath:
             response = await tessera_error(request, error)
         except Exception as error:
             response = await unexpected_error(request, error)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response.raw_headers,
-            }
-        )
+        send = exchange.raw_send
+        status = exchange.status = response.status_code
+        headers = exchange.start_headers(response.raw_headers)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
 

@@ -7,7 +7,6 @@ import time
 from bisect import bisect_left
 
 from prometheus_client import Counter, Histogram
-from starlette.responses import Response
 
 from kernel.api.exchange import Exchange, RequestStep
 
@@ -94,11 +93,8 @@ REQUEST_METRICS = RequestMetrics()
 class Metrics(RequestStep):
     """The request step feeding :data:`REQUEST_METRICS`: every request, by the template of
     the route that served it (``unmatched`` when none did: an unknown path, or an answer
-    from an earlier step such as a CORS preflight or a 413)."""
-
-    def enter(self, exchange: Exchange) -> Response | None:
-        exchange.started = time.perf_counter()
-        return None
+    from an earlier step such as a CORS preflight or a 413), timed from when the pipeline
+    took it (``Exchange.started``)."""
 
     def finish(self, exchange: Exchange) -> None:
         scope = exchange.scope

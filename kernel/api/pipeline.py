@@ -25,13 +25,13 @@ the headers the earlier steps added, whichever route the request was for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from kernel.api.cors import Cors
 from kernel.api.errors import client_error, error_response, unexpected_error
@@ -67,7 +67,7 @@ def request_steps(
         Cors(settings.cors_origins, settings.cors_max_age) if settings.cors_origins else None,
         BodyLimit(settings.max_body_bytes),
         Authenticate(tessera),
-        Sanitize(JsonLimits.of(settings), records.serves, app_routes, routes),
+        Sanitize(JsonLimits.of(settings), app_routes, routes),
         QuotaCheck(tessera) if len(tessera.quota_policy_classes) else None,
     ]
     return [step for step in steps if step is not None]
@@ -80,12 +80,22 @@ def _overrides(step: RequestStep, method: str) -> bool:
 class Pipeline:
     """Runs ``steps`` around ``app`` for each HTTP request (other scopes are not its business).
 
-    The steps' bound methods are looked up once, here; per request the pipeline makes one
-    :class:`Exchange` and calls only the methods a step overrides.
+    ``fast_route(scope)`` is the records fast path's match for a request (None when FastAPI
+    serves it): asked once per request, before the steps, so a step and the app read it
+    from the :class:`Exchange` instead of matching again. ``app(exchange)`` serves a request
+    the steps let through. The steps' bound methods are looked up once, here; per request
+    the pipeline makes one :class:`Exchange` and calls only the methods a step overrides.
     """
 
-    def __init__(self, steps: list[RequestStep], app: ASGIApp, settings: Settings) -> None:
+    def __init__(
+        self,
+        steps: list[RequestStep],
+        app: Callable[[Exchange], Awaitable[None]],
+        fast_route: Callable[[Scope], Any],
+        settings: Settings,
+    ) -> None:
         self.app = app
+        self.fast_route = fast_route
         self.settings = settings
         self._enters = tuple(step.enter for step in steps if _overrides(step, "enter"))
         self._finishes = tuple(
@@ -93,7 +103,7 @@ class Pipeline:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = Exchange(scope, receive, send)
+        exchange = Exchange(scope, receive, send, self.fast_route(scope))
         try:
             try:
                 for enter in self._enters:
@@ -113,7 +123,7 @@ class Pipeline:
                     answer = await unexpected_error(Request(scope), error)
                 await answer(scope, receive, exchange.send)
                 return
-            await self.app(scope, exchange.receive, exchange.send)
+            await self.app(exchange)
         finally:
             for finish in self._finishes:
                 finish(exchange)

@@ -86,6 +86,12 @@ def _record_id(raw: str) -> int:
     return int(raw)
 
 
+def _include_param(query: bytes) -> tuple[str, ...]:
+    """The relations a record request's ``include`` parameters name (``query``: raw)."""
+    items = query_items(query.decode("latin-1"))
+    return include_names(value for key, value in items if key == "include")
+
+
 def deprecation_headers(request: Request, outcome: Outcome) -> dict[str, str] | None:
     """``Deprecation``/``Link`` headers when the request used an old name."""
     if outcome.collection_alias is None and not outcome.aliases:
@@ -161,8 +167,8 @@ async def get_record(
     tessera: TesseraDep,
     principal: PrincipalDep,
 ) -> Response:
-    items = query_items(request.scope["query_string"].decode("latin-1"))
-    include = include_names(value for key, value in items if key == "include")
+    query: bytes = request.scope["query_string"]
+    include = _include_param(query) if query else ()
     outcome = await tessera.records.get(
         project_id, collection, _record_id(record_id), principal, include
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -83,7 +83,7 @@ class Sanitize(RequestStep):
     """The step: the path and query string of every request; the JSON body (declared
     ``application/json``, or undeclared) of a write to any route but the records routes.
 
-    ``checks_its_own(scope)`` says whether the records routes serve a request;
+    The records routes (``Exchange.fast_route``) check their own bodies and record ids;
     ``app_routes`` are the app's routes as its router holds them, ``routes`` those of the
     routers the app included, as they were declared. The body is read ahead and handed to
     the route whole. When it is refused, a caller the route would refuse (no or bad
@@ -94,22 +94,21 @@ class Sanitize(RequestStep):
     def __init__(
         self,
         limits: JsonLimits,
-        checks_its_own: Callable[[Scope], bool],
         app_routes: Sequence[BaseRoute],
         routes: Sequence[BaseRoute],
     ) -> None:
         self.limits = limits
-        self.checks_its_own = checks_its_own
         self.app_routes = app_routes
         self.routes = routes
 
     def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         scope = exchange.scope
         path: str = scope["path"]
+        checks_its_own = exchange.fast_route is not None
         if "\x00" in path or (  # the path is percent-decoded
-            _LONG_NUMBER_SEGMENT.search(path) is not None
+            not checks_its_own
+            and _LONG_NUMBER_SEGMENT.search(path) is not None
             and _has_number_beyond_int64(path)
-            and not self.checks_its_own(scope)
         ):
             raise NotFound("nothing is named like this", code="not_found")
         query: bytes = scope["query_string"]
@@ -117,7 +116,7 @@ class Sanitize(RequestStep):
             check_query(query)
         if scope["method"] in _BODY_METHODS:
             content_type = exchange.headers.get(b"content-type", b"application/json")
-            if content_type.startswith(b"application/json") and not self.checks_its_own(scope):
+            if content_type.startswith(b"application/json") and not checks_its_own:
                 return self._check_body(exchange)
         return None
 

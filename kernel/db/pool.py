@@ -113,19 +113,22 @@ class ConnectionPool:
         """An async context manager lending one connection for the block."""
         return Lease(self)
 
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+    # fetch, fetchrow and fetchval are plain methods returning the statement's coroutine:
+    # awaited like coroutine methods, without a frame of their own on the records API's path.
+
+    def fetch(self, query: str, *args: Any) -> Awaitable[list[asyncpg.Record]]:
         """``conn.fetch(query, *args)`` on a connection lent for just that statement
         (what ``async with pool.acquire() as conn`` does around it, in fewer steps: this is
         the records API's path)."""
-        return await self._one_statement(_FETCH, query, args)
+        return self._one_statement(_FETCH, query, args)
 
-    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+    def fetchrow(self, query: str, *args: Any) -> Awaitable[asyncpg.Record | None]:
         """``conn.fetchrow(query, *args)`` on a connection lent for just that statement."""
-        return await self._one_statement(_FETCHROW, query, args)
+        return self._one_statement(_FETCHROW, query, args)
 
-    async def fetchval(self, query: str, *args: Any) -> Any:
+    def fetchval(self, query: str, *args: Any) -> Awaitable[Any]:
         """``conn.fetchval(query, *args)`` on a connection lent for just that statement."""
-        return await self._one_statement(_FETCHVAL, query, args)
+        return self._one_statement(_FETCHVAL, query, args)
 
     async def _one_statement(
         self, method: Callable[..., Awaitable[T]], query: str, args: tuple[Any, ...]

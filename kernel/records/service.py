@@ -321,7 +321,8 @@ class RecordService:
                 scope, [last[key.field.column] for key in query.sort]
             )
         records = await self._records(target, principal, rows)
-        await self._expand(target, principal, includes, records)
+        if includes:
+            await self._expand(target, principal, includes, records)
         return Outcome(
             data={
                 "data": records,
@@ -351,7 +352,8 @@ class RecordService:
             if row is None:
                 raise NotFound(f"record {record_id} not found", code="record_not_found")
             record = await self._output(target, principal, row)
-            await self._expand(target, principal, includes, [record])
+            if includes:
+                await self._expand(target, principal, includes, [record])
             return Outcome(record, target.collection, [], target.alias)
 
         return await self._fresh(project_id, attempt)
