@@ -86,6 +86,19 @@ async def change_definition(
     return json_response(await ViewService(tessera).change(project_id, name, body, principal))
 
 
+@router.delete(
+    "/views/{name}",
+    status_code=204,
+    summary="Delete a view with every version",
+    responses=error_responses(403, 404),
+)
+async def delete_view(
+    project_id: str, name: str, tessera: TesseraDep, principal: PrincipalDep
+) -> Response:
+    await ViewService(tessera).delete(project_id, name, principal)
+    return Response(status_code=204)
+
+
 @router.get(
     "/views/{name}/versions", summary="Every version, newest first", response_model=Listing[Version]
 )

@@ -2,7 +2,8 @@
 a live preview, its versions (diff, rollback) and its API & Usage.
 
 Addresses (the page's query string): ``?project=p`` lists; ``&new=1&base=orders`` builds a
-new view; ``&view=v`` opens one, with ``&tab=versions`` (``&diff=2``) or ``&tab=api``;
+new view; ``&view=v`` opens one, with ``&tab=versions`` (``&diff=2``) or ``&tab=api``, or asks to
+confirm its deletion with ``&delete=1``;
 ``&base=...&join=...`` change the base and join the builder offers. Everything goes
 through :class:`ViewService` and the runtime as the signed-in admin, like the API.
 """
@@ -25,6 +26,7 @@ from kernel import (
 )
 from plugins.views.builder import BuilderState, base_picker, builder_form, preview_rows
 from plugins.views.definition import Definition
+from plugins.views.delete_card import delete_button, delete_card
 from plugins.views.form import (
     definition_from_draft,
     draft_from_form,
@@ -148,6 +150,8 @@ async def _view_page(
     context: PanelContext = request.state.panel
     service = ViewService(tessera)
     view = await service.get(project, name, context.principal)
+    if draft is None and request.query_params.get("delete"):
+        return await _delete_page(context, service, project, name)
     tab = request.query_params.get("tab", "builder") if draft is None else "builder"
     body = _tabs(context, project, name, tab)
     if tab == "versions":
@@ -167,7 +171,15 @@ async def _view_page(
             draft.pop("join", None)
             if query.get("join"):
                 draft["join"] = {"relation": query["join"]}
-    return body + await _builder(request, tessera, project, name, view["version"], draft, found)
+    builder = await _builder(request, tessera, project, name, view["version"], draft, found)
+    return body + builder + delete_button(context, project, name)
+
+
+async def _delete_page(
+    context: PanelContext, service: ViewService, project: str, name: str, problem: str = ""
+) -> str:
+    versions = await service.versions(project, name, context.principal)
+    return _back(context, project) + delete_card(context, project, name, len(versions), problem)
 
 
 async def _collections_read(
@@ -290,6 +302,14 @@ async def handle(request: Any, tessera: KernelSurface) -> PanelRedirect | str:
         await service.activate(project, view, version, context.principal)
         back = address(context.url, project=project, view=view, tab="versions")
         return PanelRedirect(back, f"Version {version} of {view} is active again.")
+    if action == "delete" and view is not None:
+        if str(form.get("confirm") or "").strip() != view:
+            problem = f"Type {view} exactly to delete the view."
+            picker, _ = await _project(request, tessera)
+            return picker + await _delete_page(context, service, project, view, problem)
+        await service.delete(project, view, context.principal)
+        back = address(context.url, project=project)
+        return PanelRedirect(back, f"View {view} and its versions deleted.")
     if action != "save":
         raise ValidationFailed("unknown form action", code="unknown_action")
     catalog = await tessera.catalog.get(project)

@@ -1,4 +1,5 @@
-"""The views catalog: create, list, change (a new version), activate an older version.
+"""The views catalog: create, list, change (a new version), activate an older version,
+delete.
 
 Only admins and keys with ``schema:write`` define views; every change validates the
 definition against the catalog first (a 422 never touches the active version) and is
@@ -188,6 +189,43 @@ class ViewService:
             )
         await view_cache(self.tessera).announce(project_id, name)
         return await self.get(project_id, name, principal)
+
+    async def delete(self, project_id: str, name: str, principal: Principal) -> None:
+        """Remove view ``name`` with every version (404 ``view_not_found``): its endpoint
+        answers 404 in every process from then on, it leaves the project's OpenAPI
+        document, and it no longer holds the collections it read (a purge may go on)."""
+        await self._writable(project_id, principal)
+        async with self.tessera.db.engine.begin() as conn:
+            row = await self._locked(conn, project_id, name)
+            versions = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(view_versions.c.view_id == row.id)
+                )
+            ).scalar_one()
+            definition = (
+                await conn.execute(
+                    sa.select(view_versions.c.definition).where(
+                        view_versions.c.view_id == row.id,
+                        view_versions.c.version == row.active_version,
+                    )
+                )
+            ).scalar_one()
+            # Versions go with the view (ON DELETE CASCADE).
+            await conn.execute(views.delete().where(views.c.id == row.id))
+            await self._audit(
+                conn,
+                principal,
+                project_id,
+                "view.delete",
+                name,
+                None,
+                before={
+                    "version": row.active_version,
+                    "versions": versions,
+                    "definition": definition,
+                },
+            )
+        await view_cache(self.tessera).announce(project_id, name)
 
     async def _locked(self, conn: Any, project_id: str, name: str) -> Any:
         row = (
