@@ -250,13 +250,32 @@ async def test_a_build_that_waits_past_the_lock_timeout_is_undone(
         await assert_nothing_changed(pg, api, "table_busy")
 
 
+async def test_maintenance_mode_refuses_before_any_build(
+    make_settings: Callable[..., Settings], pg: asyncpg.Connection
+) -> None:
+    async with small_threshold_api(make_settings) as api:
+        await set_settings(api, maintenance=True)
+        # A build would wait for this writer; the refusal comes while it is still open.
+        async with writer_held_open(api, {"region": "us", "number": 1}):
+            refused = await api.apply(
+                "add_unique", collection="tickets", fields=["region", "number"]
+            )
+            assert refused.status_code == 409, refused.text
+            assert await indexes(pg, api) == []
+        await assert_nothing_changed(pg, api, "maintenance_mode")
+        op = await last_op(api)
+        assert op["ddl"] == []
+
+
 async def test_a_change_refused_after_the_build_drops_the_index_it_built(
     make_settings: Callable[..., Settings], pg: asyncpg.Connection
 ) -> None:
     async with small_threshold_api(make_settings) as api:
-        # Maintenance mode is checked inside the op's transaction, after the build.
-        await set_settings(api, maintenance=True)
-        refused = await api.apply("add_unique", collection="tickets", fields=["region", "number"])
+        async with writer_held_open(api, {"region": "us", "number": 1}):
+            applying, _ = await build_started(api, pg)
+            # Switched on during the build: the op's transaction checks again and refuses.
+            await set_settings(api, maintenance=True)
+        refused = await applying
         assert refused.status_code == 409, refused.text
         await assert_nothing_changed(pg, api, "maintenance_mode")
 

@@ -6,8 +6,10 @@
    op is finished, so a crash anywhere below leaves an op the reconciler marks
    ``failed``/``interrupted``), records it in ``schema_ops`` as ``pending`` (committed),
    then ``running``;
-   runs the op's concurrent steps, if it has any (:mod:`kernel.ddl.concurrent`: outside
-   any transaction, under the same advisory locks; undone if anything below fails);
+   refuses an op of a project in maintenance mode (checked again in step 2, for a switch
+   made meanwhile), then runs the op's concurrent steps, if it has any
+   (:mod:`kernel.ddl.concurrent`: outside any transaction, under the same advisory locks;
+   undone if anything below fails), so a long build never runs only to be undone;
 2. opens one transaction: ``lock_timeout``, the op's lock again (for the transaction's
    length), a shared advisory lock on the project and an
    exclusive one per collection the op names, reloads the catalog *inside* the locks,
@@ -199,13 +201,14 @@ class SchemaEngine:
         self.authorize(principal, project_id, self.tessera.ddl_operations.get(op_name))
         operation = self.operation_class(op_name)
         args = self.parse_args(operation, raw_args)
-        concurrent = await self._plan_unrecorded(project_id, operation, args, principal)
+        catalog, concurrent = await self._plan_unrecorded(project_id, operation, args, principal)
         async with op_lease(self.tessera.db) as op_id:
             await record_pending(self.tessera.db, op_id, project_id, op_name, raw_args, principal)
             try:
                 for policy in self.tessera.quota_policies:
                     await policy.check_ddl(project_id, op_name, args.model_dump(mode="json"))
                 await record_transition(self.tessera.db, op_id, "running")
+                self._refuse_in_maintenance(catalog, override_maintenance)
                 prepared = await self._run_concurrent(
                     project_id, operation, args, principal, concurrent
                 )
@@ -250,10 +253,11 @@ class SchemaEngine:
         operation: type[DdlOperation],
         args: BaseModel,
         principal: Principal,
-    ) -> list[ConcurrentStep]:
+    ) -> tuple[ProjectCatalog, list[ConcurrentStep]]:
         """Plan against the current catalog before recording anything; raises the plan's
-        refusal, else returns the op's concurrent steps. Apply plans again inside the
-        locks, where a change made meanwhile by someone else is caught and recorded."""
+        refusal, else returns the catalog read and the op's concurrent steps. Apply plans
+        again inside the locks, where a change made meanwhile by someone else is caught
+        and recorded."""
         async with self.tessera.db.engine.connect() as conn:
             await self._limit_lock_waits(conn)
             catalog = await self._load(conn, project_id)
@@ -265,7 +269,7 @@ class SchemaEngine:
             except Exception as error:
                 raise translate_postgres_error(error) or error from None
             await conn.rollback()
-        return concurrent
+        return catalog, concurrent
 
     async def _run_concurrent(
         self,
@@ -439,12 +443,7 @@ class SchemaEngine:
         override_maintenance: bool,
     ) -> None:
         """Refuse early rather than queue: maintenance mode, long-held locks on the tables."""
-        if catalog.project.settings.maintenance and not override_maintenance:
-            raise Conflict(
-                "the project is in maintenance mode: schema changes are paused. Switch "
-                "maintenance off, or apply with override_maintenance: true",
-                code="maintenance_mode",
-            )
+        self._refuse_in_maintenance(catalog, override_maintenance)
         inspector = SchemaInspector(conn, catalog.project.schema)
         threshold = self.tessera.settings.ddl_lock_timeout_ms
         for name in op.lock_names(args):
@@ -459,6 +458,16 @@ class SchemaEngine:
                     f"the oldest running for {oldest:.0f}s; try again when they finish",
                     code="table_busy",
                 ) from None
+
+    @staticmethod
+    def _refuse_in_maintenance(catalog: ProjectCatalog, override_maintenance: bool) -> None:
+        """409 ``maintenance_mode`` for a project in maintenance mode, unless overridden."""
+        if catalog.project.settings.maintenance and not override_maintenance:
+            raise Conflict(
+                "the project is in maintenance mode: schema changes are paused. Switch "
+                "maintenance off, or apply with override_maintenance: true",
+                code="maintenance_mode",
+            )
 
     @staticmethod
     def _ddl_error(error: Exception) -> Exception:
