@@ -18,7 +18,7 @@ from kernel.catalog.model import (
     RecordRuleDef,
     RuleDef,
 )
-from kernel.catalog.names import check_name
+from kernel.catalog.names import check_name, record_rule_index_name
 from kernel.catalog.rules import (
     ResolvedRule,
     RuleSpec,
@@ -201,6 +201,7 @@ __all__ = [
     "newest_first",
     "parse_int64",
     "queryable_fields",
+    "record_rule_index_name",
     "refuse_breaking_rows",
     "refuse_duplicates",
     "resolve_field",

@@ -19,9 +19,14 @@ import httpx
 import pytest
 
 from kernel.config import Settings
-from kernel.ddl.reconcile import OpReconciler
+from kernel.ddl.reconcile import (
+    LOCK_NAMESPACE,
+    OpReconciler,
+    drop_orphaned_rule_indexes,
+    lock_key,
+)
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, running, unique_id
-from tests.test_interrupted_ops import tessera_of
+from tests.test_interrupted_ops import abandoned_op, tessera_of
 from tests.test_jobs import eventually
 from tests.test_rules import post
 from tests.test_schema_evolution import set_settings
@@ -306,6 +311,68 @@ async def test_the_reconciler_drops_an_invalid_index_nobody_is_building(
         finally:
             await builder.close()
         assert await indexes(pg, api, "others") == [("in_progress", True)]
+
+
+async def unique_indexes(pg: asyncpg.Connection, api: Api, collection: str) -> list[str]:
+    return [name for name, valid in await indexes(pg, api, collection) if valid]
+
+
+async def test_the_reconciler_drops_a_valid_unique_index_no_rule_names(
+    make_settings: Callable[..., Settings], pg: asyncpg.Connection
+) -> None:
+    """What a build whose undo failed leaves: a valid index in a rule's shape, no rule.
+    The reconciler drops it — never while an op may be building it, and never an index
+    the catalog knows (a rule's, a unique field's, one Tessera did not name)."""
+    async with small_threshold_api(make_settings) as api:
+        tessera = tessera_of(api.client)
+        applied = await api.apply("add_unique", collection="tickets", fields=["number"])
+        assert applied.status_code == 200, applied.text
+        tickets = await collection_id(pg, api)
+        orphan = f"uq_c{tickets}_unique_region_number"
+        await pg.execute(f"CREATE UNIQUE INDEX {orphan} ON {table(api)} (region, number)")
+        await pg.execute(f"CREATE UNIQUE INDEX not_tesseras ON {table(api)} (number, region)")
+        # A collection named c<its own id>: its unique field's index has a rule's shape.
+        next_id = await pg.fetchval(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
+            " FROM tessera.collections_id_seq"
+        )
+        twin = f"c{next_id}"
+        await api.create_collection(
+            twin, [{"name": "unique_code", "type": "string", "unique": True}]
+        )
+        assert await unique_indexes(pg, api, twin) == [f"uq_c{next_id}_unique_code"]
+        kept = [f"uq_c{tickets}_unique_number", "not_tesseras"]
+
+        # An op of the project unfinished, its applier alive (its lease held): left alone.
+        op_id = await abandoned_op(pg, api.project, "running")
+        lease = await asyncpg.connect(tessera.settings.database_url)
+        try:
+            await lease.execute(
+                "SELECT pg_advisory_lock_shared($1, $2)", LOCK_NAMESPACE, lock_key(op_id)
+            )
+            await OpReconciler(tessera.db, 60).reconcile()
+            assert orphan in await unique_indexes(pg, api, "tickets")
+        finally:
+            await lease.close()
+        # An op holding the collection's lock (its concurrent step): left alone.
+        holder = await asyncpg.connect(tessera.settings.database_url)
+        try:
+            await holder.execute(
+                "SELECT pg_advisory_lock(hashtext($1), hashtext($2))", api.project, "tickets"
+            )
+            assert await OpReconciler(tessera.db, 60).reconcile() == [op_id]  # interrupted
+            assert orphan in await unique_indexes(pg, api, "tickets")
+        finally:
+            await holder.close()
+
+        dropped = await drop_orphaned_rule_indexes(tessera.db)
+        assert dropped == [f'"p_{api.project}"."{orphan}"']
+        assert sorted(await unique_indexes(pg, api, "tickets")) == sorted(kept)
+        assert await unique_indexes(pg, api, twin) == [f"uq_c{next_id}_unique_code"]
+        assert await rules_of(api) == [{"name": "unique_number", "unique": ["number"]}]
+        # The name is free again: the same rule on both fields can be added.
+        again = await api.apply("add_unique", collection="tickets", fields=["region", "number"])
+        assert again.status_code == 200, again.text
 
 
 async def test_only_admins_and_schema_keys_add_a_unique_rule(

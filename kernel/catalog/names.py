@@ -77,3 +77,11 @@ def constraint_name(prefix: str, table: str, columns: list[str] | tuple[str, ...
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
     return f"{name[: MAX_IDENTIFIER - 11]}_{digest}"
+
+
+def record_rule_index_name(collection_id: int, rule: str) -> str:
+    """The unique index of record rule ``rule`` of collection ``collection_id``:
+    ``uq_c<collection id>_<rule>`` (63 characters at most). Named by the collection's id,
+    so renames never leave it stale; the reconciler drops a valid index of this shape that
+    no record rule names (:func:`kernel.ddl.reconcile.drop_orphaned_rule_indexes`)."""
+    return f"uq_c{collection_id}_{rule}"[:MAX_IDENTIFIER]

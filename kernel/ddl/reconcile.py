@@ -35,13 +35,22 @@ Each pass also drops the **invalid indexes** of project schemas that no session 
 building (:func:`drop_abandoned_indexes`): what a ``CREATE INDEX CONCURRENTLY`` leaves when
 its process dies mid-build (an op's concurrent step, :mod:`kernel.ddl.concurrent`). Such an
 index enforces nothing but slows every write; PostgreSQL never removes it by itself.
+
+And it drops the **valid unique indexes no record rule owns**
+(:func:`drop_orphaned_rule_indexes`): an index in a record rule's shape
+(:func:`kernel.catalog.names.record_rule_index_name`, on its collection's table) that the
+catalog names nowhere — what a concurrent build leaves when its undo fails after the op
+was refused. Such an index refuses writes no rule explains. One is dropped only under its
+collection's advisory locks (those every op on it holds) while no op of its project is
+unfinished, and after checking again there that no rule names it and no unique field
+owns that name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -51,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel.db.engine import Database
 from kernel.db.schema import schema_ops
+from kernel.ddl.columns import unique_index_name
 from kernel.ddl.history import append_transition
 from kernel.errors import Conflict, ServiceUnavailable
 
@@ -160,6 +170,7 @@ class OpReconciler:
         """One pass; returns the ids of the ops it marked ``failed``."""
         interrupted = await self._mark_abandoned_ops()
         await drop_abandoned_indexes(self.db, self.lock_timeout_ms)
+        await drop_orphaned_rule_indexes(self.db, self.lock_timeout_ms)
         return interrupted
 
     async def _mark_abandoned_ops(self) -> list[int]:
@@ -231,6 +242,30 @@ async def drop_abandoned_indexes(db: Database, lock_timeout_ms: int = 5000) -> l
     next pass."""
     async with db.pool.acquire() as connection:
         rows = await connection.fetch(_ABANDONED_INDEXES)
+    dropped = await _drop_each(db, rows, lock_timeout_ms, _drop_invalid)
+    if dropped:
+        log.warning("dropped invalid indexes left by interrupted builds: %s", ", ".join(dropped))
+    return dropped
+
+
+async def _drop_invalid(connection: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    qualified = _qualified(row)
+    try:
+        await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}")
+    except asyncpg.PostgresError as error:
+        log.warning("could not drop the invalid index %s: %s", qualified, error)
+        return False
+    return True
+
+
+async def _drop_each(
+    db: Database,
+    rows: list[asyncpg.Record],
+    lock_timeout_ms: int,
+    drop: Callable[[asyncpg.Connection, asyncpg.Record], Awaitable[bool]],
+) -> list[str]:
+    """``drop(session, row)`` for each index row (``schema``, ``name``), on one dedicated
+    session under ``lock_timeout_ms``; the qualified names of those it dropped."""
     if not rows:
         return []
     dropped: list[str] = []
@@ -238,18 +273,113 @@ async def drop_abandoned_indexes(db: Database, lock_timeout_ms: int = 5000) -> l
     try:
         await connection.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
         for row in rows:
-            qualified = f"{_quoted(row['schema'])}.{_quoted(row['name'])}"
-            try:
-                await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}")
-            except asyncpg.PostgresError as error:
-                log.warning("could not drop the invalid index %s: %s", qualified, error)
-                continue
-            dropped.append(qualified)
+            if await drop(connection, row):
+                dropped.append(_qualified(row))
     finally:
         await connection.close(timeout=5)
-    if dropped:
-        log.warning("dropped invalid indexes left by interrupted builds: %s", ", ".join(dropped))
     return dropped
+
+
+#: Valid unique indexes of project tables named like a record rule's index of the
+#: table's own collection (``uq_c<collection id>_...``) that no record rule names.
+_ORPHANED_RULE_INDEXES = r"""
+SELECT n.nspname AS schema, c.relname AS name, t.relname AS table_name,
+       col.project_id, col.id AS collection_id, col.name AS collection
+  FROM pg_index x
+  JOIN pg_class c ON c.oid = x.indexrelid
+  JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN tessera.collections col
+    ON 'p_' || col.project_id = n.nspname AND col.sql_table_name = t.relname
+ WHERE x.indisvalid AND x.indisunique AND NOT x.indisprimary
+   AND left(c.relname, length('uq_c' || col.id || '_')) = 'uq_c' || col.id || '_'
+   AND NOT EXISTS (
+       SELECT 1 FROM tessera.record_rules r
+        WHERE r.collection_id = col.id AND r.definition ->> 'index' = c.relname
+   )
+ ORDER BY 1, 2
+"""
+
+#: Still an orphan, checked again under the collection's locks: the index is there and
+#: valid, no record rule of the collection names it, no op of the project is unfinished.
+_STILL_ORPHANED = """
+SELECT EXISTS (
+         SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = $2 AND x.indisvalid)
+   AND NOT EXISTS (
+         SELECT 1 FROM tessera.record_rules r
+          WHERE r.collection_id = $3 AND r.definition ->> 'index' = $2)
+   AND NOT EXISTS (
+         SELECT 1 FROM tessera.schema_ops o
+          WHERE o.project_id = $4 AND o.status IN ('pending', 'running'))
+"""
+
+
+async def drop_orphaned_rule_indexes(db: Database, lock_timeout_ms: int = 5000) -> list[str]:
+    """Drop (concurrently) every valid unique index in a record rule's shape that no record
+    rule names; returns their qualified names. An index is left alone — for a later pass —
+    while an op holds its collection's or project's lock or any op of the project is
+    unfinished (it may be building it), and always when it is the index a unique field
+    of the collection would have (a collection named ``c<its id>``)."""
+    async with db.pool.acquire() as connection:
+        rows = await connection.fetch(_ORPHANED_RULE_INDEXES)
+        owned = await _unique_field_indexes(connection, {row["collection_id"] for row in rows})
+    orphans = [row for row in rows if (row["collection_id"], row["name"]) not in owned]
+    dropped = await _drop_each(db, orphans, lock_timeout_ms, _drop_orphan)
+    if dropped:
+        log.warning("dropped unique indexes no record rule names: %s", ", ".join(dropped))
+    return dropped
+
+
+async def _unique_field_indexes(
+    connection: asyncpg.Connection, collection_ids: set[int]
+) -> set[tuple[int, str]]:
+    """``(collection id, index name)`` of each unique field's index in those collections."""
+    if not collection_ids:
+        return set()
+    fields = await connection.fetch(
+        "SELECT c.id, c.sql_table_name, f.sql_column_name FROM tessera.fields f"
+        " JOIN tessera.collections c ON c.id = f.collection_id"
+        " WHERE f.is_unique AND c.id = ANY($1::bigint[])",
+        list(collection_ids),
+    )
+    return {
+        (field["id"], unique_index_name(field["sql_table_name"], [field["sql_column_name"]]))
+        for field in fields
+    }
+
+
+async def _drop_orphan(connection: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    """Drop one orphan under its collection's locks, if it still is one; False when an op
+    holds them, it is no orphan any more, or the drop fails (logged)."""
+    project, collection = row["project_id"], row["collection"]
+    qualified = _qualified(row)
+    locks = (
+        ("pg_try_advisory_lock_shared(hashtext($1))", ("tessera:" + project,)),
+        ("pg_try_advisory_lock(hashtext($1), hashtext($2))", (project, collection)),
+    )
+    try:
+        for call, args in locks:
+            if not await connection.fetchval(f"SELECT {call}", *args):
+                return False
+        orphaned = await connection.fetchval(
+            _STILL_ORPHANED, row["schema"], row["name"], row["collection_id"], project
+        )
+        if not orphaned:
+            return False
+        await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}")
+        return True
+    except asyncpg.PostgresError as error:
+        log.warning("could not drop the orphaned unique index %s: %s", qualified, error)
+        return False
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock_all()")
+
+
+def _qualified(row: asyncpg.Record) -> str:
+    """``"schema"."name"`` of an index row."""
+    return f"{_quoted(row['schema'])}.{_quoted(row['name'])}"
 
 
 def _quoted(identifier: str) -> str:

@@ -37,6 +37,7 @@ from kernel import (
     ValidationFailed,
     check_name,
     queryable_fields,
+    record_rule_index_name,
     refuse_duplicates,
 )
 from plugins.rules.conditions import bind_condition
@@ -67,9 +68,9 @@ class AddRecordRuleArgs(BaseModel):
 
 
 def index_name(collection: CollectionDef, rule: str) -> str:
-    """The unique index of a rule: named by the collection's id, so renames never
-    leave it with a stale name."""
-    return f"uq_c{collection.id}_{rule}"[:63]
+    """The unique index of a rule, in the kernel's shape for it (the reconciler drops one
+    that no rule names)."""
+    return record_rule_index_name(collection.id, rule)
 
 
 def _create_unique(
