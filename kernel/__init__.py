@@ -19,6 +19,11 @@ from kernel.catalog.model import (
     RuleDef,
 )
 from kernel.catalog.names import check_name, record_rule_index_name
+from kernel.catalog.record_rule_names import (
+    fields_in_condition,
+    record_rule_definition,
+    renamed_record_rule,
+)
 from kernel.catalog.rules import (
     ResolvedRule,
     RuleSpec,
@@ -196,14 +201,17 @@ __all__ = [
     "count_breaking_rows",
     "drop_check_step",
     "field_column",
+    "fields_in_condition",
     "hookimpl",
     "hookspec",
     "newest_first",
     "parse_int64",
     "queryable_fields",
+    "record_rule_definition",
     "record_rule_index_name",
     "refuse_breaking_rows",
     "refuse_duplicates",
+    "renamed_record_rule",
     "resolve_field",
     "resolve_rules",
     "rule_constraint_names",

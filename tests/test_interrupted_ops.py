@@ -191,6 +191,7 @@ async def test_an_op_being_applied_is_not_touched(
                 cut = await pg.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                     " WHERE query LIKE 'SELECT pg_advisory_lock_shared%' AND pid <> pg_backend_pid()"
+                    " AND datname = current_database()"
                 )
                 assert cut == 1
             assert op_id not in await tessera_of(client).op_reconciler.reconcile()

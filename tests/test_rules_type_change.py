@@ -54,6 +54,17 @@ async def apply_all(api: Api, steps: list[tuple[str, dict[str, Any]]]) -> None:
         assert applied.status_code == 200, (op, applied.text)
 
 
+async def refused_up_front(api: Api, step: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """The first error of the 422 that both the preview and the apply of ``step`` answer."""
+    errors = []
+    for attempt in (api.preview, api.apply):
+        refused = await attempt(step[0], **step[1])
+        assert refused.status_code == 422, refused.text
+        errors.append(refused.json()["errors"][0])
+    assert errors[0] == errors[1]
+    return errors[0]
+
+
 async def rules_of(api: Api, field: str) -> list[dict[str, Any]]:
     response = await api.client.get(api.url("/collections/orders"), headers=api.headers)
     fields = {f["name"]: f for f in response.json()["fields"]}
@@ -114,12 +125,9 @@ async def test_a_rule_that_cannot_hold_for_the_new_type_is_refused_up_front(
     steps = await wizard_steps(api, "code", "integer")
     await apply_all(api, steps[:2])
     before = await snapshot(pg, api.project)
-    for attempt in (api.preview, api.apply):
-        refused = await attempt(steps[2][0], **steps[2][1])
-        assert refused.status_code == 422, refused.text
-        error = refused.json()["errors"][0]
-        assert error["code"] == "rule_not_applicable"
-        assert "min_length" in error["message"] and "set_field_rules" in error["message"]
+    error = await refused_up_front(api, steps[2])
+    assert error["code"] == "rule_not_applicable"
+    assert "min_length" in error["message"] and "set_field_rules" in error["message"]
     assert await snapshot(pg, api.project) == before
     # Once the rule is gone, the swap goes through.
     cleared = await api.apply("set_field_rules", collection="orders", field="code", rules=[])
@@ -220,3 +228,81 @@ async def test_a_dropped_field_s_rules_step_aside_and_come_back_with_it(
     with pytest.raises(asyncpg.CheckViolationError):
         await pg.execute(f"INSERT INTO {table} (qty) VALUES (70)")
     assert [rule["type"] for rule in await rules_of(api, "note")] == ["required_if"]
+
+
+async def record_rules(api: Api) -> dict[str, dict[str, Any]]:
+    response = await api.client.get(api.url("/collections/orders/rules"), headers=api.headers)
+    assert response.status_code == 200, response.text
+    return {rule["name"]: rule for rule in response.json()["data"]}
+
+
+async def test_a_record_rule_condition_that_no_longer_type_checks_refuses_the_change(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    await orders(api)
+    eu_rule = {"name": "eu_needs_code", "when": "region = 'eu'", "require": ["code"]}
+    assert (await add_rule(api, "orders", eu_rule)).status_code == 201
+    preview = await api.preview(
+        "change_field_type", collection="orders", field="region", new_type="integer"
+    )
+    warnings = preview.json()["warnings"]
+    assert any("eu_needs_code" in w and "swap_fields refuses" in w for w in warnings), warnings
+    await pg.execute(f'UPDATE "p_{api.project}".orders SET region = NULL')
+    steps = await wizard_steps(api, "region", "integer")
+    await apply_all(api, steps[:2])
+    before = await snapshot(pg, api.project)
+    error = await refused_up_front(api, steps[2])
+    assert (error["code"], error["field"]) == (
+        "rule_not_applicable",
+        "record_rules.eu_needs_code.when",
+    )
+    assert "'eu_needs_code'" in error["message"] and "drop_record_rule" in error["message"]
+    assert await snapshot(pg, api.project) == before
+    dropped = await api.client.delete(
+        api.url("/collections/orders/rules/eu_needs_code"), headers=api.headers
+    )
+    assert dropped.status_code in (200, 204), dropped.text
+    await apply_all(api, steps[2:])
+
+
+async def test_a_swap_moves_record_rules_naming_the_replacement_to_the_field_s_name(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    await orders(api)
+    steps = await wizard_steps(api, "qty", "integer")
+    await apply_all(api, steps[:2])
+    temporary = steps[2][1]["replacement"]
+    for rule in (
+        {"name": "one_new_qty", "unique": ["code", temporary]},
+        {"name": "big_needs_note", "when": f"{temporary} > 50", "require": [temporary, "note"]},
+    ):
+        added = await add_rule(api, "orders", rule)
+        assert added.status_code == 201, added.text
+    both = {"name": "both_qty", "unique": ["code", "qty", temporary]}
+    assert (await add_rule(api, "orders", both)).status_code == 201
+    refused = await api.apply(steps[2][0], **steps[2][1])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "record_rules.both_qty.unique"
+    gone = await api.client.delete(
+        api.url("/collections/orders/rules/both_qty"), headers=api.headers
+    )
+    assert gone.status_code in (200, 204), gone.text
+
+    await apply_all(api, steps[2:])
+    rules = await record_rules(api)
+    assert rules["one_new_qty"]["unique"] == ["code", "qty"]
+    assert rules["big_needs_note"]["when"] == "qty > 50"
+    assert rules["big_needs_note"]["require"] == ["qty", "note"]
+    assert rules["one_qty_per_region"]["unique"] == ["region", "qty"]
+    assert await catalog_mismatches(pg, api.project) == []
+    # The rules still work on the field under its name.
+    assert codes(await post(api, "orders", {"qty": 60, "code": "abc"})) == [
+        ("note", "required_if"),
+        ("note", "big_needs_note"),
+    ]
+    assert (await post(api, "orders", {"qty": 7, "code": "xyz"})).status_code == 201
+    duplicate = await post(api, "orders", {"qty": 7, "code": "xyz", "region": "ap"})
+    assert duplicate.status_code == 409, duplicate.text
+    # Later ops find the fields the rules name.
+    dropped = await api.apply("drop_unique", collection="orders", fields=["code", "qty"])
+    assert dropped.status_code == 200, dropped.text

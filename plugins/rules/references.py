@@ -5,7 +5,6 @@ and are listed as dependents when a field they name is dropped, purged or retype
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from kernel import (
     CollectionDef,
@@ -15,24 +14,11 @@ from kernel import (
     ReferenceHolder,
     RuleDef,
     SchemaChange,
+    fields_in_condition,
+    record_rule_definition,
+    renamed_record_rule,
     rule_field_names,
 )
-from kernel.expr import ExpressionError, field_names, parse, rename_field, to_text
-
-
-def _condition_fields(text: str | None) -> set[str]:
-    if not text:
-        return set()
-    try:
-        return field_names(parse(text))
-    except ExpressionError:
-        return set()
-
-
-def _renamed_condition(text: str | None, old: str, new: str) -> str | None:
-    if not text or old not in _condition_fields(text):
-        return text
-    return to_text(rename_field(parse(text), old, new))
 
 
 class RuleReferences(ReferenceHolder):
@@ -70,7 +56,7 @@ class RuleReferences(ReferenceHolder):
             return f"unique on {', '.join(rule.unique)}"
         if subject in rule.require:
             return f"requires {subject}"
-        if subject in _condition_fields(rule.when) | _condition_fields(rule.check):
+        if subject in fields_in_condition(rule.when) | fields_in_condition(rule.check):
             return f"condition names {subject}"
         return None
 
@@ -93,8 +79,8 @@ class RuleReferences(ReferenceHolder):
                 await writer.set_field_rules(field.id, rules)
                 rewritten.append(Dependent("rule", f"{field.name} rules", change.describe()))
         for record_rule in collection.record_rules:
-            definition = _renamed_record_rule(record_rule, old, new)
-            if definition != _definition(record_rule):
+            definition = renamed_record_rule(record_rule, old, new)
+            if definition != record_rule_definition(record_rule):
                 await writer.update_record_rule(record_rule.id, definition)
                 rewritten.append(Dependent("rule", record_rule.name, change.describe()))
         return rewritten
@@ -105,27 +91,3 @@ class RuleReferences(ReferenceHolder):
             return rule
         value = rule_class.rename_field(rule.value, old, new)
         return RuleDef(rule.type_name, value, rule.constraint)
-
-
-def _definition(rule: RecordRuleDef) -> dict[str, Any]:
-    if rule.unique:
-        return {"unique": list(rule.unique), "index": rule.index}
-    definition: dict[str, Any] = {"when": rule.when, "require": list(rule.require)}
-    if rule.check is not None:
-        definition["check"] = rule.check
-    return definition
-
-
-def _renamed_record_rule(rule: RecordRuleDef, old: str, new: str) -> dict[str, Any]:
-    def follow(names: tuple[str, ...]) -> list[str]:
-        return [new if name == old else name for name in names]
-
-    if rule.unique:
-        return {"unique": follow(rule.unique), "index": rule.index}
-    definition: dict[str, Any] = {
-        "when": _renamed_condition(rule.when, old, new),
-        "require": follow(rule.require),
-    }
-    if rule.check is not None:
-        definition["check"] = _renamed_condition(rule.check, old, new)
-    return definition

@@ -12,8 +12,14 @@ hold the same way once the field has its new type:
   ``CHECK`` constraints and unique indexes that named the old column are rebuilt on the
   new one, and the old field, soft-dropped, keeps none.
 
-A rule that cannot apply to the new type (``min_length`` on an integer) is refused with a
-422 naming it, in the preview too: change or remove it first (``set_field_rules``). The
+Record rules go along too: in a swap, those naming the replacement (in ``unique``,
+``require`` or a condition) follow it to the field's name; and a ``when``/``check``
+condition naming the field must still hold for its new type (``status = 'paid'`` once
+``status`` is an integer does not).
+
+A rule that cannot apply to the new type (``min_length`` on an integer, that condition) is
+refused with a 422 naming it, in the preview too: change or remove it first
+(``set_field_rules``, ``drop_record_rule``). The
 preview counts stored records that break a rebuilt constraint or collide under a rebuilt
 unique index; apply is refused while any do.
 """
@@ -43,13 +49,17 @@ from kernel import (
     check_steps,
     count_breaking_rows,
     drop_check_step,
+    fields_in_condition,
     queryable_fields,
+    record_rule_definition,
     refuse_breaking_rows,
     refuse_duplicates,
+    renamed_record_rule,
     resolve_rules,
     rule_constraint_names,
     rule_field_names,
 )
+from kernel.expr import Binder, ExpressionError, parse
 
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
@@ -102,6 +112,7 @@ class CarriedRules:
         self.current = dataclasses.replace(new, column=replaced.column) if replaced else new
         self.rules = self._resolve(self._fields(new), taken)
         self.counted = self._resolve(self._fields(self.current), taken)
+        self.record_rules = self._record_rules()
         # In place, PostgreSQL rebuilds the indexes on the converted column itself.
         self.uniques = [
             rule
@@ -162,6 +173,56 @@ class CarriedRules:
         if problems:
             raise ValidationFailed(items=problems)
         return resolved
+
+    def _record_rules(self) -> list[tuple[RecordRuleDef, dict[str, Any]]]:
+        """The record rules the change rewrites, with their new definitions (a swap: the
+        replacement's name becomes the field's). Raises 422 ``rule_not_applicable`` naming
+        each rule whose condition on the field no longer binds to its new type, or that
+        would name one field twice (it named both the field and the replacement)."""
+        fields = self._fields(self.new)
+        subjects = {self.old.name} | ({self.replaced.name} if self.replaced else set())
+        binder = Binder(fields, self.context.tessera.operators)
+        rewritten: list[tuple[RecordRuleDef, dict[str, Any]]] = []
+        problems: list[ErrorItem] = []
+        for rule in self.collection.record_rules:
+            stored = record_rule_definition(rule)
+            definition = stored
+            if self.replaced is not None:
+                definition = renamed_record_rule(rule, self.replaced.name, self.new.name)
+            where = f"record_rules.{rule.name}"
+            for key in ("unique", "require"):
+                names = definition.get(key) or []
+                if len(set(names)) != len(names):
+                    problems.append(
+                        ErrorItem(
+                            "rule_not_applicable",
+                            f"record rule {rule.name!r} names {self.old.name} and "
+                            f"{self.replaced.name if self.replaced else ''}, which become one "
+                            "field; drop it first (drop_record_rule)",
+                            f"{where}.{key}",
+                        )
+                    )
+            for key in ("when", "check"):
+                text = definition.get(key)
+                if not text or not subjects & fields_in_condition(getattr(rule, key)):
+                    continue
+                try:
+                    binder.bind(parse(text))
+                except ExpressionError as error:
+                    problems.append(
+                        ErrorItem(
+                            "rule_not_applicable",
+                            f"the {key} condition of record rule {rule.name!r} cannot hold "
+                            f"after the change ({error}); change or remove the rule first "
+                            "(drop_record_rule)",
+                            f"{where}.{key}",
+                        )
+                    )
+            if definition != stored:
+                rewritten.append((rule, definition))
+        if problems:
+            raise ValidationFailed(items=problems)
+        return rewritten
 
     def drop_steps(self) -> list[Step]:
         """Before the change: the constraints and indexes that name the old column."""
@@ -226,3 +287,5 @@ class CarriedRules:
             await writer.set_field_rules(field.id, [rule.definition() for rule in bound])
         if self.replaced is not None:
             await writer.set_field_rules(self.old.id, [])
+        for rule, definition in self.record_rules:
+            await writer.update_record_rule(rule.id, definition)
