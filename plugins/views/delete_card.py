@@ -18,8 +18,7 @@ def delete_card(
 ) -> str:
     """The confirmation for deleting ``view`` with its ``versions`` versions; ``problem`` is
     what was wrong with the last try."""
-    action = href(context.url, project=project, view=view)
-    cancel = href(context.url, project=project, view=view)
+    page = href(context.url, project=project, view=view)
     invalid = " field-invalid" if problem else ""
     described = ' aria-describedby="view-delete-problem"' if problem else ""
     shown = f'<p class="field-error" id="view-delete-problem">{e(problem)}</p>' if problem else ""
@@ -30,7 +29,7 @@ def delete_card(
         f"<p>Its {versions} version{plural} go with it, and its endpoint "
         f"<code>GET /api/projects/{e(project)}/views/{e(view)}</code> answers 404 from then "
         "on: apps calling it stop working. It cannot be undone.</p>"
-        f'<form method="post" action="{action}" class="stack" novalidate>'
+        f'<form method="post" action="{page}" class="stack" novalidate>'
         f'{context.csrf_input()}<input type="hidden" name="action" value="delete">'
         f'<div class="field{invalid}"><label for="view-delete-confirm">Type the view name, '
         f"{e(view)}, to confirm</label>"
@@ -38,5 +37,5 @@ def delete_card(
         f'autocapitalize="off" spellcheck="false"{described}>{shown}</div>'
         '<div class="actions">'
         '<button type="submit" class="button button-danger">Delete this view</button>'
-        f'<a class="button button-quiet" href="{cancel}">Cancel</a></div></form></section>'
+        f'<a class="button button-quiet" href="{page}">Cancel</a></div></form></section>'
     )
