@@ -6,6 +6,7 @@ Everything exported below is public and stable; anything else in ``kernel`` is i
 """
 
 from kernel.admin_panels import AdminPanel, PanelContext, PanelRedirect
+from kernel.api.hot_route import hot_route
 from kernel.backup import BackupPart
 from kernel.catalog.model import (
     ACTIONS,
@@ -198,6 +199,7 @@ __all__ = [
     "field_column",
     "hookimpl",
     "hookspec",
+    "hot_route",
     "newest_first",
     "parse_int64",
     "queryable_fields",

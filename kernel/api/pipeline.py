@@ -43,7 +43,7 @@ from kernel.api.sanitize import Sanitize
 from kernel.json_values import JsonLimits
 
 if TYPE_CHECKING:
-    from kernel.api.fastpath import RecordsFastPath
+    from kernel.api.fastpath import FastPath
     from kernel.config import Settings
     from kernel.runtime import Tessera
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 def request_steps(
     settings: Settings,
     tessera: Tessera,
-    records: RecordsFastPath,
+    records: FastPath,
     app_routes: Sequence[BaseRoute],
     routes: Sequence[BaseRoute],
 ) -> list[RequestStep]:

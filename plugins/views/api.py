@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from kernel import hot_route
 from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import Listing, Page, Shape, error_responses, json_response
 from plugins.views.definition import Definition, NewView
@@ -114,6 +115,7 @@ async def activate_version(
     response_model=Page[dict[str, Any]],
     responses=error_responses(400),
 )
+@hot_route  # every page a client shows: served by the fast path, as the records routes
 async def run_view(
     project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
