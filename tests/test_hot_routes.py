@@ -85,8 +85,15 @@ REFUSED = {
         "no ':path' parameters",
     ),
     "a dict answer": ("async def bad(project_id: str) -> dict:", "returns a Response"),
+    "a path a kernel route takes": (
+        "async def bad(project_id: str, name: str) -> Response:",
+        "/api/projects/{project_id}/collections/{collection}, declared before, takes some",
+    ),
 }
-_PATHS = {"a ':path' parameter": "/api/bad/{project_id:path}"}
+_PATHS = {
+    "a ':path' parameter": "/api/bad/{project_id:path}",
+    "a path a kernel route takes": "/api/projects/{project_id}/collections/{name}",
+}
 _BAD_ROUTE = """
 from typing import Annotated
 

@@ -138,8 +138,9 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
         for router in routers or ():
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
+            earlier = [route for declared in included for route in declared.routes]
+            fast_routes += hot_routes(tessera, plugin_name, router.routes, earlier)
             included.append(router)
-            fast_routes += hot_routes(tessera, plugin_name, router.routes)
     for router in included:
         app.include_router(router)
     app.fast_path = FastPath(tessera, fast_routes)

@@ -30,6 +30,7 @@ from fastapi.routing import APIRoute
 from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope
 
 from kernel.api.deps import (
@@ -291,15 +292,46 @@ def records_routes(routes: list[Any]) -> list[_Route]:
     return [_compile(route) for route in routes if isinstance(route, APIRoute)]
 
 
-def hot_routes(tessera: Tessera, plugin_name: str, routes: list[Any]) -> list[_Route]:
+def hot_routes(
+    tessera: Tessera, plugin_name: str, routes: list[Any], earlier: list[Any]
+) -> list[_Route]:
     """The routes among a plugin's ``routes`` whose endpoint is marked
     :func:`~kernel.api.hot_route.hot_route`, compiled; :class:`PluginError` naming the
-    plugin and route for one the fast path cannot serve."""
+    plugin and route for one the fast path cannot serve, or whose requests FastAPI would
+    give, in part, to a route declared before it (among ``earlier``, in the order the app
+    includes them, then ``routes`` before it): the fast path is asked first."""
     compiled = []
-    for route in routes:
+    for index, route in enumerate(routes):
         if isinstance(route, APIRoute) and is_hot_route(route.endpoint):
             try:
                 compiled.append(_compile_hot(route, tessera))
+                _refuse_shadowed(route, [*earlier, *routes[:index]])
             except TypeError as error:
                 raise PluginError(f"plugin {plugin_name}: hot route {error}") from None
     return compiled
+
+
+def _refuse_shadowed(route: APIRoute, earlier: list[Any]) -> None:
+    for other in earlier:
+        if isinstance(other, Route) and other.methods & (route.methods or set()):
+            shadows = _overlap(route.path, other.path, is_prefix=False)
+        elif isinstance(other, Mount):
+            shadows = _overlap(route.path, other.path, is_prefix=True)
+        else:
+            continue  # a websocket route, or one for other methods
+        if shadows:
+            raise TypeError(f"{route.path}: {other.path}, declared before, takes some of its paths")
+
+
+def _overlap(path: str, other: str, *, is_prefix: bool) -> bool:
+    """Whether a request path could match both template ``path`` (no ``:path`` parameter)
+    and template ``other`` (a mount's prefix when ``is_prefix``), segment by segment."""
+    segments, others = path.split("/"), other.split("/")
+    for index, pattern in enumerate(others):
+        if pattern.endswith(":path}"):
+            return True  # the rest of any path
+        if index == len(segments):
+            return False
+        if pattern != segments[index] and "{" not in pattern and "{" not in segments[index]:
+            return False
+    return is_prefix or len(segments) == len(others)
