@@ -6,7 +6,6 @@ Everything exported below is public and stable; anything else in ``kernel`` is i
 """
 
 from kernel.admin_panels import AdminPanel, PanelContext, PanelRedirect
-from kernel.api.hot_route import hot_route
 from kernel.backup import BackupPart
 from kernel.catalog.model import (
     ACTIONS,
@@ -77,6 +76,7 @@ from kernel.fields import (
     RenderContext,
 )
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.hot_route import hot_route
 from kernel.json_values import JsonLimits, check_json_scalar, check_json_value
 from kernel.lru import LruCache
 from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64

@@ -13,7 +13,7 @@ description and every other route, and anything the fast path does not recognise
 method, another path) goes on to FastAPI unchanged.
 
 Besides the kernel's records routes, it serves the routes plugins mark with
-:func:`kernel.api.hot_route.hot_route`; :func:`hot_routes` refuses at load a marked route
+:func:`kernel.hot_route.hot_route`; :func:`hot_routes` refuses at load a marked route
 whose dependencies or parameters it could not supply exactly as FastAPI would.
 """
 
@@ -42,13 +42,13 @@ from kernel.api.deps import (
 )
 from kernel.api.errors import tessera_error, unexpected_error
 from kernel.api.exchange import Exchange, principal_of, signed_in_principal
-from kernel.api.hot_route import is_hot_route
 from kernel.errors import PluginError, TesseraError
+from kernel.hot_route import is_hot_route
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
 
-#: Endpoint parameters the fast path knows how to supply (everything else is a path param).
+#: The records endpoints' parameters the fast path supplies (every other one is a path param).
 _INJECTED = frozenset({"request", "tessera", "principal", "body"})
 
 #: What one of a hot route's arguments is made from, given the request (None: the body).
@@ -125,7 +125,7 @@ def _dependency_supplies(tessera: Tessera) -> dict[Callable[..., Any], Supply]:
 
 def _compile_hot(route: APIRoute, tessera: Tessera) -> _Route:
     """A plugin's hot route, or TypeError saying what the fast path cannot serve as FastAPI
-    would: dependencies other than those of :func:`kernel.api.hot_route.hot_route`, query,
+    would: dependencies other than those of :func:`kernel.hot_route.hot_route`, query,
     header, cookie or body parameters, path parameters that are not plain ``str``, an
     endpoint that is not async or does not say it returns a ``Response``."""
     _check_path(route)
@@ -296,7 +296,7 @@ def hot_routes(
     tessera: Tessera, plugin_name: str, routes: list[Any], earlier: list[Any]
 ) -> list[_Route]:
     """The routes among a plugin's ``routes`` whose endpoint is marked
-    :func:`~kernel.api.hot_route.hot_route`, compiled; :class:`PluginError` naming the
+    :func:`~kernel.hot_route.hot_route`, compiled; :class:`PluginError` naming the
     plugin and route for one the fast path cannot serve, or whose requests FastAPI would
     give, in part, to a route declared before it (among ``earlier``, in the order the app
     includes them, then ``routes`` before it): the fast path is asked first."""
