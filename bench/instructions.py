@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 #: The operations this driver knows: name → how to build request ``n``'s path and query.
-OPERATIONS = ("get_by_id", "list_filtered")
+OPERATIONS = ("get_by_id", "list_filtered", "view_query")
 
 _HELPER_C = """
 #include <valgrind/callgrind.h>
@@ -75,6 +75,9 @@ class _Driver:
         query = b""
         if self.spec["op"] == "get_by_id":
             path = f"{path}/{self.ids[(n * 7919) % len(self.ids)]}"
+        elif self.spec["op"] == "view_query":  # one customer after another, as make bench
+            path = self.spec["view_path"]
+            query = f"{self.spec['view_query']}{(n * 7919) % self.spec['customers'] + 1}".encode()
         else:
             query = self.spec["query"].encode()
         return {
@@ -232,6 +235,9 @@ def main() -> int:
                 {f"filter[{field}][{op}]": value, "sort": seeding.LIST_SORT, "limit": 25}
             ),
             "ids": dataset.visible_ids,
+            "view_path": seeding.VIEW_PATH,
+            "view_query": f"limit={seeding.PAGE_SIZE}&{seeding.VIEW_PARAM}=",
+            "customers": seeding.CUSTOMER_COUNT,
             "auth_header": "X-API-Key",
             "auth_value": dataset.api_key,
             "warmup": _env_int("BENCH_WARMUP_REQUESTS", 300),

@@ -81,6 +81,7 @@ from kernel.fields import (
     RenderContext,
 )
 from kernel.hookspecs import hookimpl, hookspec
+from kernel.hot_route import hot_route
 from kernel.json_values import JsonLimits, check_json_scalar, check_json_value
 from kernel.lru import LruCache
 from kernel.numbers import INT64_MAX, INT64_MIN, parse_int64
@@ -204,6 +205,7 @@ __all__ = [
     "fields_in_condition",
     "hookimpl",
     "hookspec",
+    "hot_route",
     "newest_first",
     "parse_int64",
     "queryable_fields",

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from kernel.api.fastpath import RecordsFastPath
+from kernel.api.fastpath import FastPath
 from kernel.config import Settings
 from kernel.db.engine import Database
 from plugins.jobs.leader import LeaderLock
@@ -20,8 +20,8 @@ from tests.conftest import Api
 from tests.services import create_database, drop_database
 
 
-def _fast_path_of(app: Any) -> RecordsFastPath:
-    assert isinstance(app.fast_path, RecordsFastPath), "the app has no records fast path"
+def _fast_path_of(app: Any) -> FastPath:
+    assert isinstance(app.fast_path, FastPath), "the app has no fast path"
     return app.fast_path
 
 

@@ -1,8 +1,9 @@
-"""The request pipeline: the same checks, run through the records fast path and FastAPI.
+"""The request pipeline: the same checks, run through the fast path and FastAPI.
 
-Each test is parametrized over two targets in one project: the records routes (served by
-the fast path) and the collections/schema routes (served by FastAPI). Whatever the pipeline
-does must look the same on both.
+Each test is parametrized over three targets in one project: the records routes (served by
+the fast path), a plugin's hot route (``tests/test_hot_routes.py``'s plugin, served by the
+fast path) and the collections/schema routes (served by FastAPI). Whatever the pipeline
+does must look the same on all.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +23,7 @@ from kernel.config import Settings
 from tests.conftest import Api, running, unique_id
 from tests.fake_plugins import FakeDistributions
 from tests.test_hooks import new_project, probe, signed_in
+from tests.test_hot_routes import hot_plugin
 
 ORIGIN = "https://app.example"
 LIMIT = 1024 * 1024
@@ -80,6 +83,12 @@ TARGETS = [
         "/collections/notes/records",
     ),
     Target(
+        "plugin hot route",
+        "/hot/notes",
+        "/api/projects/{project_id}/hot/{collection}",
+        "/hot/notes",
+    ),
+    Target(
         "fastapi",
         "/collections",
         "/api/projects/{project_id}/collections",
@@ -102,26 +111,53 @@ async def prepared(api: Api, target: Target) -> tuple[str, str]:
     """The target's read and write URLs in ``api``'s project, checked to take their path."""
     await api.create_collection("notes", [{"name": "text", "type": "string"}])
     read, write = api.url(target.read_path), api.url(target.write_path)
-    fast = target.name == "fast path"
+    fast = target.name != "fastapi"
     assert served_by_fast_path(api.client, "GET", read) is fast
     assert served_by_fast_path(api.client, "POST", write) is fast
     return read, write
+
+
+@asynccontextmanager
+async def with_plugins(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, rate_limit: bool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app for ``settings`` with the hot-route plugin and, if ``rate_limit``, the
+    rate-limit plugin above."""
+    distributions = FakeDistributions(tmp_path_factory.mktemp("pipeline") / "site")
+    distributions.root.mkdir()
+    distributions.activate()
+    hot_plugin(distributions)
+    if rate_limit:
+        probe(distributions, "probe.rate", RATE_LIMIT_PLUGIN)
+    try:
+        async with running(settings) as client:
+            yield client
+    finally:
+        distributions.deactivate()
+
+
+@pytest.fixture(scope="module")
+async def plain(
+    tmp_path_factory: pytest.TempPathFactory, make_settings: Callable[..., Settings]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app with the default settings and the hot-route plugin."""
+    async with with_plugins(tmp_path_factory, make_settings(), rate_limit=False) as client:
+        yield client
+
+
+@pytest.fixture
+async def api(plain: httpx.AsyncClient) -> Api:
+    return await new_project(plain, await signed_in(plain))
 
 
 @pytest.fixture(scope="module")
 async def configured(
     tmp_path_factory: pytest.TempPathFactory, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An app with CORS for :data:`ORIGIN` and the rate-limit plugin above."""
-    distributions = FakeDistributions(tmp_path_factory.mktemp("pipeline") / "site")
-    distributions.root.mkdir()
-    distributions.activate()
-    probe(distributions, "probe.rate", RATE_LIMIT_PLUGIN)
-    try:
-        async with running(make_settings(cors_origins=[ORIGIN])) as client:
-            yield client
-    finally:
-        distributions.deactivate()
+    """An app with CORS for :data:`ORIGIN`, the hot-route plugin and the rate-limit plugin."""
+    settings = make_settings(cors_origins=[ORIGIN])
+    async with with_plugins(tmp_path_factory, settings, rate_limit=True) as client:
+        yield client
 
 
 @pytest.fixture
@@ -180,11 +216,13 @@ HUGE = "99999999999999999999"
 #: A write each target accepts, and one holding NUL with the field the 422 names.
 CLEAN_BODIES = {
     "fast path": '{"text": "caf\\u00e9"}',
+    "plugin hot route": '{"text": "caf\\u00e9"}',
     "fastapi": '{"op": "add_field", "args": {"collection": "notes", "field": '
     '{"name": "extra", "type": "string"}}}',
 }
 NUL_BODIES = {
     "fast path": ('{"text": "a\\u0000b"}', "text"),
+    "plugin hot route": ('{"text": "a\\u0000b"}', "text"),
     "fastapi": (
         '{"op": "add_field", "args": {"collection": "notes", "field": '
         '{"name": "extra", "type": "string", "display_name": "a\\u0000b"}}}',

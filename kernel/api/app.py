@@ -29,7 +29,7 @@ from kernel.api import (
 )
 from kernel.api.errors import install_error_handlers
 from kernel.api.exchange import Exchange
-from kernel.api.fastpath import RecordsFastPath, records_fast_path
+from kernel.api.fastpath import FastPath, hot_routes, records_routes
 from kernel.api.openapi import complete_document
 from kernel.api.pipeline import Pipeline, request_steps
 from kernel.api.request_id import install_log_record_factory
@@ -53,15 +53,16 @@ KERNEL_ROUTERS = (
 
 
 class TesseraApp(FastAPI):
-    """FastAPI inside the request pipeline, with the records fast path asked first.
+    """FastAPI inside the request pipeline, with the fast path asked first.
 
     Every HTTP request passes ``pipeline`` (:mod:`kernel.api.pipeline`); inside it, records
-    requests are answered by ``fast_path`` (:mod:`kernel.api.fastpath`) without entering
-    FastAPI's middleware stack and router, and every other request goes through FastAPI as
-    usual. Other kinds of scope (lifespan, websocket) go straight to FastAPI.
+    requests and plugins' hot routes are answered by ``fast_path``
+    (:mod:`kernel.api.fastpath`) without entering FastAPI's middleware stack and router,
+    and every other request goes through FastAPI as usual. Other kinds of scope (lifespan,
+    websocket) go straight to FastAPI.
     """
 
-    fast_path: RecordsFastPath
+    fast_path: FastPath
     pipeline: Pipeline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,14 +133,17 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
     install_error_handlers(app)
     included = [*KERNEL_ROUTERS]
     included += [transport(tessera).router() for _, transport in tessera.transports.items()]
+    fast_routes = records_routes(records.router.routes)
     for plugin_name, routers in tessera.plugins.call_each("register_routes", tessera=tessera):
         for router in routers or ():
             if not isinstance(router, APIRouter):
                 raise PluginError(f"plugin {plugin_name}: register_routes returned {router!r}")
+            earlier = [route for declared in included for route in declared.routes]
+            fast_routes += hot_routes(tessera, plugin_name, router.routes, earlier)
             included.append(router)
     for router in included:
         app.include_router(router)
-    app.fast_path = records_fast_path(tessera, records.router.routes)
+    app.fast_path = FastPath(tessera, fast_routes)
     # The routes as declared: included with no prefix or dependencies added, each matches
     # the paths it serves (FastAPI's router may hold them wrapped).
     routes = [route for router in included for route in router.routes]

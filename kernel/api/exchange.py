@@ -36,7 +36,7 @@ class Exchange:
     may wrap it); ``response_headers`` are added to whatever response the request gets,
     error responses included; ``status`` is the response's status once it has started
     (500 until then); ``started`` is when the pipeline took the request
-    (``time.perf_counter``); ``fast_route`` is the records fast path's match for the request
+    (``time.perf_counter``); ``fast_route`` is the fast path's match for the request
     (route and path parameters), None when FastAPI serves it.
 
     Made once per request, so it sets only what every request needs.

@@ -43,7 +43,7 @@ from kernel.api.sanitize import Sanitize
 from kernel.json_values import JsonLimits
 
 if TYPE_CHECKING:
-    from kernel.api.fastpath import RecordsFastPath
+    from kernel.api.fastpath import FastPath
     from kernel.config import Settings
     from kernel.runtime import Tessera
 
@@ -51,12 +51,12 @@ if TYPE_CHECKING:
 def request_steps(
     settings: Settings,
     tessera: Tessera,
-    records: RecordsFastPath,
+    records: FastPath,
     app_routes: Sequence[BaseRoute],
     routes: Sequence[BaseRoute],
 ) -> list[RequestStep]:
     """Every request step, in the order they run (the module docstring says why), for an
-    app whose records routes ``records`` serves, whose router holds ``app_routes``, built
+    app whose fast path is ``records``, whose router holds ``app_routes``, built
     from the routers whose routes are ``routes``.
 
     A step that can do nothing in this deployment is left out rather than asked on every
@@ -80,7 +80,7 @@ def _overrides(step: RequestStep, method: str) -> bool:
 class Pipeline:
     """Runs ``steps`` around ``app`` for each HTTP request (other scopes are not its business).
 
-    ``fast_route(scope)`` is the records fast path's match for a request (None when FastAPI
+    ``fast_route(scope)`` is the fast path's match for a request (None when FastAPI
     serves it): asked once per request, before the steps, so a step and the app read it
     from the :class:`Exchange` instead of matching again. ``app(exchange)`` serves a request
     the steps let through. The steps' bound methods are looked up once, here; per request

@@ -83,12 +83,12 @@ class Sanitize(RequestStep):
     """The step: the path and query string of every request; the JSON body (declared
     ``application/json``, or undeclared) of a write to any route but the records routes.
 
-    The records routes (``Exchange.fast_route``) check their own bodies and record ids;
-    ``app_routes`` are the app's routes as its router holds them, ``routes`` those of the
-    routers the app included, as they were declared. The body is read ahead and handed to
-    the route whole. When it is refused, a caller the route would refuse (no or bad
-    credentials) hears that 401 instead: the caller comes before the body; and a request
-    no route takes gets the app's 404 or 405.
+    The records routes (``Exchange.fast_route``, ``checks_its_own``) check their own bodies
+    and record ids; ``app_routes`` are the app's routes as its router holds them,
+    ``routes`` those of the routers the app included, as they were declared. The body is
+    read ahead and handed to the route whole. When it is refused, a caller the route would
+    refuse (no or bad credentials) hears that 401 instead: the caller comes before the
+    body; and a request no route takes gets the app's 404 or 405.
     """
 
     def __init__(
@@ -104,7 +104,8 @@ class Sanitize(RequestStep):
     def enter(self, exchange: Exchange) -> Awaitable[None] | None:
         scope = exchange.scope
         path: str = scope["path"]
-        checks_its_own = exchange.fast_route is not None
+        fast_route = exchange.fast_route
+        checks_its_own = fast_route is not None and fast_route[0].checks_its_own
         if "\x00" in path or (  # the path is percent-decoded
             not checks_its_own
             and _LONG_NUMBER_SEGMENT.search(path) is not None
