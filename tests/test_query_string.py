@@ -6,8 +6,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from kernel.api import query_string
-from kernel.api.query_string import query_items
+from kernel.query import query_string
+from kernel.query.query_string import query_items
 
 CASES = [
     "",

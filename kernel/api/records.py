@@ -11,7 +11,6 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 
 from kernel.api.deps import JsonBody, PrincipalDep, TesseraDep
-from kernel.api.query_string import query_items
 from kernel.api.responses import (
     ErrorItem,
     Page,
@@ -21,6 +20,7 @@ from kernel.api.responses import (
 )
 from kernel.config import Settings
 from kernel.errors import NotFound
+from kernel.query import query_items
 from kernel.query.contract import include_names
 from kernel.records.service import Outcome
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 
 from kernel import hot_route
 from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
-from kernel.api.query_string import query_items
 from kernel.api.responses import Listing, Page, Shape, error_responses, json_response
+from kernel.query import query_items
 from plugins.views.definition import Definition, NewView
 from plugins.views.runner import ViewRunner
 from plugins.views.service import ViewService

@@ -1,4 +1,4 @@
-"""Query-string parsing for the records hot path.
+"""Query-string parsing for the hot paths (records and plugin hot routes).
 
 ``urllib.parse.parse_qsl`` unquotes every name and value in Python, which costs more than
 the rest of parsing a list request. Most parts need no unquoting (``limit=25``, a cursor),
