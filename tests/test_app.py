@@ -9,6 +9,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from kernel.api import metrics as metrics_module
 from kernel.api.metrics import FLUSH_SECONDS, RequestMetrics
 
 
@@ -113,6 +114,19 @@ async def test_request_metrics_reach_prometheus_by_themselves() -> None:
     assert value(buckets, route=route, le="5.0") == 4
     assert value(buckets, route=route, le="+Inf") == 5
     assert value("tessera_http_request_seconds_sum", route=route) == pytest.approx(7.0245)
+
+
+async def test_request_metrics_flush_at_once_when_too_many_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process too busy to flush on time holds at most MAX_PENDING requests of a kind."""
+    monkeypatch.setattr(metrics_module, "MAX_PENDING", 3)
+    metrics = RequestMetrics()
+    route = f"/test/{uuid.uuid4().hex}"
+    for _ in range(3):
+        metrics.record("GET", route, 200, 0.002)
+    count = REGISTRY.get_sample_value("tessera_http_request_seconds_count", {"route": route})
+    assert count == 3  # no FLUSH_SECONDS waited
 
 
 async def test_openapi_documents_every_api_route(client: httpx.AsyncClient) -> None:

@@ -5,6 +5,11 @@ are stored. Keys carry 256 bits of randomness, so a fast hash is the right choic
 KDF protects low-entropy passwords, not random keys). Resolution is cached for
 ``ttl`` seconds, for at most :data:`MAX_CACHED_KEYS` keys (least recently used dropped
 first); revoking a key evicts it in every process through the bus at once.
+
+The cache is keyed by the key text itself, as the token cache is by the token: a request
+with a cached key costs a dictionary lookup, no hash. Only keys that resolved are cached
+(an unknown key is not kept), and what a cached key gives is its principal, which the
+cache holds anyway; the text lives in this process's memory no longer than its entry.
 """
 
 from __future__ import annotations
@@ -48,14 +53,15 @@ class ApiKeyResolver:
     def __init__(self, db: Database, ttl: float = 60.0) -> None:
         self.db = db
         self.ttl = ttl
-        self._cache: LruCache[str, tuple[Principal, float]] = LruCache(MAX_CACHED_KEYS)
+        #: key text → (principal, when the entry expires (``time.monotonic``), key hash).
+        self._cache: LruCache[str, tuple[Principal, float, str]] = LruCache(MAX_CACHED_KEYS)
         self._used: set[int] = set()
         #: Counts evictions, so a load that raced a revocation does not cache what it read.
         self._evictions = 0
 
     def cached(self, key: str) -> Principal | None:
         """The key's principal when resolved less than ``ttl`` ago (no I/O), else None."""
-        entry = self._cache.get(hash_key(key))
+        entry = self._cache.get(key)
         if entry is None or entry[1] <= time.monotonic():
             return None
         principal = entry[0]
@@ -70,7 +76,7 @@ class ApiKeyResolver:
             evictions = self._evictions
             principal = await self._load(digest)
             if evictions == self._evictions:
-                self._cache.put(digest, (principal, time.monotonic() + self.ttl))
+                self._cache.put(key, (principal, time.monotonic() + self.ttl, digest))
             self._used.add(principal.id)
         return principal
 
@@ -97,12 +103,15 @@ class ApiKeyResolver:
 
     def evict(self, key_hash: str) -> None:
         """Forget a key (called on revocation, in every process through the bus); a bus
-        resync forgets them all. A load in flight meanwhile is served but not kept."""
+        resync forgets them all. A load in flight meanwhile is served but not kept. Walks the
+        cache (the entries are keyed by key text): revocations are rare, requests are not."""
         self._evictions += 1
         if key_hash == RESYNC:
             self._cache.clear()
-        else:
-            self._cache.pop(key_hash)
+            return
+        for key, (_, _, digest) in self._cache.items():
+            if digest == key_hash:
+                self._cache.pop(key)
 
     async def flush_last_used(self) -> None:
         """Record ``last_used_at`` for keys used since the last flush (one UPDATE)."""
