@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HANGING = '''
+HANGING = """
 import asyncio
 
 import pytest
@@ -28,7 +28,7 @@ async def test_awaits_a_task_that_hangs() -> None:
 
 async def test_the_next_test_still_runs() -> None:
     await asyncio.sleep(0)
-'''
+"""
 
 
 def test_a_hung_test_fails_with_its_asyncio_tasks_stacks(tmp_path: Path) -> None:
