@@ -155,6 +155,26 @@ async def test_a_waiter_cancelled_while_waiting_does_not_leak(pool: ConnectionPo
         pass
 
 
+async def test_a_waiter_cancelled_just_as_a_connection_comes_back_stays_cancelled(
+    pool: ConnectionPool,
+) -> None:
+    """The connection is given back after the waiter is cancelled but before its task
+    runs again: the cancellation must reach whoever awaits the task (``stop()`` cancels
+    its background tasks and awaits them), and the connection must stay lendable."""
+    held = pool.acquire()
+    async with pool.acquire():
+        await held.__aenter__()
+        waiter = asyncio.create_task(_backend(pool))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        await held.__aexit__(None, None, None)  # in the same step: the waiter has not run
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    assert pool.idle == 2
+    async with pool.acquire(), pool.acquire():
+        pass
+
+
 async def test_a_failed_connect_frees_its_slot(pool: ConnectionPool, server: _Server) -> None:
     server.fail_next = True
     async with pool.acquire():
