@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
@@ -173,6 +173,33 @@ async def test_a_waiter_cancelled_just_as_a_connection_comes_back_stays_cancelle
     assert pool.idle == 2
     async with pool.acquire(), pool.acquire():
         pass
+
+
+async def test_a_retrying_loop_cancelled_while_waiting_for_a_connection_stops(
+    pool: ConnectionPool,
+) -> None:
+    """The background loops (jobs dispatcher, op reconciler, event retention) log an
+    ``Exception`` and go on; ``stop()`` cancels them and awaits them. A cancellation lost
+    in the pool (turned into an ordinary error) kept such a loop running, and ``stop()``
+    awaiting it for ever: a hung test run with every connection idle."""
+
+    async def retrying() -> None:
+        while True:
+            with suppress(Exception):  # logged and tried again, in the real loops
+                await _backend(pool)
+            await asyncio.sleep(0.01)
+
+    held = pool.acquire()
+    async with pool.acquire():
+        await held.__aenter__()
+        loop = asyncio.create_task(retrying())
+        await asyncio.sleep(0.05)
+        loop.cancel()
+        await held.__aexit__(None, None, None)
+    done, _ = await asyncio.wait({loop}, timeout=5)
+    if not done:
+        loop.cancel()  # a second cancellation lands in its sleep, ending the test's loop
+    assert loop in done and loop.cancelled()
 
 
 async def test_a_failed_connect_frees_its_slot(pool: ConnectionPool, server: _Server) -> None:
