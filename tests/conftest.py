@@ -27,6 +27,9 @@ ADMIN_PASSWORD = "correct-horse-battery"
 #: database, so any of their job workers may sign a webhook delivery another one created.
 SECRET_KEY = "test-secret-key-not-for-production"
 
+#: A test past its timeout prints every asyncio task's stack (tests/timeouts.py).
+pytest_plugins = ["tests.timeouts"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:

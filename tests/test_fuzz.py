@@ -45,6 +45,9 @@ EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "25"))
 SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "40"))
 #: ``make fuzz`` explores (random, shrinking failures); ``make test`` repeats itself.
 DEEP = os.environ.get("TESSERA_FUZZ_DEEP") == "1"
+#: pytest-timeout's limit: ``SECONDS`` (``make fuzz``: 20 minutes) plus the server's start and
+#: the examples of the operation under way when the time is up.
+pytestmark = pytest.mark.timeout(SECONDS + 300)
 #: Requests carry the credential under test, not generated ones (bad credentials: 401 on
 #: every protected route, tests/test_isolation.py).
 CONFIG = {"generation": {"with-security-parameters": False}}

@@ -4,15 +4,17 @@ fair, reusing what it can and replacing what it cannot trust."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
 from kernel.db.engine import asyncpg_dsn
 from kernel.db.pool import ConnectionPool, PoolClosed, PoolTimeout
+
+T = TypeVar("T")
 
 
 class _Server:
@@ -150,9 +152,60 @@ async def test_a_waiter_cancelled_while_waiting_does_not_leak(pool: ConnectionPo
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
+    await _both_connections_lendable(pool)
+
+
+async def _both_connections_lendable(pool: ConnectionPool) -> None:
     assert pool.idle == 2
     async with pool.acquire(), pool.acquire():
         pass
+
+
+async def _cancelled_as_a_connection_comes_back(
+    pool: ConnectionPool, waiting: Coroutine[Any, Any, T]
+) -> asyncio.Task[T]:
+    """``waiting``'s task, left waiting for a connection of the full pool, then cancelled
+    and a connection given back in the same step (before the task runs again)."""
+    async with pool.acquire():
+        held = pool.acquire()
+        await held.__aenter__()
+        task = asyncio.create_task(waiting)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await held.__aexit__(None, None, None)
+    return task
+
+
+async def test_a_waiter_cancelled_just_as_a_connection_comes_back_stays_cancelled(
+    pool: ConnectionPool,
+) -> None:
+    """The cancellation must reach whoever awaits the task (``stop()`` cancels its
+    background tasks and awaits them), and the connection must stay lendable."""
+    waiter = await _cancelled_as_a_connection_comes_back(pool, _backend(pool))
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await _both_connections_lendable(pool)
+
+
+async def test_a_retrying_loop_cancelled_while_waiting_for_a_connection_stops(
+    pool: ConnectionPool,
+) -> None:
+    """The background loops (jobs dispatcher, op reconciler, event retention) log an
+    ``Exception`` and go on; ``stop()`` cancels them and awaits them. A cancellation lost
+    in the pool (turned into an ordinary error) kept such a loop running, and ``stop()``
+    awaiting it for ever: a hung test run with every connection idle."""
+
+    async def retrying() -> None:
+        while True:
+            with suppress(Exception):  # logged and tried again, in the real loops
+                await _backend(pool)
+            await asyncio.sleep(0.01)
+
+    loop = await _cancelled_as_a_connection_comes_back(pool, retrying())
+    done, _ = await asyncio.wait({loop}, timeout=5)
+    if not done:
+        loop.cancel()  # a second cancellation lands in its sleep, ending the test's loop
+    assert loop in done and loop.cancelled()
 
 
 async def test_a_failed_connect_frees_its_slot(pool: ConnectionPool, server: _Server) -> None:

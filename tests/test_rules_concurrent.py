@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -32,6 +32,10 @@ from tests.test_rules import post
 from tests.test_schema_evolution import set_settings
 
 THRESHOLD = 5
+#: Seconds a background apply or build may take once nothing holds it back any more.
+WITHIN = 60
+
+T = TypeVar("T")
 FIELDS = [{"name": "region", "type": "string"}, {"name": "number", "type": "integer"}]
 
 
@@ -102,7 +106,7 @@ async def writer_held_open(
             )
             yield
     finally:
-        await writer.close()
+        await writer.close(timeout=10)
 
 
 async def build_started(
@@ -113,7 +117,20 @@ async def build_started(
     applying = asyncio.create_task(
         api.apply("add_unique", collection="tickets", fields=["region", "number"])
     )
-    return applying, await eventually(lambda: build_waiting(pg), within=30)
+    try:
+        return applying, await eventually(lambda: build_waiting(pg), within=30)
+    except BaseException:
+        applying.cancel()
+        raise
+
+
+async def finished(task: asyncio.Task[T]) -> T:
+    """The background ``task``'s result; past ``WITHIN`` seconds it is cancelled and the
+    test fails (a lost wakeup must fail the test, not hang the run)."""
+    try:
+        return await asyncio.wait_for(task, WITHIN)
+    except TimeoutError:
+        pytest.fail(f"the background {task.get_coro()!r} did not finish within {WITHIN}s")
 
 
 async def rules_of(api: Api) -> list[dict[str, Any]]:
@@ -167,7 +184,7 @@ async def test_writes_go_on_while_the_unique_index_is_built(
                 response = await post(api, "tickets", {"region": "asia", "number": number})
                 assert response.status_code == 201, response.text
             assert not applying.done()
-        applied = await applying
+        applied = await finished(applying)
         assert applied.status_code == 200, applied.text
         assert applied.json()["ddl"][0].startswith("CREATE UNIQUE INDEX CONCURRENTLY")
         assert applied.json()["impact"]["index_build"] == {"concurrently": True}
@@ -207,7 +224,7 @@ async def test_duplicates_written_during_the_build_fail_it_and_leave_nothing(
     async with small_threshold_api(make_settings) as api:
         async with writer_held_open(api, {"region": "eu", "number": 3}):  # eu 3 exists
             applying, _ = await build_started(api, pg)
-        refused = await applying
+        refused = await finished(applying)
         assert refused.status_code == 409, refused.text
         error = refused.json()["errors"][0]
         assert error["code"] == "duplicates_exist"
@@ -228,7 +245,7 @@ async def test_a_cancelled_build_is_undone_with_a_409_naming_the_fields(
             applying, pid = await build_started(api, pg)
             assert await pg.fetchval("SELECT pg_cancel_backend($1)", pid)
         # The undo (DROP INDEX CONCURRENTLY) waits for the writer too, which has ended.
-        refused = await applying
+        refused = await finished(applying)
         assert refused.status_code == 409, refused.text
         error = refused.json()["errors"][0]
         assert error["code"] == "concurrent_step_failed"
@@ -307,9 +324,9 @@ async def test_the_reconciler_drops_an_invalid_index_nobody_is_building(
                 await OpReconciler(tessera_of(api.client).db, 60).reconcile()
                 assert await indexes(pg, api) == []
                 assert await indexes(pg, api, "others") == [("in_progress", False)]
-            await building
+            await finished(building)
         finally:
-            await builder.close()
+            await builder.close(timeout=10)
         assert await indexes(pg, api, "others") == [("in_progress", True)]
 
 

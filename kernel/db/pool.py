@@ -217,7 +217,9 @@ class ConnectionPool:
                 self._free_slot()
             else:
                 self._give_back(handed)
-        else:
+        elif waiter in self._waiters:
+            # Still queued. (A connection given back between the cancel and this step
+            # has dropped the cancelled waiter from the queue already.)
             self._waiters.remove(waiter)
 
     def _give_back(self, connection: asyncpg.Connection) -> None:
