@@ -108,6 +108,7 @@ from kernel.storage import (
 )
 from kernel.subscriptions import Subscription, SubscriptionClosed
 from kernel.surface import KernelSurface
+from kernel.tasks import stop_step, stop_tasks
 from kernel.workflows import WorkflowAction
 
 __all__ = [
@@ -219,6 +220,8 @@ __all__ = [
     "rule_constraint_names",
     "rule_field_names",
     "server_default",
+    "stop_step",
+    "stop_tasks",
     "system_columns",
     "unique_index_name",
     "validate_policies",

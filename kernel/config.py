@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         gt=0,
         description="how often each process marks schema ops whose process died 'interrupted'",
     )
+    shutdown_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds stopping waits for each group of background tasks and worker threads",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: list[str] = Field(
         default_factory=list, description="browser origins allowed to call the API; '*' for any"

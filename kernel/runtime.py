@@ -54,6 +54,7 @@ from kernel.security.token_cache import TokenResolver
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
 from kernel.subscriptions import SubscriptionService
+from kernel.tasks import stop_step, stop_tasks
 from kernel.workflows import WorkflowAction
 
 log = logging.getLogger(__name__)
@@ -270,30 +271,32 @@ class Tessera:
             self.storage = self.storage_class(self)
         await self.plugins.call_lifecycle("startup", tessera=self)
         await self.bus.start()
-        self._background.append(asyncio.create_task(self.keys.run_flusher()))
-        self._background.append(asyncio.create_task(self.alias_usage.run_flusher()))
-        self._background.append(asyncio.create_task(self.event_retention.run()))
-        self._background.append(asyncio.create_task(self.op_reconciler.run()))
+        loops = {
+            "api-keys-flusher": self.keys.run_flusher(),
+            "alias-usage-flusher": self.alias_usage.run_flusher(),
+            "event-retention": self.event_retention.run(),
+            "op-reconciler": self.op_reconciler.run(),
+        }
+        self._background += [asyncio.create_task(loop, name=name) for name, loop in loops.items()]
         await self.identity.ensure_first_admin()
 
     async def stop(self) -> None:
-        await self.subscriptions.stop()
-        for task in self._background:
-            task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Undo :meth:`start`, bounded and complete: cancelled background tasks get
+        ``shutdown_timeout_seconds`` to end (one that does not, or that fails, is logged),
+        and a step that fails is logged, never the end of shutdown: the bus, the database
+        pools and the embedded server are always closed."""
+        timeout = self.settings.shutdown_timeout_seconds
+        await stop_step("realtime feeds", self.subscriptions.stop())
+        await stop_tasks(self._background, within=timeout)
         self._background.clear()
-        with contextlib.suppress(Exception):
-            await self.keys.flush_last_used()
-        with contextlib.suppress(Exception):
-            await self.alias_usage.flush()
+        await stop_step("api key last-used flush", self.keys.flush_last_used())
+        await stop_step("alias usage flush", self.alias_usage.flush())
         await self.plugins.call_lifecycle("shutdown", reverse=True, tessera=self)
-        await self.events.close()
-        await self.bus.stop()
-        await self.db.close()
+        await stop_step("event notifier", self.events.close())
+        await stop_step("event bus", self.bus.stop())
+        await stop_step("database pools", self.db.close())
         if self._embedded is not None:
-            await asyncio.to_thread(self._embedded.stop)
+            await stop_step("embedded PostgreSQL", asyncio.to_thread(self._embedded.stop))
 
     async def _check_schema(self) -> None:
         current = await current_revisions(self.db.engine)

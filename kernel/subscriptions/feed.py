@@ -38,11 +38,6 @@ class ProjectFeed:
         self.wake = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
     async def _run(self) -> None:
         interval = self.service.tessera.settings.realtime_poll_interval
         while True:

@@ -28,6 +28,7 @@ from kernel.events.reader import Position, head_position, read_events
 from kernel.security.principal import Principal
 from kernel.subscriptions.feed import BATCH, ProjectFeed
 from kernel.subscriptions.stream import Entry, Subscription, SubscriptionClosed, payload
+from kernel.tasks import stop_tasks
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
@@ -70,8 +71,10 @@ class SubscriptionService:
                 subscription.close(
                     SubscriptionClosed("the server is stopping", code="shutting_down")
                 )
-        for feed in feeds:
-            await feed.stop()
+        await stop_tasks(
+            [feed.task for feed in feeds],
+            within=self.tessera.settings.shutdown_timeout_seconds,
+        )
 
     @property
     def subscriber_count(self) -> int:

@@ -9,7 +9,7 @@ lives, and wait for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +19,7 @@ import httpx
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from kernel import KernelSurface
+from kernel import KernelSurface, stop_step, stop_tasks
 from plugins.jobs.config import JobsConfig
 from plugins.jobs.delivery import deliver
 from plugins.jobs.dispatch import Dispatcher, dispatched_up_to
@@ -92,16 +92,22 @@ class JobHost:
             self._worker.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the loops and the workers, bounded by ``shutdown_timeout_seconds`` (see
+        :func:`kernel.stop_tasks`), then always release the leader lock and close the HTTP
+        client and the broker. Worker threads still busy at the deadline are left to end
+        with the process (they are daemon threads)."""
+        timeout = self.tessera.settings.shutdown_timeout_seconds
+        await stop_tasks(self._tasks, within=timeout)
+        self._tasks = []
         if self._worker is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._worker.stop)
-        await self.leader.release()
+            # dramatiq applies its timeout twice (workers, then consumers): half each.
+            stop_worker = functools.partial(self._worker.stop, timeout=int(timeout * 500))
+            await stop_step(
+                "worker threads", asyncio.get_running_loop().run_in_executor(None, stop_worker)
+            )
+        await stop_step("leader lock", self.leader.release())
         if self.http is not None:
-            await self.http.aclose()
+            await stop_step("http client", self.http.aclose())
         self.broker.close()
 
     # -- enqueueing (from the loop) ----------------------------------------------------

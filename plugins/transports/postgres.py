@@ -9,13 +9,12 @@ the pool, so it is delivered at commit like any NOTIFY.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import asyncpg
 
-from kernel import EventBus, KernelSurface, PluginInfo, hookimpl
+from kernel import EventBus, KernelSurface, PluginInfo, hookimpl, stop_tasks
 from kernel.events.bus import RESYNC
 
 log = logging.getLogger(__name__)
@@ -65,9 +64,9 @@ class PostgresBus(EventBus):
 
     async def stop(self) -> None:
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await stop_tasks(
+                [self._supervisor], within=self.tessera.settings.shutdown_timeout_seconds
+            )
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from kernel import EventBus, KernelSurface, PluginError, PluginInfo, hookimpl
+from kernel import EventBus, KernelSurface, PluginError, PluginInfo, hookimpl, stop_tasks
 from kernel.events.bus import RESYNC
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,7 @@ class RedisBus(EventBus):
     async def stop(self) -> None:
         self._connected = False
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await stop_tasks([self._reader], within=self.tessera.settings.shutdown_timeout_seconds)
         await self._client.aclose()
 
     async def publish(self, channel: str, payload: str) -> None:

@@ -1,0 +1,54 @@
+"""Stopping background tasks at shutdown: bounded, and never the end of shutdown.
+
+A process's background loops (the outbox pruner, the schema op reconciler, the jobs
+dispatcher, a bus listener, ...) are cancelled when it stops. :func:`stop_tasks` cancels
+them and waits at most ``timeout`` seconds: a task that swallows its cancellation is left
+running (logged) instead of blocking ``stop()`` for ever, and one that ends with an error
+other than its cancellation is logged instead of skipping the rest of shutdown. Its caller
+then closes what the tasks used (pools, buses, locks) whatever became of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, within: float) -> None:
+    """Cancel ``tasks`` and wait up to ``within`` seconds for all of them to end.
+
+    Never raises for what the tasks did: a task that failed (before or on its
+    cancellation) or is still running at the deadline is logged by name. Cancelling the
+    caller while it waits still cancels the caller.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=within)
+    for task in done:
+        if task.cancelled():
+            continue
+        error = task.exception()
+        if error is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=error)
+    for task in pending:
+        log.error(
+            "background task %s did not stop within %s s of its cancellation; left running",
+            task.get_name(),
+            within,
+        )
+
+
+async def stop_step(step: str, stopping: Awaitable[object]) -> None:
+    """Await one step of a shutdown (closing a pool, a client, a lock); its failure is
+    logged, naming ``step``, so the steps after it still run."""
+    try:
+        await stopping
+    except Exception:
+        log.exception("stopping: %s failed", step)
