@@ -41,14 +41,16 @@ class AdminSession:
         return self.principal.email or ""
 
 
-def require_session(request: Request) -> AdminSession:
-    """The signed-in admin; raises :class:`LoginRequired` otherwise."""
+async def require_session(request: Request) -> AdminSession:
+    """The signed-in admin; raises :class:`LoginRequired` otherwise. The token is resolved
+    as the API resolves bearer tokens (``KernelSurface.resolve_token``: cached per
+    process, refused once expired or once its admin is gone)."""
     site = get_site(request)
     token = request.cookies.get(cookies.SESSION)
     if not token:
         raise LoginRequired()
     try:
-        principal = site.tessera.tokens.verify(token)
+        principal = await site.tessera.resolve_token(token)
     except Unauthorized:
         raise LoginRequired("Your session has expired. Sign in again.") from None
     if not principal.is_admin:
@@ -58,11 +60,11 @@ def require_session(request: Request) -> AdminSession:
     return session
 
 
-def optional_session(request: Request) -> AdminSession | None:
+async def optional_session(request: Request) -> AdminSession | None:
     """The signed-in admin, or ``None`` (for pages anyone may see, such as a 404, that
     still show who is signed in)."""
     try:
-        return require_session(request)
+        return await require_session(request)
     except LoginRequired:
         return None
 

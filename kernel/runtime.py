@@ -48,6 +48,7 @@ from kernel.security.api_keys import ApiKeyResolver
 from kernel.security.authenticate import Authenticator
 from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
+from kernel.security.principal import Principal
 from kernel.security.references import ApiKeyReferences, PolicyReferences
 from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
 from kernel.security.token_cache import TokenResolver
@@ -175,6 +176,11 @@ class Tessera:
                 self.reference_holder_classes,
             )
         }
+
+    async def resolve_token(self, token: str) -> Principal:
+        """The principal of a session token, resolved as the API resolves bearer tokens
+        (:class:`~kernel.security.token_cache.TokenResolver`)."""
+        return await self.token_cache.resolve(token)
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each enabled plugin with the kinds of things it provides and its hooks (what

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kernel.rules import RuleType
     from kernel.security.identity import IdentityService
     from kernel.security.keys import KeyService
+    from kernel.security.principal import Principal
     from kernel.security.tokens import TokenService
     from kernel.storage import StorageBackend
     from kernel.subscriptions import SubscriptionService
@@ -101,6 +102,14 @@ class KernelSurface(Protocol):
     #: Realtime: permission-checked event streams for transports (streams open once
     #: the kernel has started).
     subscriptions: SubscriptionService
+
+    async def resolve_token(self, token: str) -> Principal:
+        """The principal of a session token (what ``/api/admin/login`` and a project's
+        ``auth/login`` issue), as the API resolves a bearer token: verified and its
+        account checked to still exist once per process, then cached until its ``exp``.
+        Raises :class:`kernel.Unauthorized` (``invalid_token``, ``token_expired``,
+        ``token_revoked``). Needs a started kernel."""
+        ...
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """The enabled plugins as ``GET /api/plugins`` shows them."""

@@ -51,6 +51,20 @@ async def signed_in(client: httpx.AsyncClient, project: str, email: str) -> dict
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
+def verifications(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens the app behind ``client`` verifies from now on, one entry a verification."""
+    tessera = client.app.state.tessera  # type: ignore[attr-defined]
+    verified: list[str] = []
+    original = tessera.tokens.verify_with_expiry
+
+    def counting(token: str) -> tuple[Principal, int]:
+        verified.append(token)
+        return original(token)
+
+    monkeypatch.setattr(tessera.tokens, "verify_with_expiry", counting)
+    return verified
+
+
 @pytest.fixture
 async def items(api: Api) -> str:
     """Collection ``items`` any signed-in user may list, with one record; its records URL."""
@@ -64,15 +78,7 @@ async def test_a_token_is_verified_once_then_served_from_the_cache(
     api: Api, items: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = await api.user("cached@example.com")
-    tessera = api.client.app.state.tessera  # type: ignore[attr-defined]
-    verified: list[str] = []
-    original = tessera.tokens.verify_with_expiry
-
-    def counting(token: str) -> tuple[Principal, int]:
-        verified.append(token)
-        return original(token)
-
-    monkeypatch.setattr(tessera.tokens, "verify_with_expiry", counting)
+    verified = verifications(api.client, monkeypatch)
     for _ in range(3):
         response = await api.client.get(items, headers=headers)
         assert response.status_code == 200, response.text

@@ -20,7 +20,7 @@ from admin.rendering import error_page, redirect, render, success
 from admin.routing import admin_router, require_login_csrf, require_session_csrf
 from admin.site import AdminSite, SiteDep
 from admin.urls import DEFAULT, safe_next
-from kernel import TesseraError, Unauthorized
+from kernel import TesseraError
 
 router = admin_router(session_csrf=False)
 
@@ -46,16 +46,6 @@ def _pre_login_page(
     return response
 
 
-def _signed_in(request: Request, site: AdminSite) -> bool:
-    token = request.cookies.get(cookies.SESSION)
-    if not token:
-        return False
-    try:
-        return site.tessera.tokens.verify(token).is_admin
-    except Unauthorized:
-        return False
-
-
 async def home(request: Request, site: SiteDep) -> Response:
     """``/admin`` itself (added by :func:`admin.app.build_router`: an included router
     cannot serve its prefix): first-run setup, or the projects."""
@@ -68,7 +58,7 @@ async def home(request: Request, site: SiteDep) -> Response:
 async def login_page(request: Request, site: SiteDep, next: str | None = None) -> Response:
     if not await site.has_admin() and is_loopback(request):
         return redirect(request, "/admin/setup")
-    if _signed_in(request, site):
+    if await session.optional_session(request) is not None:
         return redirect(request, safe_next(next))
     return _pre_login_page(
         request,

@@ -15,5 +15,5 @@ router = admin_router()
 
 @router.get("/{rest:path}")
 async def not_found(rest: str, request: Request) -> Response:
-    optional_session(request)  # sets request.state.session for the page's header
+    await optional_session(request)  # sets request.state.session for the page's header
     return error_page(request, 404, "Page not found", ["This address does not name a page."])
