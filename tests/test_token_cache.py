@@ -99,13 +99,14 @@ async def test_an_expired_token_is_refused_even_while_cached(api: Api, items: st
     principal = Principal(
         kind="user", id=user_id, project_id=api.project, role="user", scopes=END_USER_SCOPES
     )
-    # Signed with the server's key, for a real user, valid for one more second at most.
-    token = TokenService(tessera.secret_key, ttl_seconds=1).issue(principal)
+    # Signed with the server's key, for a real user, valid for two to three more seconds
+    # (``exp`` is in whole seconds: a one-second token could expire before its first use).
+    token = TokenService(tessera.secret_key, ttl_seconds=3).issue(principal)
     headers = {"Authorization": f"Bearer {token}"}
     assert (await api.client.get(items, headers=headers)).status_code == 200
     assert resolver_of(api.client).cached(token) is not None
 
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 8
     while resolver_of(api.client).cached(token) is not None:
         assert time.monotonic() < deadline, "the cached token outlived its exp"
         await asyncio.sleep(0.1)
