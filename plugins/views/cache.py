@@ -29,6 +29,7 @@ from kernel import (
 from kernel.events.bus import RESYNC
 from kernel.query import CompiledStatement, ListQuery
 from plugins.views.definition import CompiledView, Definition, compile_definition
+from plugins.views.output import FieldOutput, output_of
 from plugins.views.tables import read_active
 
 CHANNEL = "views"
@@ -54,6 +55,8 @@ class ActiveView:
     #: ``time.monotonic()`` past which the entry is read again: the safety-net
     #: revalidation, or sooner the expiry of an old field name the view resolves.
     stale_after: float
+    #: How each projected field becomes JSON (:mod:`plugins.views.output`).
+    output: tuple[FieldOutput, ...]
     queries: LruCache[Shape, ListQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
     statements: LruCache[Hashable, CompiledStatement] = field(
         default_factory=lambda: LruCache(MAX_STATEMENTS)
@@ -119,7 +122,9 @@ class ViewCache:
         422 when it does not fit (projection fields that are gone are left out)."""
         now = datetime.now(UTC)
         view = compile_definition(definition, catalog, self.tessera.operators, now, lenient=True)
-        return ActiveView(view_id, version, catalog, view, self._stale_after(view, now))
+        return ActiveView(
+            view_id, version, catalog, view, self._stale_after(view, now), output_of(view)
+        )
 
     def _stale_after(self, view: CompiledView, now: datetime) -> float:
         """When an entry compiled at ``now`` must be read again (``time.monotonic()``)."""

@@ -28,7 +28,7 @@ The collections come from ``tessera.records.readable`` and the query machinery f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,7 @@ from kernel.security.access import require_member
 from plugins.views.cache import ActiveView, view_cache
 from plugins.views.config import ViewsConfig
 from plugins.views.definition import CompiledView, Definition
+from plugins.views.output import render
 from plugins.views.params import parse_param
 
 
@@ -163,9 +164,9 @@ class ViewRunner:
             next_cursor = self.tessera.cursors.encode(
                 scope, [last[key.field.column] for key in sort]
             )
-        output = _output(view)
+        output = active.output
         return {
-            "data": [_record(output, item) for item in rows],
+            "data": [render(output, item) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
 
@@ -282,31 +283,6 @@ def _statement(
         params.dynamic("limit", sa.Integer())
     )
     return compile_statement(statement, params)
-
-
-#: A projected field's output: its name, its column and how its value becomes JSON (None:
-#: it already is).
-_Output = tuple[str, str, Callable[[Any], Any] | None]
-
-
-def _output(view: CompiledView) -> list[_Output]:
-    """How each projected field is output, worked out once per page rather than per row."""
-    output = []
-    for name in view.projection:
-        field = view.fields[name]
-        to_json = None if type(field.type).keeps_json() else field.type.to_json
-        output.append((name, field.column, to_json))
-    return output
-
-
-def _record(output: list[_Output], row: Any) -> dict[str, Any]:
-    record = {}
-    for name, column, to_json in output:
-        value = row[column]
-        if value is not None and to_json is not None:
-            value = to_json(value)
-        record[name] = value
-    return record
 
 
 def _labels(fields: dict[str, FieldDef]) -> dict[str, FieldDef]:
