@@ -63,7 +63,7 @@ from kernel.query import (
     split_cursor,
 )
 from kernel.security.access import require_member
-from plugins.views.cache import ActiveView, view_cache
+from plugins.views.cache import ActiveView, Readers, access_key, view_cache
 from plugins.views.config import ViewsConfig
 from plugins.views.definition import CompiledView, Definition
 from plugins.views.output import render
@@ -117,9 +117,7 @@ class ViewRunner:
         principal: Principal,
     ) -> dict[str, Any]:
         view = active.view
-        records = self.tessera.records
-        base = records.readable(catalog, project_id, view.base.name, principal, "list")
-        joined = self._joined(view, catalog, project_id, principal)
+        base, joined = self._readers(catalog, project_id, active, principal)
         everything, cursor = split_cursor(items)
         shape = tuple(item for item in everything if item[0] not in view.params)
         query = active.queries.get_or_make(
@@ -187,6 +185,22 @@ class ViewRunner:
                 code="view_timeout",
                 headers={"Retry-After": "1"},
             ) from None
+
+    def _readers(
+        self, catalog: ProjectCatalog, project_id: str, active: ActiveView, principal: Principal
+    ) -> Readers:
+        """The base and joined collections as ``principal`` may read them: checked once per
+        access (:func:`access_key`) and compiled view, kept on it; a refusal of the base
+        collection is raised, and checked again, on every request."""
+        key = access_key(principal)
+        readers = active.readers.get(key)
+        if readers is None:
+            view = active.view
+            records = self.tessera.records
+            base = records.readable(catalog, project_id, view.base.name, principal, "list")
+            readers = (base, self._joined(view, catalog, project_id, principal))
+            active.readers.put(key, readers)
+        return readers
 
     def _joined(
         self, view: CompiledView, catalog: ProjectCatalog, project_id: str, principal: Principal
