@@ -69,11 +69,14 @@ from plugins.views.definition import CompiledView, Definition
 from plugins.views.output import render
 from plugins.views.params import parse_param
 
+#: Where the plugin keeps the process's runner (``tessera.state``).
+RUNNER_KEY = "views.core.runner"
+
 
 class ViewRunner:
     def __init__(self, tessera: KernelSurface, config: ViewsConfig) -> None:
         self.tessera = tessera
-        self.config = config
+        self.timeout_ms = int(config.statement_timeout_ms)
         self.cache = view_cache(tessera)
 
     async def run(
@@ -173,7 +176,7 @@ class ViewRunner:
     ) -> list[asyncpg.Record]:
         """The statement's rows; past the view statement timeout the query is cancelled
         and the answer is a 503 ``view_timeout``."""
-        timeout_ms = int(self.config.statement_timeout_ms)
+        timeout_ms = self.timeout_ms
         try:
             async with self.tessera.db.pool.acquire() as conn:
                 return await conn.fetch(
@@ -245,6 +248,12 @@ class ViewRunner:
                     raise BadRequest(error.message, code="invalid_param", field=name) from None
             values[key] = value
         return values
+
+
+def view_runner(tessera: KernelSurface) -> ViewRunner:
+    """The process's runner (made by the plugin's ``startup``, after the view cache)."""
+    runner: ViewRunner = tessera.state[RUNNER_KEY]
+    return runner
 
 
 def _statement(
