@@ -29,7 +29,7 @@ from kernel import (
     ValidationFailed,
 )
 from kernel.events.bus import RESYNC
-from kernel.query import CompiledStatement, ListQuery
+from kernel.query import CompiledStatement, ListQuery, SortKey
 from plugins.views.definition import CompiledView, Definition, compile_definition
 from plugins.views.output import FieldOutput, output_of
 from plugins.views.tables import read_active
@@ -37,7 +37,7 @@ from plugins.views.tables import read_active
 CHANNEL = "views"
 #: Where the plugin keeps the process's cache (``tessera.state``).
 STATE_KEY = "views.core"
-#: Query strings (minus cursor and parameters) kept parsed per view.
+#: Query strings (minus cursor and parameters) kept parsed per view (:class:`PageQuery`).
 MAX_QUERIES = 256
 #: Statements kept compiled per view (by policy, filter shape, sort and cursor nulls).
 MAX_STATEMENTS = 128
@@ -54,6 +54,19 @@ def access_key(principal: Principal) -> Hashable:
     """What ``records.readable`` reads of a principal: callers with equal keys are
     answered alike (see :attr:`ActiveView.readers`)."""
     return (principal.kind, principal.project_id, principal.scopes, principal.collections)
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A query string's shape (minus cursor and parameters) as one view reads it."""
+
+    query: ListQuery
+    #: The page's sort: the caller's, else the view's own.
+    sort: tuple[SortKey, ...]
+    #: Each sort key's signature (part of a statement's cache key).
+    sort_signature: tuple[str, ...]
+    #: What the page's cursors are signed for: this view version and this sort.
+    cursor_scope: str
 
 
 @dataclass(slots=True)
@@ -77,7 +90,7 @@ class ActiveView:
     #: rule's ``@auth.*`` values are read from each request's context), and on the time
     #: only through aliases of the two collections, whose expiry makes the entry stale.
     readers: LruCache[Hashable, Readers] = field(default_factory=lambda: LruCache(MAX_READERS))
-    queries: LruCache[Shape, ListQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
+    queries: LruCache[Shape, PageQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
     statements: LruCache[Hashable, CompiledStatement] = field(
         default_factory=lambda: LruCache(MAX_STATEMENTS)
     )

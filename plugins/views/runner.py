@@ -63,7 +63,14 @@ from kernel.query import (
     split_cursor,
 )
 from kernel.security.access import require_member
-from plugins.views.cache import ActiveView, Readers, access_key, view_cache
+from plugins.views.cache import (
+    ActiveView,
+    PageQuery,
+    Readers,
+    Shape,
+    access_key,
+    view_cache,
+)
 from plugins.views.config import ViewsConfig
 from plugins.views.definition import CompiledView, Definition
 from plugins.views.output import render
@@ -123,24 +130,14 @@ class ViewRunner:
         base, joined = self._readers(catalog, project_id, active, principal)
         everything, cursor = split_cursor(items)
         shape = tuple(item for item in everything if item[0] not in view.params)
-        query = active.queries.get_or_make(
-            shape,
-            lambda: parse_list_query(
-                shape,
-                view.resolve,
-                self.tessera.operators,
-                view.limits(self.tessera.settings.max_filters),
-                id_field=view.id_field,
-            ),
-        )
-        sort = query.sort if any(key == "sort" for key, _ in shape) else view.default_sort
+        page = active.queries.get_or_make(shape, lambda: self._page_query(active, shape))
+        query, sort = page.query, page.sort
         now = datetime.now(UTC)
         context = {**principal.context, "now": now, **query.values, "limit": query.limit + 1}
         context.update(self._params(view, dict(everything)))
-        scope = f"view:{active.id}:{active.version}|" + ",".join(k.signature for k in sort)
         nulls = None
         if cursor is not None:
-            raw_values = self.tessera.cursors.decode(scope, cursor)
+            raw_values = self.tessera.cursors.decode(page.cursor_scope, cursor)
             if len(raw_values) != len(sort):
                 raise BadRequest("cursor does not match the sort", code="invalid_cursor")
             for index, (key, raw) in enumerate(zip(sort, raw_values, strict=True)):
@@ -150,7 +147,7 @@ class ViewRunner:
             base.rule is not None,
             None if joined is None else joined.rule is not None,
             query.filter,
-            tuple(key.signature for key in sort),
+            page.sort_signature,
             nulls,
         )
         statement = active.statements.get_or_make(
@@ -163,13 +160,29 @@ class ViewRunner:
             rows = rows[: query.limit]
             last = rows[-1]
             next_cursor = self.tessera.cursors.encode(
-                scope, [last[key.field.column] for key in sort]
+                page.cursor_scope, [last[key.field.column] for key in sort]
             )
         output = active.output
         return {
             "data": [render(output, item) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
+
+    def _page_query(self, active: ActiveView, shape: Shape) -> PageQuery:
+        """The query-string shape ``shape`` (no cursor, no parameters) parsed for the view
+        (400 naming what does not parse), with what follows from it."""
+        view = active.view
+        query = parse_list_query(
+            shape,
+            view.resolve,
+            self.tessera.operators,
+            view.limits(self.tessera.settings.max_filters),
+            id_field=view.id_field,
+        )
+        sort = query.sort if any(key == "sort" for key, _ in shape) else view.default_sort
+        signature = tuple(key.signature for key in sort)
+        scope = f"view:{active.id}:{active.version}|" + ",".join(signature)
+        return PageQuery(query, sort, signature, scope)
 
     async def _fetch(
         self, statement: CompiledStatement, context: dict[str, Any]
