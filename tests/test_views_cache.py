@@ -24,8 +24,14 @@ from plugins.views.definition import Definition
 from plugins.views.runner import ViewRunner
 from tests.conftest import Api, running
 from tests.test_catalog_cache import Counter, eventually, new_project
-from tests.test_policies import signed_in
-from tests.test_views import ORDERS_BY_CUSTOMER, create_view, run, shop, views
+from tests.test_views import (
+    ORDERS_BY_CUSTOMER,
+    create_view,
+    owners_shop,
+    run,
+    shop,
+    views,
+)
 
 
 class CountingCompile:
@@ -316,19 +322,12 @@ async def test_the_readable_collections_kept_per_access_still_apply_every_check(
 
 
 async def test_users_share_the_kept_access_and_each_sees_their_own_rows(api: Api) -> None:
-    alice_id, alice = await signed_in(api, "alice@example.com")
-    bob_id, bob = await signed_in(api, "bob@example.com")
-    customers = await shop(api, owners=(alice_id, bob_id))
-    rule = "owner = @auth.id"
-    await api.set_policies("orders", list=rule, read=rule)
-    await api.set_policies("customers", list=rule, read=rule)
-    await create_view(
-        api, {**ORDERS_BY_CUSTOMER, "projection": [*ORDERS_BY_CUSTOMER["projection"], "owner"]}
-    )
+    customers, users = await owners_shop(api, "owner")
+    bob_id = users[1][0]
     params = {"customer_id": customers[1]["id"]}  # bob's customer
 
     for _ in range(2):
-        for user_id, headers in ((alice_id, alice), (bob_id, bob)):
+        for user_id, headers in users:
             response = await run(api, "orders_by_customer", params, headers=headers)
             rows = response.json()["data"]
             assert rows and {row["owner"] for row in rows} == {user_id}
