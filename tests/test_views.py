@@ -157,22 +157,26 @@ async def test_request_filters_and_sort_apply_on_top(api: Api, pg: asyncpg.Conne
     assert set(rows[0]) == {"title", "amount", "customer_id", "customer.name"}
 
 
-async def test_a_project_user_sees_through_a_view_only_what_they_may_read(
-    api: Api, pg: asyncpg.Connection
-) -> None:
-    alice_id, alice = await signed_in(api, "alice@example.com")
-    bob_id, _ = await signed_in(api, "bob@example.com")
-    customers = await shop(api, owners=(alice_id, bob_id))
+async def owners_shop(
+    api: Api, *projected: str
+) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, str]]]]:
+    """The shop owned by two signed-in users, alice and bob, each allowed only their own
+    orders and customers, and the view also projecting ``projected``: the customers and
+    each user's (id, headers)."""
+    users = [await signed_in(api, f"{name}@example.com") for name in ("alice", "bob")]
+    customers = await shop(api, owners=(users[0][0], users[1][0]))
     rule = "owner = @auth.id"
     await api.set_policies("orders", list=rule, read=rule)
     await api.set_policies("customers", list=rule, read=rule)
-    await create_view(
-        api,
-        {
-            **ORDERS_BY_CUSTOMER,
-            "projection": [*ORDERS_BY_CUSTOMER["projection"], "owner", "customer.owner"],
-        },
-    )
+    projection = [*ORDERS_BY_CUSTOMER["projection"], *projected]
+    await create_view(api, {**ORDERS_BY_CUSTOMER, "projection": projection})
+    return customers, users
+
+
+async def test_a_project_user_sees_through_a_view_only_what_they_may_read(
+    api: Api, pg: asyncpg.Connection
+) -> None:
+    customers, [(alice_id, alice), _] = await owners_shop(api, "owner", "customer.owner")
     customer = customers[1]  # bob's customer: alice sees her orders of it, not its name
 
     rows = await walk(api, "orders_by_customer", {"customer_id": customer["id"]}, headers=alice)

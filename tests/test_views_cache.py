@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +24,14 @@ from plugins.views.definition import Definition
 from plugins.views.runner import ViewRunner
 from tests.conftest import Api, running
 from tests.test_catalog_cache import Counter, eventually, new_project
-from tests.test_views import ORDERS_BY_CUSTOMER, create_view, run, shop, views
+from tests.test_views import (
+    ORDERS_BY_CUSTOMER,
+    create_view,
+    owners_shop,
+    run,
+    shop,
+    views,
+)
 
 
 class CountingCompile:
@@ -267,3 +275,83 @@ async def test_an_unsaved_definition_runs_like_the_saved_view_and_is_kept_nowher
     await create_view(api, ORDERS_BY_CUSTOMER)
     saved = await run(api, "orders_by_customer", dict(query))
     assert unsaved["data"] == saved.json()["data"] and len(unsaved["data"]) == 3
+
+
+async def readers_kept(api: Api) -> int:
+    """How many accesses the warm view keeps its readable collections for."""
+    cache = view_cache(api.client.app.state.tessera)  # type: ignore[attr-defined]
+    _, active = await cache.active(api.project, "orders_by_customer")
+    return len(active.readers)
+
+
+async def test_the_readable_collections_kept_per_access_still_apply_every_check(
+    api: Api,
+) -> None:
+    customers = await shop(api)
+    await create_view(api, ORDERS_BY_CUSTOMER)
+    params = {"customer_id": customers[1]["id"]}
+    for collection in ("orders", "customers"):
+        await api.set_policies(collection, list="", read="")
+    both = await api.key(["records:read"])
+    orders_only = await api.key(["records:read"], collections=["orders"])
+    customers_only = await api.key(["records:read"], collections=["customers"])
+    no_read = await api.key(["records:write"])
+
+    for _ in range(2):  # the second round is served by what the first one kept
+        rows = (await run(api, "orders_by_customer", params, headers=both)).json()["data"]
+        assert {row["customer.name"] for row in rows} == {customers[1]["name"]}
+        rows = (await run(api, "orders_by_customer", params, headers=orders_only)).json()["data"]
+        assert rows and {row["customer.name"] for row in rows} == {None}
+        refused = await run(api, "orders_by_customer", params, headers=customers_only)
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["code"] == "collection_not_allowed"
+        refused = await run(api, "orders_by_customer", params, headers=no_read)
+        assert refused.status_code == 403
+        assert refused.json()["errors"][0]["code"] == "missing_scope"
+    assert await readers_kept(api) == 2  # both and orders_only; refusals are not kept
+
+    # A policy change is a new catalog snapshot: the next request checks it.
+    await api.set_policies("customers", list=None, read=None)
+    rows = (await run(api, "orders_by_customer", params, headers=both)).json()["data"]
+    assert rows and {row["customer.name"] for row in rows} == {None}
+    await api.set_policies("orders", list=None, read=None)
+    refused = await run(api, "orders_by_customer", params, headers=both)
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["code"] == "policy_denied"
+    assert (await run(api, "orders_by_customer", params)).status_code == 200  # the admin
+
+
+async def test_users_share_the_kept_access_and_each_sees_their_own_rows(api: Api) -> None:
+    customers, users = await owners_shop(api, "owner")
+    bob_id = users[1][0]
+    params = {"customer_id": customers[1]["id"]}  # bob's customer
+
+    for _ in range(2):
+        for user_id, headers in users:
+            response = await run(api, "orders_by_customer", params, headers=headers)
+            rows = response.json()["data"]
+            assert rows and {row["owner"] for row in rows} == {user_id}
+            names = {row["customer.name"] for row in rows}
+            assert names == ({customers[1]["name"]} if user_id == bob_id else {None})
+    assert await readers_kept(api) == 1  # two users, one access: the rule reads @auth.id
+
+
+async def test_an_entry_goes_stale_when_an_old_collection_name_expires(api: Api) -> None:
+    """A key restricted to a collection's old name may read it until the name expires:
+    the entry that keeps its access is compiled again then, even past the safety net."""
+    await shop(api)
+    renamed = await api.apply(
+        "rename_collection", collection="orders", new_name="purchases", grace_days=1
+    )
+    assert renamed.status_code == 200, renamed.text
+    tessera = api.client.app.state.tessera  # type: ignore[attr-defined]
+    catalog = await tessera.catalog.get(api.project, fresh=True)
+    cache = ViewCache(tessera, limit=1, revalidate_after=10.0**9)
+    stored = {key: value for key, value in ORDERS_BY_CUSTOMER.items() if key != "name"}
+    definition = Definition.model_validate({**stored, "base_collection": "purchases"})
+
+    active = cache.compile(catalog, definition)
+
+    (alias,) = catalog.old_names(active.view.base, datetime.now(UTC))
+    remaining = (alias.expires_at - datetime.now(UTC)).total_seconds()
+    assert 0 < active.stale_after - time.monotonic() <= remaining + 1

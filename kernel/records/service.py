@@ -153,7 +153,10 @@ class RecordService:
         ``read``), for a plugin's own ``SELECT`` (see :mod:`kernel.records.readable`).
         Checked as the records API checks a read, with the ``records:read`` scope:
         ``Forbidden`` (or ``Unauthorized`` for an anonymous caller a policy refuses),
-        ``NotFound`` for an unknown collection. No I/O."""
+        ``NotFound`` for an unknown collection. No I/O. The answer depends on ``catalog``,
+        on the principal's kind, project, scopes and collections alone, and on the time
+        only through the collection's old names (plugins may keep it by those: see
+        docs/plugins.md)."""
         target = self.target(catalog, project_id, name, principal, "records:read", action)
         return Readable(target.collection, target.runtime.table, target.rule)
 

@@ -13,7 +13,7 @@ from kernel.api.deps import PrincipalDep, SignedIn, TesseraDep
 from kernel.api.responses import Listing, Page, Shape, error_responses, json_response
 from kernel.query import query_items
 from plugins.views.definition import Definition, NewView
-from plugins.views.runner import ViewRunner
+from plugins.views.runner import view_runner
 from plugins.views.service import ViewService
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["views"], dependencies=[SignedIn])
@@ -133,7 +133,7 @@ async def activate_version(
 async def run_view(
     project_id: str, name: str, request: Request, tessera: TesseraDep, principal: PrincipalDep
 ) -> Response:
-    runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
+    runner = view_runner(tessera)
     # What request.query_params.multi_items() gives, without building the multidict.
     items = query_items(request.scope["query_string"].decode("latin-1"))
     return json_response(await runner.run(project_id, name, items, principal))

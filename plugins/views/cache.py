@@ -23,23 +23,50 @@ from kernel import (
     Conflict,
     KernelSurface,
     LruCache,
+    Principal,
     ProjectCatalog,
+    Readable,
     ValidationFailed,
 )
 from kernel.events.bus import RESYNC
-from kernel.query import CompiledStatement, ListQuery
+from kernel.query import CompiledStatement, ListQuery, SortKey
 from plugins.views.definition import CompiledView, Definition, compile_definition
+from plugins.views.output import FieldOutput, output_of
 from plugins.views.tables import read_active
 
 CHANNEL = "views"
 #: Where the plugin keeps the process's cache (``tessera.state``).
 STATE_KEY = "views.core"
-#: Query strings (minus cursor and parameters) kept parsed per view.
+#: Query strings (minus cursor and parameters) kept parsed per view (:class:`PageQuery`).
 MAX_QUERIES = 256
 #: Statements kept compiled per view (by policy, filter shape, sort and cursor nulls).
 MAX_STATEMENTS = 128
 
+#: Accesses (:func:`access_key`) whose readable collections are kept per view.
+MAX_READERS = 64
+
 Shape = tuple[tuple[str, str], ...]
+#: The base collection and the joined one (None: no join, or not readable at all).
+Readers = tuple[Readable, Readable | None]
+
+
+def access_key(principal: Principal) -> Hashable:
+    """What ``records.readable`` reads of a principal: callers with equal keys are
+    answered alike (see :attr:`ActiveView.readers`)."""
+    return (principal.kind, principal.project_id, principal.scopes, principal.collections)
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A query string's shape (minus cursor and parameters) as one view reads it."""
+
+    query: ListQuery
+    #: The page's sort: the caller's, else the view's own.
+    sort: tuple[SortKey, ...]
+    #: Each sort key's signature (part of a statement's cache key).
+    sort_signature: tuple[str, ...]
+    #: What the page's cursors are signed for: this view version and this sort.
+    cursor_scope: str
 
 
 @dataclass(slots=True)
@@ -54,7 +81,16 @@ class ActiveView:
     #: ``time.monotonic()`` past which the entry is read again: the safety-net
     #: revalidation, or sooner the expiry of an old field name the view resolves.
     stale_after: float
-    queries: LruCache[Shape, ListQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
+    #: How each projected field becomes JSON (:mod:`plugins.views.output`).
+    output: tuple[FieldOutput, ...]
+    #: The base and joined collections as callers of one :func:`access_key` may read them
+    #: (``records.readable``; a joined ``None``: they may not read it at all). Kept per
+    #: access, not per caller: what ``readable`` answers for this entry's catalog snapshot
+    #: depends on the caller's kind, project, scopes and key collections alone (a row
+    #: rule's ``@auth.*`` values are read from each request's context), and on the time
+    #: only through aliases of the two collections, whose expiry makes the entry stale.
+    readers: LruCache[Hashable, Readers] = field(default_factory=lambda: LruCache(MAX_READERS))
+    queries: LruCache[Shape, PageQuery] = field(default_factory=lambda: LruCache(MAX_QUERIES))
     statements: LruCache[Hashable, CompiledStatement] = field(
         default_factory=lambda: LruCache(MAX_STATEMENTS)
     )
@@ -119,15 +155,23 @@ class ViewCache:
         422 when it does not fit (projection fields that are gone are left out)."""
         now = datetime.now(UTC)
         view = compile_definition(definition, catalog, self.tessera.operators, now, lenient=True)
-        return ActiveView(view_id, version, catalog, view, self._stale_after(view, now))
+        stale_after = self._stale_after(catalog, view, now)
+        return ActiveView(view_id, version, catalog, view, stale_after, output_of(view))
 
-    def _stale_after(self, view: CompiledView, now: datetime) -> float:
-        """When an entry compiled at ``now`` must be read again (``time.monotonic()``)."""
+    def _stale_after(self, catalog: ProjectCatalog, view: CompiledView, now: datetime) -> float:
+        """When an entry compiled at ``now`` must be read again (``time.monotonic()``):
+        the safety net, or sooner when an old name of the two collections or of one of
+        their fields expires."""
         collections = [view.base] if view.join is None else [view.base, view.join.target]
         expiries = [
             alias.expires_at
             for collection in collections
             for _, alias in collection.live_field_aliases(now).values()
+        ]
+        expiries += [
+            alias.expires_at
+            for collection in collections
+            for alias in catalog.old_names(collection, now)
         ]
         seconds = min([self.revalidate_after, *((t - now).total_seconds() for t in expiries)])
         return time.monotonic() + seconds

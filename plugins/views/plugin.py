@@ -23,6 +23,7 @@ from plugins.views.config import ViewsConfig
 from plugins.views.openapi import view_paths
 from plugins.views.panels import PANELS
 from plugins.views.references import ViewReferences
+from plugins.views.runner import RUNNER_KEY, ViewRunner
 
 
 @hookimpl
@@ -40,10 +41,12 @@ def register_migrations() -> list[Migrations]:
 
 @hookimpl
 def startup(tessera: KernelSurface) -> None:
-    """The process's compiled views, dropped as the bus announces changes to them."""
+    """The process's compiled views, dropped as the bus announces changes to them, and its
+    view runner."""
     config: ViewsConfig = tessera.plugins.config(STATE_KEY)
     cache = ViewCache(tessera, config.cache_size)
     tessera.state[STATE_KEY] = cache
+    tessera.state[RUNNER_KEY] = ViewRunner(tessera, config)
     tessera.bus.subscribe(CHANNEL, cache.on_bus_message)
 
 

@@ -9,7 +9,7 @@ from kernel import KernelSurface, Principal
 from kernel.security.access import require_schema_reader
 from plugins.views.definition import Definition
 from plugins.views.form import value_text
-from plugins.views.runner import ViewRunner
+from plugins.views.runner import view_runner
 from plugins.views.service import ViewService
 
 PREVIEW_ROWS = 5
@@ -38,7 +38,7 @@ async def preview(
     required parameter without an example, 403 for anyone who may not define views."""
     require_schema_reader(principal, project_id)
     await ViewService(tessera).compile(project_id, definition)
-    runner = ViewRunner(tessera, tessera.plugins.config("views.core"))
+    runner = view_runner(tessera)
     return await runner.run_unsaved(
         project_id, definition, preview_query(definition, rows), principal
     )

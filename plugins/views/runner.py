@@ -28,7 +28,7 @@ The collections come from ``tessera.records.readable`` and the query machinery f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,16 +63,27 @@ from kernel.query import (
     split_cursor,
 )
 from kernel.security.access import require_member
-from plugins.views.cache import ActiveView, view_cache
+from plugins.views.cache import (
+    ActiveView,
+    PageQuery,
+    Readers,
+    Shape,
+    access_key,
+    view_cache,
+)
 from plugins.views.config import ViewsConfig
 from plugins.views.definition import CompiledView, Definition
+from plugins.views.output import render
 from plugins.views.params import parse_param
+
+#: Where the plugin keeps the process's runner (``tessera.state``).
+RUNNER_KEY = "views.core.runner"
 
 
 class ViewRunner:
     def __init__(self, tessera: KernelSurface, config: ViewsConfig) -> None:
         self.tessera = tessera
-        self.config = config
+        self.timeout_ms = int(config.statement_timeout_ms)
         self.cache = view_cache(tessera)
 
     async def run(
@@ -116,29 +127,17 @@ class ViewRunner:
         principal: Principal,
     ) -> dict[str, Any]:
         view = active.view
-        records = self.tessera.records
-        base = records.readable(catalog, project_id, view.base.name, principal, "list")
-        joined = self._joined(view, catalog, project_id, principal)
+        base, joined = self._readers(catalog, project_id, active, principal)
         everything, cursor = split_cursor(items)
         shape = tuple(item for item in everything if item[0] not in view.params)
-        query = active.queries.get_or_make(
-            shape,
-            lambda: parse_list_query(
-                shape,
-                view.resolve,
-                self.tessera.operators,
-                view.limits(self.tessera.settings.max_filters),
-                id_field=view.id_field,
-            ),
-        )
-        sort = query.sort if any(key == "sort" for key, _ in shape) else view.default_sort
+        page = active.queries.get_or_make(shape, lambda: self._page_query(active, shape))
+        query, sort = page.query, page.sort
         now = datetime.now(UTC)
         context = {**principal.context, "now": now, **query.values, "limit": query.limit + 1}
         context.update(self._params(view, dict(everything)))
-        scope = f"view:{active.id}:{active.version}|" + ",".join(k.signature for k in sort)
         nulls = None
         if cursor is not None:
-            raw_values = self.tessera.cursors.decode(scope, cursor)
+            raw_values = self.tessera.cursors.decode(page.cursor_scope, cursor)
             if len(raw_values) != len(sort):
                 raise BadRequest("cursor does not match the sort", code="invalid_cursor")
             for index, (key, raw) in enumerate(zip(sort, raw_values, strict=True)):
@@ -148,7 +147,7 @@ class ViewRunner:
             base.rule is not None,
             None if joined is None else joined.rule is not None,
             query.filter,
-            tuple(key.signature for key in sort),
+            page.sort_signature,
             nulls,
         )
         statement = active.statements.get_or_make(
@@ -161,20 +160,36 @@ class ViewRunner:
             rows = rows[: query.limit]
             last = rows[-1]
             next_cursor = self.tessera.cursors.encode(
-                scope, [last[key.field.column] for key in sort]
+                page.cursor_scope, [last[key.field.column] for key in sort]
             )
-        output = _output(view)
+        output = active.output
         return {
-            "data": [_record(output, item) for item in rows],
+            "data": [render(output, item) for item in rows],
             "page": {"limit": query.limit, "next_cursor": next_cursor},
         }
+
+    def _page_query(self, active: ActiveView, shape: Shape) -> PageQuery:
+        """The query-string shape ``shape`` (no cursor, no parameters) parsed for the view
+        (400 naming what does not parse), with what follows from it."""
+        view = active.view
+        query = parse_list_query(
+            shape,
+            view.resolve,
+            self.tessera.operators,
+            view.limits(self.tessera.settings.max_filters),
+            id_field=view.id_field,
+        )
+        sort = query.sort if any(key == "sort" for key, _ in shape) else view.default_sort
+        signature = tuple(key.signature for key in sort)
+        scope = f"view:{active.id}:{active.version}|" + ",".join(signature)
+        return PageQuery(query, sort, signature, scope)
 
     async def _fetch(
         self, statement: CompiledStatement, context: dict[str, Any]
     ) -> list[asyncpg.Record]:
         """The statement's rows; past the view statement timeout the query is cancelled
         and the answer is a 503 ``view_timeout``."""
-        timeout_ms = int(self.config.statement_timeout_ms)
+        timeout_ms = self.timeout_ms
         try:
             async with self.tessera.db.pool.acquire() as conn:
                 return await conn.fetch(
@@ -186,6 +201,22 @@ class ViewRunner:
                 code="view_timeout",
                 headers={"Retry-After": "1"},
             ) from None
+
+    def _readers(
+        self, catalog: ProjectCatalog, project_id: str, active: ActiveView, principal: Principal
+    ) -> Readers:
+        """The base and joined collections as ``principal`` may read them: checked once per
+        access (:func:`access_key`) and compiled view, kept on it; a refusal of the base
+        collection is raised, and checked again, on every request."""
+        key = access_key(principal)
+        readers = active.readers.get(key)
+        if readers is None:
+            view = active.view
+            records = self.tessera.records
+            base = records.readable(catalog, project_id, view.base.name, principal, "list")
+            readers = (base, self._joined(view, catalog, project_id, principal))
+            active.readers.put(key, readers)
+        return readers
 
     def _joined(
         self, view: CompiledView, catalog: ProjectCatalog, project_id: str, principal: Principal
@@ -230,6 +261,12 @@ class ViewRunner:
                     raise BadRequest(error.message, code="invalid_param", field=name) from None
             values[key] = value
         return values
+
+
+def view_runner(tessera: KernelSurface) -> ViewRunner:
+    """The process's runner (made by the plugin's ``startup``, after the view cache)."""
+    runner: ViewRunner = tessera.state[RUNNER_KEY]
+    return runner
 
 
 def _statement(
@@ -282,31 +319,6 @@ def _statement(
         params.dynamic("limit", sa.Integer())
     )
     return compile_statement(statement, params)
-
-
-#: A projected field's output: its name, its column and how its value becomes JSON (None:
-#: it already is).
-_Output = tuple[str, str, Callable[[Any], Any] | None]
-
-
-def _output(view: CompiledView) -> list[_Output]:
-    """How each projected field is output, worked out once per page rather than per row."""
-    output = []
-    for name in view.projection:
-        field = view.fields[name]
-        to_json = None if type(field.type).keeps_json() else field.type.to_json
-        output.append((name, field.column, to_json))
-    return output
-
-
-def _record(output: list[_Output], row: Any) -> dict[str, Any]:
-    record = {}
-    for name, column, to_json in output:
-        value = row[column]
-        if value is not None and to_json is not None:
-            value = to_json(value)
-        record[name] = value
-    return record
 
 
 def _labels(fields: dict[str, FieldDef]) -> dict[str, FieldDef]:
