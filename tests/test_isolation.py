@@ -146,6 +146,7 @@ ROUTES = [
     Route("PUT", "/api/projects/{project_id}/views/{name}/definition", VIEW),
     Route("GET", "/api/projects/{project_id}/views/{name}/versions"),
     Route("POST", "/api/projects/{project_id}/views/{name}/versions/{version}/activate"),
+    Route("DELETE", "/api/projects/{project_id}/views/{name}"),
 ]
 
 
