@@ -14,7 +14,8 @@ than an add), but a change that removes instructions from the request's path rem
 
 Modes (``BENCH_MEASURE``): ``callgrind`` (default), ``cpu`` (``time.process_time`` over the
 requests, without valgrind: quicker, noisier) or ``profile`` (cProfile of the requests,
-the 25 hottest functions by own time: where the instructions go).
+the 25 hottest functions by own time, or by ``BENCH_PROFILE_SORT``: where the
+instructions go; ``BENCH_PROFILE_DIR`` keeps each operation's raw statistics there).
 
 Only the client side of the database is counted: PostgreSQL's work is another process's.
 """
@@ -39,7 +40,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 #: The operations this driver knows: name → how to build request ``n``'s path and query.
-OPERATIONS = ("get_by_id", "list_filtered", "view_query")
+OPERATIONS = ("get_by_id", "list_filtered", "view_query", "create", "update")
+
+#: Each operation's method and the status its requests must answer with.
+_METHODS = {"create": ("POST", 201), "update": ("PATCH", 200)}
+
+#: Seconds between the announcements of committed writes while writes are measured.
+WRITE_ANNOUNCE_DELAY = 1.0
+
+_YEAR_START = 1_704_067_200  # 2024-01-01T00:00:00Z, as bench/lua/create.lua
 
 _HELPER_C = """
 #include <valgrind/callgrind.h>
@@ -67,19 +76,36 @@ class _Driver:
             (spec["auth_header"].lower().encode(), spec["auth_value"].encode()),
             (b"content-type", b"application/json"),
         ]
+        self.method, self.expect = _METHODS.get(spec["op"], ("GET", 200))
         self.status = 0
         self.body_bytes = 0
+        self.body = b""
+
+    def _write_body(self, n: int) -> bytes:
+        """The body bench/lua's create.lua or update.lua sends, its values drawn from ``n``."""
+        amount, score = (n * 7919) % 10_000, (n * 104_729) % 100_000 / 100
+        if self.spec["op"] == "update":
+            return f'{{"amount":{amount},"score":{score:.2f}}}'.encode()
+        due_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_YEAR_START + n * 4_099))
+        return (
+            f'{{"title":"bench {n}","amount":{amount},"score":{score:.2f},"due_at":"{due_at}"}}'
+        ).encode()
 
     def scope(self, n: int) -> dict[str, Any]:
         path: str = self.spec["path"]
         query = b""
-        if self.spec["op"] == "get_by_id":
+        if self.method != "GET":
+            self.body = self._write_body(n)
+        if self.spec["op"] in ("get_by_id", "update"):
             path = f"{path}/{self.ids[(n * 7919) % len(self.ids)]}"
         elif self.spec["op"] == "view_query":  # one customer after another, as make bench
             path = self.spec["view_path"]
             query = f"{self.spec['view_query']}{(n * 7919) % self.spec['customers'] + 1}".encode()
-        else:
+        elif self.spec["op"] == "list_filtered":
             query = self.spec["query"].encode()
+        headers = list(self.headers)
+        if self.body:
+            headers.append((b"content-length", str(len(self.body)).encode()))
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -87,17 +113,17 @@ class _Driver:
             "server": ("127.0.0.1", 8000),
             "client": ("127.0.0.1", 40000),
             "scheme": "http",
-            "method": "GET",
+            "method": self.method,
             "root_path": "",
             "path": path,
             "raw_path": path.encode(),
             "query_string": query,
-            "headers": list(self.headers),
+            "headers": headers,
             "state": {},
         }
 
     async def _receive(self) -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": self.body, "more_body": False}
 
     async def _send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -108,7 +134,7 @@ class _Driver:
     async def requests(self, start: int, count: int) -> None:
         for n in range(start, start + count):
             await self.app(self.scope(n), self._receive, self._send)
-            if self.status != 200:
+            if self.status != self.expect:
                 raise RuntimeError(f"request {n}: HTTP {self.status}")
 
 
@@ -128,6 +154,13 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     start, stop = _helper(spec.get("helper"))
     count = spec["requests"]
     async with app.router.lifespan_context(app):
+        if spec["op"] in _METHODS:
+            # A write announces its event after a 10 ms pause, and each announcement wakes
+            # the dispatcher for a pass over the outbox: a number of passes that the wall
+            # clock decides (under callgrind, 30,000 instructions per create from one run
+            # to the next). Announcing once a second, as often as the dispatcher polls
+            # anyway, counts a write's own work plus its share of a few batched passes.
+            app.state.tessera.events.delay = WRITE_ANNOUNCE_DELAY
         await driver.requests(0, spec["warmup"])
         mode = spec["mode"]
         profiler = cProfile.Profile() if mode == "profile" else None
@@ -144,7 +177,11 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     if profiler is not None:
         out = io.StringIO()
         lines = _env_int("BENCH_PROFILE_LINES", 25)
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
+        keep = os.environ.get("BENCH_PROFILE_DIR")
+        if keep:  # the raw statistics, for pstats (callers, callees)
+            profiler.dump_stats(Path(keep) / f"profile.{spec['op']}.pstats")
+        order = os.environ.get("BENCH_PROFILE_SORT", "tottime")
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(lines)
         result["profile"] = out.getvalue()
     return result
 

@@ -41,11 +41,15 @@ class LruCache(Generic[K, V]):
 
     def get_or_make(self, key: K, make: Callable[[], V]) -> V:
         """The entry for ``key``, made by ``make()`` and kept on first use (when ``make``
-        raises, nothing is kept)."""
-        value = self.get(key)
-        if value is None:
-            value = make()
-            self.put(key, value)
+        raises, nothing is kept). Asked on every records request: the hit is read here,
+        not through :meth:`get`, one call less."""
+        entries = self._entries
+        value = entries.get(key)
+        if value is not None:
+            entries.move_to_end(key)
+            return value
+        value = make()
+        self.put(key, value)
         return value
 
     def pop(self, key: K) -> V | None:

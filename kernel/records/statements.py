@@ -144,6 +144,17 @@ _EVENT_COLUMNS = [
 ]
 
 
+def _text_array(items: tuple[str, ...]) -> str:
+    """``items`` as PostgreSQL's text of a ``text[]`` (``{"a","b"}``), every element quoted.
+
+    A write's changed fields are bound as this text and cast in SQL: asyncpg encodes a
+    list parameter by asking it and each element whether they are sequences themselves
+    (``abc`` checks in Python): about 24,000 instructions per create of four fields,
+    where one text costs a copy."""
+    quoted = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items)
+    return "{" + ",".join(quoted) + "}"
+
+
 def _event_values(
     params: Params,
     project_id: str,
@@ -160,7 +171,7 @@ def _event_values(
         params.static(collection.name, sa.Text()),
         record_id,
         params.static(event_type, sa.Text()),
-        params.static(list(changed), ARRAY(sa.Text())),
+        sa.cast(params.static(_text_array(changed), sa.Text()), ARRAY(sa.Text())),
         row,
         params.dynamic("meta", JSONB()),
     ]
