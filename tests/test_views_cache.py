@@ -46,11 +46,16 @@ class CountingCompile:
         return self.wrapped(*args, **kwargs)
 
 
-@pytest.fixture
-def compiles(monkeypatch: pytest.MonkeyPatch) -> CountingCompile:
+def count_compiles(monkeypatch: pytest.MonkeyPatch) -> CountingCompile:
+    """Count every view compilation of the view cache from now on (for this test)."""
     counter = CountingCompile(plugins.views.cache.compile_definition)
     monkeypatch.setattr(plugins.views.cache, "compile_definition", counter)
     return counter
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> CountingCompile:
+    return count_compiles(monkeypatch)
 
 
 @pytest.fixture

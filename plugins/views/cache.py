@@ -10,6 +10,10 @@ announced on the bus channel :data:`CHANNEL` (``"<project id> <view name>"``); e
 process, this one included, drops the entry. As a safety net for a message lost while the
 bus reconnects, an entry older than ``revalidate_after`` seconds is read again (sooner when
 an old field name the view resolves expires then), and a bus resync drops every entry.
+
+Running a view, its meta and the project's OpenAPI document all read their compiled views
+from here; the document lists the project's views and compiles only those whose kept
+entry is missing, stale or of another id or version (:meth:`ViewCache.every_active`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from kernel.events.bus import RESYNC
 from kernel.query import CompiledStatement, ListQuery, SortKey
 from plugins.views.definition import CompiledView, Definition, compile_definition
 from plugins.views.output import FieldOutput, output_of
-from plugins.views.tables import read_active
+from plugins.views.tables import list_active, read_active
 
 CHANNEL = "views"
 #: Where the plugin keeps the process's cache (``tessera.state``).
@@ -111,10 +115,40 @@ class ViewCache:
         both are current, else read and compiled (404 ``view_not_found``; 409
         ``view_outdated`` when the definition no longer fits the schema)."""
         catalog = await self.tessera.catalog.get(project_id)
-        entry = self._entries.get((project_id, name))
-        if entry is not None and entry.catalog is catalog and time.monotonic() < entry.stale_after:
+        entry = self._current(project_id, name, catalog)
+        if entry is not None:
             return catalog, entry
         return await self.load(project_id, name, catalog)
+
+    async def every_active(self, catalog: ProjectCatalog) -> list[tuple[str, ActiveView]]:
+        """Every view of ``catalog``'s project by name, compiled against ``catalog``: the
+        kept entry while it is current and of the listed view's id and active version,
+        else compiled from the listed definition and kept. One view-table query; a view
+        that no longer fits the schema is left out."""
+        project_id = catalog.project.id
+        generation = self._generation
+        rows = await list_active(self.tessera.db.engine, project_id)
+        found = []
+        for row in rows:
+            entry = self._current(project_id, row.name, catalog)
+            if entry is None or (entry.id, entry.version) != (row.id, row.active_version):
+                definition = Definition.model_validate(row.definition)
+                try:
+                    entry = self.compile(catalog, definition, row.id, row.active_version)
+                except ValidationFailed:
+                    continue
+                if generation == self._generation:
+                    self._entries.put((project_id, row.name), entry)
+            found.append((row.name, entry))
+        return found
+
+    def _current(self, project_id: str, name: str, catalog: ProjectCatalog) -> ActiveView | None:
+        """The kept entry of view ``name`` if it was compiled against ``catalog`` and is
+        not stale yet."""
+        entry = self._entries.get((project_id, name))
+        if entry is not None and entry.catalog is catalog and time.monotonic() < entry.stale_after:
+            return entry
+        return None
 
     async def load(
         self, project_id: str, name: str, catalog: ProjectCatalog | None = None

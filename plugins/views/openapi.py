@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from kernel import KernelSurface, ProjectCatalog, TesseraError
-from plugins.views.definition import CompiledView, Definition, compile_definition
-from plugins.views.tables import active_views, views
+from kernel import KernelSurface, ProjectCatalog
+from plugins.views.cache import view_cache
+from plugins.views.definition import CompiledView
 
 PARAM_SCHEMAS = {
     "integer": {"type": "integer", "format": "int64"},
@@ -25,34 +24,19 @@ async def view_paths(
     tessera: KernelSurface, catalog: ProjectCatalog, visible: Callable[[str], bool]
 ) -> dict[str, Any]:
     """``GET /api/projects/{p}/views/{v}`` of every view whose collections the caller may
-    learn of; a view that no longer compiles is left out."""
+    learn of; a view that no longer compiles is left out. The views come compiled from the
+    process's view cache (:meth:`ViewCache.every_active`): a warm document compiles none."""
     project_id = catalog.project.id
-    async with tessera.db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                active_views().where(views.c.project_id == project_id).order_by(views.c.name)
-            )
-        ).all()
     paths: dict[str, Any] = {}
-    now = datetime.now(UTC)
-    for row in rows:
-        try:
-            view = compile_definition(
-                Definition.model_validate(row.definition),
-                catalog,
-                tessera.operators,
-                now,
-                lenient=True,
-            )
-        except TesseraError:
-            continue
+    for name, active in await view_cache(tessera).every_active(catalog):
+        view = active.view
         involved = [view.base.name] + ([view.join.target.name] if view.join else [])
-        if all(visible(name) for name in involved):
-            paths[f"/api/projects/{project_id}/views/{row.name}"] = {"get": _operation(row, view)}
+        if all(visible(collection) for collection in involved):
+            paths[f"/api/projects/{project_id}/views/{name}"] = {"get": _operation(name, view)}
     return paths
 
 
-def _operation(row: Any, view: CompiledView) -> dict[str, Any]:
+def _operation(name: str, view: CompiledView) -> dict[str, Any]:
     limit = view.definition.limit
     parameters = [
         {
@@ -92,8 +76,8 @@ def _operation(row: Any, view: CompiledView) -> dict[str, Any]:
     }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     return {
-        "summary": view.definition.description or f"View {row.name}",
-        "operationId": f"view_{row.name}",
+        "summary": view.definition.description or f"View {name}",
+        "operationId": f"view_{name}",
         "tags": ["views"],
         "parameters": parameters,
         "responses": {

@@ -20,7 +20,7 @@ from kernel.security.access import require_member, require_schema_reader
 from plugins.views.cache import view_cache
 from plugins.views.definition import CompiledView, Definition, NewView, compile_definition
 from plugins.views.meta import describe_meta
-from plugins.views.tables import active_views, read_active, view_versions, views
+from plugins.views.tables import list_active, read_active, view_versions, views
 
 
 def describe(row: Any) -> dict[str, Any]:
@@ -74,13 +74,7 @@ class ViewService:
 
     async def list(self, project_id: str, principal: Principal) -> list[dict[str, Any]]:
         await self._writable(project_id, principal)
-        async with self.tessera.db.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    active_views().where(views.c.project_id == project_id).order_by(views.c.name)
-                )
-            ).all()
-        return [describe(row) for row in rows]
+        return [describe(row) for row in await list_active(self.tessera.db.engine, project_id)]
 
     async def get(self, project_id: str, name: str, principal: Principal) -> dict[str, Any]:
         await self._writable(project_id, principal)
@@ -90,23 +84,17 @@ class ViewService:
         """The view's row with its active definition; 404 ``view_not_found``."""
         return await read_active(self.tessera.db.engine, project_id, name)
 
-    async def runnable(self, project_id: str, name: str, principal: Principal) -> Any:
-        """The active row, for a member of the project (policies decide the rows)."""
-        require_member(principal, project_id)
-        return await self.active(project_id, name)
-
     async def meta(
         self, project_id: str, name: str, principal: Principal, base_url: str
     ) -> dict[str, Any]:
-        """How to call the view (``GET .../meta``), for a member of the project."""
-        row = await self.runnable(project_id, name, principal)
-        definition = Definition.model_validate(row.definition)
-        catalog = await self.tessera.catalog.get(project_id)
-        view = compile_definition(
-            definition, catalog, self.tessera.operators, datetime.now(UTC), lenient=True
-        )
+        """How to call the view (``GET .../meta``), for a member of the project: described
+        from the view as the process's view cache keeps it compiled (404
+        ``view_not_found``; 409 ``view_outdated`` as for running it)."""
+        require_member(principal, project_id)
+        _, active = await view_cache(self.tessera).active(project_id, name)
+        view = active.view
         return describe_meta(
-            view, base_url, project_id, name, definition.sort, self.tessera.operators
+            view, base_url, project_id, name, view.definition.sort, self.tessera.operators
         )
 
     async def change(

@@ -82,6 +82,13 @@ def active_views() -> sa.Select:
     )
 
 
+async def list_active(engine: AsyncEngine, project_id: str) -> list[Any]:
+    """Every view of the project with its active definition, by name."""
+    async with engine.connect() as conn:
+        query = active_views().where(views.c.project_id == project_id).order_by(views.c.name)
+        return list((await conn.execute(query)).all())
+
+
 async def read_active(engine: AsyncEngine, project_id: str, name: str) -> Any:
     """View ``name``'s row with its active definition; 404 ``view_not_found``."""
     async with engine.connect() as conn:
