@@ -1,4 +1,11 @@
-"""Keyset pagination: the ``WHERE`` that continues after a cursor, nulls included.
+"""Keyset pagination: the cursor after a page's last row, and the ``WHERE`` that continues
+after it, nulls included.
+
+A cursor holds the values of the last row's sort keys, signed and bound to a scope by
+the deployment's :class:`~kernel.records.cursor.CursorCodec` (``tessera.cursors``):
+:func:`encode_cursor` makes it from the row, :func:`decode_cursor` turns it back into the
+context values ``k0``, ``k1`` ... that :func:`after_cursor` reads. Records and views both
+page this way, so a cursor's bytes mean the same everywhere.
 
 PostgreSQL sorts nulls last ascending and first descending. For sort keys k1..kn (the last
 always ``id``), the rows after a cursor c are those where, for some i, k1..k(i-1) equal
@@ -13,15 +20,64 @@ way there, and costs what the first page costs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from kernel.catalog.model import FieldDef
+from kernel.errors import BadRequest
+from kernel.fields import FieldValueError
 from kernel.query.contract import SortKey
 from kernel.statements import Params
+
+if TYPE_CHECKING:
+    from kernel.records.cursor import CursorCodec
+
+
+@dataclass(frozen=True, slots=True)
+class CursorPosition:
+    """Where a cursor continues: after the row whose sort-key values it holds."""
+
+    #: The context values ``k0``, ``k1`` ... of :func:`after_cursor`, one per sort key,
+    #: each coerced to its field's type (``None`` for a null).
+    values: dict[str, Any]
+    #: Whether each value is null: :func:`after_cursor`'s ``nulls``, part of the
+    #: statement's shape (and so of its cache key).
+    nulls: tuple[bool, ...]
+
+
+def encode_cursor(
+    cursors: CursorCodec, scope: str, sort: Sequence[SortKey], row: Mapping[str, Any]
+) -> str:
+    """The cursor of the page after ``row`` (the last row shown, keyed by column) sorted by
+    ``sort``, signed for ``scope``: name the listing, its owner and the sort (for instance
+    ``f"{collection id}|{query.sort_signature}"``) so it is refused anywhere else."""
+    return cursors.encode(scope, [row[key.field.column] for key in sort])
+
+
+def decode_cursor(
+    cursors: CursorCodec, scope: str, cursor: str, sort: Sequence[SortKey]
+) -> CursorPosition:
+    """The position a cursor made by :func:`encode_cursor` for ``scope`` and ``sort``
+    holds. A forged, truncated or garbled cursor, one of another scope, or one whose values
+    do not fit ``sort`` is a 400 ``invalid_cursor`` naming ``cursor``."""
+    raw_values = cursors.decode(scope, cursor)
+    if len(raw_values) != len(sort):
+        raise _invalid("cursor does not match the sort")
+    values: dict[str, Any] = {}
+    for index, (key, raw) in enumerate(zip(sort, raw_values, strict=True)):
+        try:
+            values[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
+        except FieldValueError:
+            raise _invalid("cursor does not match the sort") from None
+    return CursorPosition(values, tuple(raw is None for raw in raw_values))
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(message, code="invalid_cursor", field="cursor")
 
 
 def order_by(

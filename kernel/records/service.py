@@ -33,6 +33,7 @@ from kernel.expr import Bound, evaluate
 from kernel.fields import RenderContext
 from kernel.json_values import JsonLimits
 from kernel.query.contract import Limits, ListQuery, parse_list_query, split_cursor
+from kernel.query.keyset import decode_cursor, encode_cursor
 from kernel.records import statements
 from kernel.records.foreign_keys import foreign_key_error
 from kernel.records.includes import Include, resolve_includes
@@ -317,21 +318,15 @@ class RecordService:
         context = self._context(target, principal, **query.values, limit=query.limit + 1)
         nulls: tuple[bool, ...] | None = None
         if cursor is not None:
-            raw_values = self.tessera.cursors.decode(scope, cursor)
-            if len(raw_values) != len(query.sort):
-                raise ValidationFailed("cursor does not match the sort", code="invalid_cursor")
-            for index, (key, raw) in enumerate(zip(query.sort, raw_values, strict=True)):
-                context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
-            nulls = tuple(raw is None for raw in raw_values)
+            position = decode_cursor(self.tessera.cursors, scope, cursor, query.sort)
+            context.update(position.values)
+            nulls = position.nulls
         statement = statements.select_page(runtime, target.rule, query, nulls)
         rows = await self._run(target, self._pool.fetch, statement, context)
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
-            last = rows[-1]
-            next_cursor = self.tessera.cursors.encode(
-                scope, [last[key.field.column] for key in query.sort]
-            )
+            next_cursor = encode_cursor(self.tessera.cursors, scope, query.sort, rows[-1])
         records = await self._records(target, principal, rows)
         if includes:
             await self._expand(target, principal, includes, records)

@@ -58,6 +58,8 @@ from kernel.query import (
     SortKey,
     after_cursor,
     compile_statement,
+    decode_cursor,
+    encode_cursor,
     order_by,
     parse_list_query,
     split_cursor,
@@ -137,12 +139,9 @@ class ViewRunner:
         context.update(self._params(view, dict(everything)))
         nulls = None
         if cursor is not None:
-            raw_values = self.tessera.cursors.decode(page.cursor_scope, cursor)
-            if len(raw_values) != len(sort):
-                raise BadRequest("cursor does not match the sort", code="invalid_cursor")
-            for index, (key, raw) in enumerate(zip(sort, raw_values, strict=True)):
-                context[f"k{index}"] = None if raw is None else key.field.type.coerce(raw)
-            nulls = tuple(raw is None for raw in raw_values)
+            position = decode_cursor(self.tessera.cursors, page.cursor_scope, cursor, sort)
+            context.update(position.values)
+            nulls = position.nulls
         statement_key: Hashable = (
             base.rule is not None,
             None if joined is None else joined.rule is not None,
@@ -158,10 +157,7 @@ class ViewRunner:
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
-            last = rows[-1]
-            next_cursor = self.tessera.cursors.encode(
-                page.cursor_scope, [last[key.field.column] for key in sort]
-            )
+            next_cursor = encode_cursor(self.tessera.cursors, page.cursor_scope, sort, rows[-1])
         output = active.output
         return {
             "data": [render(output, item) for item in rows],
