@@ -288,18 +288,21 @@ class Tessera:
 
     async def stop(self) -> None:
         """Undo :meth:`start`, bounded and complete: cancelled background tasks get
-        ``shutdown_timeout_seconds`` to end (one that does not, or that fails, is logged),
-        and a step that fails is logged, never the end of shutdown: the bus, the database
-        pools and the embedded server are always closed."""
+        ``shutdown_timeout_seconds`` to end, each plugin's ``shutdown`` hook and the event
+        bus's stop get ``plugin_shutdown_timeout_seconds`` (one still running then is
+        cancelled; one that does not end, or that fails, is logged by name), and a step
+        that fails is logged, never the end of shutdown: the bus, the database pools and
+        the embedded server are always closed."""
         timeout = self.settings.shutdown_timeout_seconds
         await stop_step("realtime feeds", self.subscriptions.stop())
         await stop_tasks(self._background, within=timeout)
         self._background.clear()
         await stop_step("api key last-used flush", self.keys.flush_last_used())
         await stop_step("alias usage flush", self.alias_usage.flush())
-        await self.plugins.call_lifecycle("shutdown", reverse=True, tessera=self)
+        plugin_timeout = self.settings.plugin_shutdown_timeout_seconds
+        await self.plugins.call_shutdown("shutdown", within=plugin_timeout, tessera=self)
         await stop_step("event notifier", self.events.close())
-        await stop_step("event bus", self.bus.stop())
+        await stop_step("event bus", self.bus.stop(), within=plugin_timeout)
         await stop_step("database pools", self.db.close())
         if self._embedded is not None:
             await stop_step("embedded PostgreSQL", asyncio.to_thread(self._embedded.stop))
