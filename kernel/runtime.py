@@ -50,8 +50,8 @@ from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
 from kernel.security.principal import Principal
 from kernel.security.references import ApiKeyReferences, PolicyReferences
+from kernel.security.token_cache import ADMINS_CHANNEL, TokenResolver
 from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
-from kernel.security.token_cache import TokenResolver
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
 from kernel.subscriptions import SubscriptionService
@@ -259,6 +259,7 @@ class Tessera:
         self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
         self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
+        self.bus.subscribe(ADMINS_CHANNEL, self.token_cache.evict_admin)
         self.events = EventNotifier(self.bus)
         self.subscriptions.listen(self.bus)
         self.event_retention = EventRetention(

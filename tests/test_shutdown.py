@@ -17,9 +17,9 @@ from kernel.db.pool import PoolClosed
 from kernel.ddl.reconcile import OpReconciler
 from kernel.events.retention import EventRetention
 from kernel.runtime import Tessera
-from tests.fake_plugins import FakeDistributions
 from plugins.jobs.dispatch import Dispatcher
 from plugins.jobs.sweeper import Sweeper
+from tests.fake_plugins import FakeDistributions
 
 Loop = Callable[[Any], Coroutine[Any, Any, None]]
 
