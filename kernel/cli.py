@@ -13,9 +13,9 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.commands import Command
 from kernel.config import Settings, load_settings
@@ -27,6 +27,8 @@ from kernel.errors import ConfigError, PluginError, TesseraError
 from kernel.plugins import installed_entry_points, load_plugins
 from kernel.registry import Registry
 from kernel.runtime import SchemaOutOfDate, Tessera, load_secret_key
+
+T = TypeVar("T")
 
 
 class CommandFailed(Exception):
@@ -173,19 +175,38 @@ def cmd_plugins_list(args: argparse.Namespace) -> None:
         print("  ".join([*cells, row[5]]).rstrip())
 
 
-def cmd_admin_create(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+def _with_kernel(args: argparse.Namespace, work: Callable[[Tessera], Awaitable[T]]) -> T:
+    """Run ``work`` on a started kernel (database and bus, so revocations reach every
+    process), stopped afterwards whatever happened."""
 
-    async def create() -> int:
-        tessera = Tessera.build(settings)
+    async def run() -> T:
+        tessera = Tessera.build(_settings(args))
         await tessera.start()
         try:
-            return await tessera.identity.create_admin(args.email, args.password)
+            return await work(tessera)
         finally:
             await tessera.stop()
 
-    admin_id = asyncio.run(create())
+    return asyncio.run(run())
+
+
+def cmd_admin_create(args: argparse.Namespace) -> None:
+    admin_id = _with_kernel(
+        args, lambda tessera: tessera.identity.create_admin(args.email, args.password)
+    )
     print(f"admin {args.email} created (id {admin_id})")
+
+
+def cmd_admin_set_password(args: argparse.Namespace) -> None:
+    _with_kernel(
+        args, lambda tessera: tessera.identity.set_admin_password(args.email, args.password)
+    )
+    print(f"admin {args.email}: password changed; their earlier sessions are signed out")
+
+
+def cmd_admin_delete(args: argparse.Namespace) -> None:
+    _with_kernel(args, lambda tessera: tessera.identity.delete_admin(args.email))
+    print(f"admin {args.email} deleted; their sessions are signed out")
 
 
 KERNEL_COMMANDS = frozenset({"serve", "migrate", "plugins", "admin"})
@@ -257,6 +278,19 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(run=cmd_admin_create)
+    set_password = admin_commands.add_parser(
+        "set-password",
+        parents=[common],
+        help="change an admin's password (signs out their sessions everywhere)",
+    )
+    set_password.add_argument("--email", required=True)
+    set_password.add_argument("--password", required=True)
+    set_password.set_defaults(run=cmd_admin_set_password)
+    delete = admin_commands.add_parser(
+        "delete", parents=[common], help="delete an admin (signs out their sessions everywhere)"
+    )
+    delete.add_argument("--email", required=True)
+    delete.set_defaults(run=cmd_admin_delete)
 
     for command in extra:
         sub = commands.add_parser(command.name, parents=[common], help=command.help)

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds stopping waits for each group of background tasks and worker threads",
     )
+    plugin_shutdown_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "seconds stopping waits for each plugin's shutdown hook and for the event bus to "
+            "stop (each may itself wait shutdown_timeout_seconds for its tasks, more than once)"
+        ),
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: list[str] = Field(
         default_factory=list, description="browser origins allowed to call the API; '*' for any"

@@ -254,4 +254,9 @@ def startup(tessera: KernelSurface) -> Awaitable[None] | None:
 
 @hookspec
 def shutdown(tessera: KernelSurface) -> Awaitable[None] | None:
-    """Called when the process stops, in reverse plugin order; failures are logged."""
+    """Called when the process stops, in reverse plugin order.
+
+    May return an awaitable, which gets ``plugin_shutdown_timeout_seconds``: one still
+    running then is cancelled. A failure or a timeout is logged naming the plugin, and
+    shutdown goes on. A hook that blocks the event loop cannot be bounded.
+    """

@@ -29,6 +29,7 @@ from kernel import hookspecs
 from kernel.config import PluginSettings, Settings, describe_validation_error
 from kernel.errors import PluginError
 from kernel.plugin_info import PluginInfo
+from kernel.tasks import stop_step
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +144,25 @@ class PluginSet:
             for result in caller(**kwargs)
         ]
 
-    async def call_lifecycle(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> None:
-        """Call a lifecycle hook, awaiting awaitables. Errors name the plugin.
-
-        At startup (``reverse=False``) an error stops startup; at shutdown, plugins are
-        called in reverse order and an error is logged.
-        """
-        callers = self._callers_of(hook)
-        for plugin_name, caller in reversed(callers) if reverse else callers:
+    async def call_lifecycle(self, hook: str, **kwargs: Any) -> None:
+        """Call a start-time lifecycle hook in call order, awaiting awaitables; an error
+        stops startup as a :class:`PluginError` naming the plugin."""
+        for plugin_name, caller in self._callers_of(hook):
             try:
                 await _settle(caller(**kwargs))
             except Exception as error:
-                if not reverse:
-                    raise PluginError(f"plugin {plugin_name}: {hook} failed: {error}") from error
-                log.exception("plugin %s: %s failed", plugin_name, hook)
+                raise PluginError(f"plugin {plugin_name}: {hook} failed: {error}") from error
+
+    async def call_shutdown(self, hook: str, *, within: float, **kwargs: Any) -> None:
+        """Call a stop-time lifecycle hook on each plugin in reverse call order, giving each
+        plugin's call (and the awaitable it returns) at most ``within`` seconds.
+
+        Never raises for what a plugin did: one that fails, or is still running at its
+        deadline (then cancelled), is logged by name and the next plugin is called. Only
+        the awaitable is bounded: a plugin that blocks the event loop blocks the process.
+        """
+        for plugin_name, caller in reversed(self._callers_of(hook)):
+            await stop_step(f"plugin {plugin_name}: {hook}", _call(caller, kwargs), within=within)
 
     async def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a notification hook; each plugin's failure is logged and isolated (a
@@ -195,6 +201,12 @@ def per_plugin_callers(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, p
 
 def _is_wrapper(impl: pluggy.HookImpl) -> bool:
     return impl.wrapper or impl.hookwrapper
+
+
+async def _call(caller: pluggy.HookCaller, kwargs: dict[str, Any]) -> None:
+    """Call ``caller`` and settle its results, inside the awaitable so that an exception
+    raised by the call itself is the awaitable's."""
+    await _settle(caller(**kwargs))
 
 
 async def _settle(results: list[Any]) -> None:

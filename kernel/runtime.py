@@ -50,8 +50,8 @@ from kernel.security.identity import IdentityService
 from kernel.security.keys import KeyService
 from kernel.security.principal import Principal
 from kernel.security.references import ApiKeyReferences, PolicyReferences
+from kernel.security.token_cache import ADMINS_CHANNEL, TokenResolver
 from kernel.security.token_cache import CHANNEL as TOKENS_CHANNEL
-from kernel.security.token_cache import TokenResolver
 from kernel.security.tokens import TokenService
 from kernel.storage import StorageBackend
 from kernel.subscriptions import SubscriptionService
@@ -259,6 +259,7 @@ class Tessera:
         self.bus.subscribe(CATALOG_CHANNEL, self.catalog.on_bus_message)
         self.bus.subscribe(KEYS_CHANNEL, self.keys.evict)
         self.bus.subscribe(TOKENS_CHANNEL, self.token_cache.evict)
+        self.bus.subscribe(ADMINS_CHANNEL, self.token_cache.evict_admin)
         self.events = EventNotifier(self.bus)
         self.subscriptions.listen(self.bus)
         self.event_retention = EventRetention(
@@ -288,18 +289,21 @@ class Tessera:
 
     async def stop(self) -> None:
         """Undo :meth:`start`, bounded and complete: cancelled background tasks get
-        ``shutdown_timeout_seconds`` to end (one that does not, or that fails, is logged),
-        and a step that fails is logged, never the end of shutdown: the bus, the database
-        pools and the embedded server are always closed."""
+        ``shutdown_timeout_seconds`` to end, each plugin's ``shutdown`` hook and the event
+        bus's stop get ``plugin_shutdown_timeout_seconds`` (one still running then is
+        cancelled; one that does not end, or that fails, is logged by name), and a step
+        that fails is logged, never the end of shutdown: the bus, the database pools and
+        the embedded server are always closed."""
         timeout = self.settings.shutdown_timeout_seconds
         await stop_step("realtime feeds", self.subscriptions.stop())
         await stop_tasks(self._background, within=timeout)
         self._background.clear()
         await stop_step("api key last-used flush", self.keys.flush_last_used())
         await stop_step("alias usage flush", self.alias_usage.flush())
-        await self.plugins.call_lifecycle("shutdown", reverse=True, tessera=self)
+        plugin_timeout = self.settings.plugin_shutdown_timeout_seconds
+        await self.plugins.call_shutdown("shutdown", within=plugin_timeout, tessera=self)
         await stop_step("event notifier", self.events.close())
-        await stop_step("event bus", self.bus.stop())
+        await stop_step("event bus", self.bus.stop(), within=plugin_timeout)
         await stop_step("database pools", self.db.close())
         if self._embedded is not None:
             await stop_step("embedded PostgreSQL", asyncio.to_thread(self._embedded.stop))

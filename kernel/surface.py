@@ -106,7 +106,8 @@ class KernelSurface(Protocol):
     async def resolve_token(self, token: str) -> Principal:
         """The principal of a session token (what ``/api/admin/login`` and a project's
         ``auth/login`` issue), as the API resolves a bearer token: verified and its
-        account checked to still exist once per process, then cached until its ``exp``.
+        account checked to still exist (an admin's with the password the token was issued
+        under) once per process, then cached until its ``exp`` or its revocation.
         Raises :class:`kernel.Unauthorized` (``invalid_token``, ``token_expired``,
         ``token_revoked``). Needs a started kernel."""
         ...

@@ -5,7 +5,8 @@ dispatcher, a bus listener, ...) are cancelled when it stops. :func:`stop_tasks`
 them and waits at most ``timeout`` seconds: a task that swallows its cancellation is left
 running (logged) instead of blocking ``stop()`` for ever, and one that ends with an error
 other than its cancellation is logged instead of skipping the rest of shutdown. Its caller
-then closes what the tasks used (pools, buses, locks) whatever became of them.
+then closes what the tasks used (pools, buses, locks) whatever became of them, each with
+:func:`stop_step`, which bounds a step the same way and logs instead of raising.
 """
 
 from __future__ import annotations
@@ -45,10 +46,25 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, within: float) -> No
         )
 
 
-async def stop_step(step: str, stopping: Awaitable[object]) -> None:
-    """Await one step of a shutdown (closing a pool, a client, a lock); its failure is
-    logged, naming ``step``, so the steps after it still run."""
+async def stop_step(step: str, stopping: Awaitable[object], *, within: float | None = None) -> None:
+    """Await one step of a shutdown (closing a pool, a client, a lock, a plugin's
+    ``shutdown`` hook), at most ``within`` seconds when given.
+
+    Never raises for what the step did: a failure is logged naming ``step``, and a step
+    still running at the deadline is cancelled and logged, so the steps after it still run
+    (one that swallows its cancellation is left running). Cancelling the caller while it
+    waits cancels the step and the caller.
+    """
+    task = asyncio.ensure_future(stopping)
     try:
-        await stopping
-    except Exception:
-        log.exception("stopping: %s failed", step)
+        done, _ = await asyncio.wait({task}, timeout=within)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        log.error("stopping: %s did not finish within %s s; cancelled", step, within)
+    elif task.cancelled():
+        log.error("stopping: %s was cancelled", step)
+    elif task.exception() is not None:
+        log.error("stopping: %s failed", step, exc_info=task.exception())

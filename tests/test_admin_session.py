@@ -8,8 +8,10 @@ import secrets
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from admin import cookies
+from kernel.db.schema import admins
 from kernel.security.principal import Principal
 from kernel.security.tokens import TokenService
 from tests.conftest import ADMIN_EMAIL
@@ -27,10 +29,15 @@ async def the_admin(client: httpx.AsyncClient, admin_headers: dict[str, str]) ->
     return await tessera.resolve_token(bearer(admin_headers))
 
 
-def issued(client: httpx.AsyncClient, principal: Principal, ttl_seconds: int) -> str:
-    """A token for ``principal`` signed with the server's key."""
+async def issued(client: httpx.AsyncClient, principal: Principal, ttl_seconds: int) -> str:
+    """A token for ``principal`` signed with the server's key, stamped with the admin's
+    current password as ``/api/admin/login`` stamps it (none for an admin that is gone)."""
     tessera = client.app.state.tessera  # type: ignore[attr-defined]
-    return TokenService(tessera.secret_key, ttl_seconds=ttl_seconds).issue(principal)
+    async with tessera.db.engine.connect() as conn:
+        credential = (
+            await conn.execute(sa.select(admins.c.password_hash).where(admins.c.id == principal.id))
+        ).scalar_one_or_none()
+    return TokenService(tessera.secret_key, ttl_seconds=ttl_seconds).issue(principal, credential)
 
 
 def assert_sent_to_login(response: httpx.Response) -> None:
@@ -43,7 +50,9 @@ async def test_an_admin_session_is_verified_once_then_served_from_the_cache(
     client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A token no earlier test used (its exp differs), so this test sees its first use.
-    token = issued(client, await the_admin(client, admin_headers), 3600 + secrets.randbelow(9999))
+    token = await issued(
+        client, await the_admin(client, admin_headers), 3600 + secrets.randbelow(9999)
+    )
     verified = verifications(client, monkeypatch)
     for _ in range(3):
         response = await client.get(PAGE, headers=session_cookie(token))
@@ -65,7 +74,7 @@ async def test_a_tampered_session_goes_to_the_login_page(
 async def test_an_expired_session_goes_to_the_login_page(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    expired = issued(client, await the_admin(client, admin_headers), -60)
+    expired = await issued(client, await the_admin(client, admin_headers), -60)
     assert_sent_to_login(await client.get(PAGE, headers=session_cookie(expired)))
 
 
@@ -74,7 +83,7 @@ async def test_a_session_of_an_admin_that_no_longer_exists_goes_to_the_login_pag
 ) -> None:
     admin = await the_admin(client, admin_headers)
     gone = Principal(kind="admin", id=2**31 - 1, email="gone@example.com", role=admin.role)
-    orphan = issued(client, gone, 3600)
+    orphan = await issued(client, gone, 3600)
     assert_sent_to_login(await client.get(PAGE, headers=session_cookie(orphan)))
     # Not cached: refused again on the next page too.
     assert_sent_to_login(await client.get(PAGE, headers=session_cookie(orphan)))

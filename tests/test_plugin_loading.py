@@ -374,14 +374,14 @@ async def test_lifecycle_runs_in_order_and_shutdown_in_reverse(
     events = notifying_plugins(fake_distributions)
     plugins = load_plugins(settings(enabled=["n.second", "n.first"]))
     await plugins.call_lifecycle("startup", tessera=None)
-    await plugins.call_lifecycle("shutdown", reverse=True, tessera=None)
+    await plugins.call_shutdown("shutdown", within=10, tessera=None)
     assert events == [
         ("second", "startup"),
         ("first", "startup"),
         ("first", "shutdown"),
         ("second", "shutdown"),
     ]
-    assert "plugin n.second: shutdown failed" in caplog.messages
+    assert "stopping: plugin n.second: shutdown failed" in caplog.messages
 
 
 def test_a_plugin_may_not_both_wrap_and_implement_a_hook(

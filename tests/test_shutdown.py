@@ -1,6 +1,7 @@
 """Stopping a process is bounded and complete: a background loop that swallows its
-cancellation, or fails on it, is logged, and the pools, the bus and the jobs machinery are
-still closed (kernel/tasks.py, ``Tessera.stop``, ``JobHost.stop``)."""
+cancellation, or fails on it, and a plugin whose ``shutdown`` hook hangs or raises, are
+logged, and the pools, the bus and the jobs machinery are still closed (kernel/tasks.py,
+``Tessera.stop``, ``PluginSet.call_shutdown``, ``JobHost.stop``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kernel.events.retention import EventRetention
 from kernel.runtime import Tessera
 from plugins.jobs.dispatch import Dispatcher
 from plugins.jobs.sweeper import Sweeper
+from tests.fake_plugins import FakeDistributions
 
 Loop = Callable[[Any], Coroutine[Any, Any, None]]
 
@@ -72,7 +74,9 @@ async def misbehaving() -> AsyncIterator[Misbehaving]:
 
 
 def _settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(shutdown_timeout_seconds=0.2, db_pool_size=2)
+    return make_settings(
+        shutdown_timeout_seconds=0.2, plugin_shutdown_timeout_seconds=3, db_pool_size=2
+    )
 
 
 async def _assert_closed(tessera: Tessera) -> None:
@@ -124,4 +128,59 @@ async def test_a_failing_close_step_does_not_skip_the_next(
     with caplog.at_level(logging.ERROR, logger="kernel.tasks"):
         await tessera.stop()
     assert "stopping: event notifier failed" in caplog.text
+    await _assert_closed(tessera)
+
+
+#: A plugin whose shutdown never ends by itself; it notes its cancellation.
+STUCK_PLUGIN = """
+    import asyncio
+    from kernel import hookimpl
+
+    cancelled = []
+
+    @hookimpl
+    async def shutdown(tessera):
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+"""
+
+#: A plugin whose shutdown raises before returning anything.
+BROKEN_PLUGIN = """
+    from kernel import hookimpl
+
+    @hookimpl
+    def shutdown(tessera):
+        raise RuntimeError("the broken plugin cannot stop")
+"""
+
+
+@pytest.mark.timeout(60)
+async def test_stop_goes_past_plugins_whose_shutdown_hangs_or_raises(
+    make_settings: Callable[..., Settings],
+    fake_distributions: FakeDistributions,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_distributions.add(
+        "tests-misbehaving-plugins",
+        {"stuck": "stuck_plugin", "broken": "broken_plugin"},
+        {"stuck_plugin": STUCK_PLUGIN, "broken_plugin": BROKEN_PLUGIN},
+    )
+    tessera = Tessera.build(_settings(make_settings))
+    assert {"stuck", "broken", "jobs"} <= set(tessera.plugins.names)
+    await tessera.start()
+    host = tessera.state["jobs"]
+    with caplog.at_level(logging.ERROR, logger="kernel.tasks"):
+        await tessera.stop()
+    assert "stopping: plugin stuck: shutdown did not finish within 3.0 s; cancelled" in (
+        caplog.messages
+    )
+    assert "stopping: plugin broken: shutdown failed" in caplog.messages
+    assert "the broken plugin cannot stop" in caplog.text
+    await asyncio.sleep(0)  # the stuck hook's task runs its cancellation
+    assert __import__("stuck_plugin").cancelled == [True]
+    # The other plugins' shutdown hooks still ran, and the kernel closed what it holds.
+    assert host.http.is_closed
     await _assert_closed(tessera)

@@ -15,7 +15,7 @@ import pytest
 from kernel.config import Settings
 from kernel.security.principal import END_USER_SCOPES, Principal
 from kernel.security.token_cache import TokenResolver
-from kernel.security.tokens import TokenService
+from kernel.security.tokens import TokenService, VerifiedToken
 from tests.conftest import Api, running, unique_id
 from tests.test_catalog_cache import eventually
 
@@ -57,7 +57,7 @@ def verifications(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) ->
     verified: list[str] = []
     original = tessera.tokens.verify_with_expiry
 
-    def counting(token: str) -> tuple[Principal, int]:
+    def counting(token: str) -> VerifiedToken:
         verified.append(token)
         return original(token)
 
@@ -209,13 +209,13 @@ async def test_a_lookup_that_races_a_revocation_is_not_cached(
 ) -> None:
     headers = await api.user("racing@example.com")
     resolver = resolver_of(api.client)
-    original = resolver._subject_exists
+    original = resolver._subject_current
 
-    async def revoked_meanwhile(principal: Principal) -> Any:
-        exists = await original(principal)
+    async def revoked_meanwhile(verified: VerifiedToken) -> Any:
+        current = await original(verified)
         resolver.evict(api.project)  # the bus delivered a revocation while we looked
-        return exists
+        return current
 
-    monkeypatch.setattr(resolver, "_subject_exists", revoked_meanwhile)
+    monkeypatch.setattr(resolver, "_subject_current", revoked_meanwhile)
     assert (await api.client.get(items, headers=headers)).status_code == 200
     assert resolver.cached(bearer(headers)) is None

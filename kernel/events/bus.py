@@ -2,7 +2,8 @@
 
 A bus carries short messages on named channels: ``catalog`` (a project's catalog version
 changed), ``events`` (new outbox events were committed), ``keys`` (an API key was revoked),
-``tokens`` (a deleted project's user tokens were revoked).
+``tokens`` (a deleted project's user tokens were revoked), ``admin-tokens`` (an admin was
+deleted or their password changed).
 Payloads stay small (under 4 KB); anything larger is read from PostgreSQL by id. A bus may
 drop messages while reconnecting: every consumer recovers from PostgreSQL, so a lost
 message delays work and never loses it.

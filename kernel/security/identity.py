@@ -1,4 +1,5 @@
-"""Admins and project users: sign-up, sign-in, and the first admin."""
+"""Admins and project users: sign-up, sign-in, the first admin, and changing or removing an
+admin (which revokes the admin's tokens in every process)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kernel.audit import record_audit
 from kernel.db.schema import admins, project_users
-from kernel.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from kernel.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from kernel.security.passwords import (
     DUMMY_HASH,
     check_password_strength,
@@ -20,6 +21,7 @@ from kernel.security.passwords import (
     verify_password,
 )
 from kernel.security.principal import ANONYMOUS, END_USER_SCOPES, Principal
+from kernel.security.token_cache import ADMINS_CHANNEL
 
 if TYPE_CHECKING:
     from kernel.runtime import Tessera
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+#: Who audit logs name for a change made with the ``tessera`` command.
+COMMAND_LINE = Principal(kind="admin", name="tessera command line")
 
 
 def normalise_email(email: object) -> str:
@@ -107,9 +111,74 @@ class IdentityService:
             )
         principal = Principal(kind="admin", id=row.id, role="admin", email=row.email)
         return {
-            "token": self.tessera.tokens.issue(principal),
+            "token": self.tessera.tokens.issue(principal, credential=row.password_hash),
             "admin": {"id": row.id, "email": row.email},
         }
+
+    async def set_admin_password(
+        self, email: str, password: str, actor: Principal = COMMAND_LINE
+    ) -> int:
+        """Give the admin ``email`` a new password and revoke every token issued before it,
+        in every process; the admin's id. :class:`NotFound` (``admin_not_found``) when no
+        such admin exists, :class:`ValidationFailed` for a weak password."""
+        email = normalise_email(email)
+        check_password_strength(password)
+        password_hash = await hash_password(password)
+        async with self.tessera.db.engine.begin() as conn:
+            admin_id = (
+                await conn.execute(
+                    admins.update()
+                    .where(admins.c.email == email)
+                    .values(password_hash=password_hash)
+                    .returning(admins.c.id)
+                )
+            ).scalar_one_or_none()
+            if admin_id is None:
+                raise NotFound(f"no admin with email {email}", code="admin_not_found")
+            await record_audit(
+                conn, actor=actor, action="admin.password", target_type="admin", target=email
+            )
+        await self.revoke_admin_tokens(admin_id)
+        return admin_id
+
+    async def delete_admin(self, email: str, actor: Principal = COMMAND_LINE) -> int:
+        """Delete the admin ``email`` and revoke their tokens in every process; their id.
+        :class:`NotFound` (``admin_not_found``) when no such admin exists,
+        :class:`Conflict` (``last_admin``) for the only admin left."""
+        email = normalise_email(email)
+        async with self.tessera.db.engine.begin() as conn:
+            # Locking every admin row makes two concurrent deletes of the last two wait in
+            # turn, so the second one sees that only one admin is left.
+            ids_by_email = {
+                row.email: row.id
+                for row in await conn.execute(
+                    sa.select(admins.c.id, admins.c.email).with_for_update()
+                )
+            }
+            if email not in ids_by_email:
+                raise NotFound(f"no admin with email {email}", code="admin_not_found")
+            if len(ids_by_email) == 1:
+                raise Conflict(
+                    f"{email} is the only admin; create another before deleting it",
+                    code="last_admin",
+                )
+            await conn.execute(admins.delete().where(admins.c.id == ids_by_email[email]))
+            await record_audit(
+                conn,
+                actor=actor,
+                action="admin.delete",
+                target_type="admin",
+                target=email,
+                before={"id": ids_by_email[email], "email": email},
+            )
+        await self.revoke_admin_tokens(ids_by_email[email])
+        return ids_by_email[email]
+
+    async def revoke_admin_tokens(self, admin_id: int) -> None:
+        """Forget the admin's cached tokens here at once and in every other process over
+        the bus; each is then verified again, and refused, on its next use."""
+        self.tessera.token_cache.evict_admin(str(admin_id))
+        await self.tessera.bus.publish(ADMINS_CHANNEL, str(admin_id))
 
     # -- project users ------------------------------------------------------------------
 

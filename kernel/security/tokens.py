@@ -1,9 +1,16 @@
-"""JSON Web Tokens (HS256) for admins and project users."""
+"""JSON Web Tokens (HS256) for admins and project users.
+
+An admin's token also carries a stamp of the admin's password hash (claim ``cred``, a keyed
+digest that reveals nothing about the hash): changing the password changes the stamp, so
+every token issued before the change is refused once it is verified again.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 
@@ -13,6 +20,15 @@ from kernel.security.principal import END_USER_SCOPES, Principal
 ALGORITHM = "HS256"
 
 
+class VerifiedToken(NamedTuple):
+    """What a valid token says: its principal, its ``exp`` (Unix seconds), and the stamp of
+    the credential it was issued against (``None`` when it carries none)."""
+
+    principal: Principal
+    expires: int
+    credential_stamp: str | None
+
+
 class TokenService:
     """Issues and verifies tokens signed with the deployment's secret key."""
 
@@ -20,7 +36,9 @@ class TokenService:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, principal: Principal) -> str:
+    def issue(self, principal: Principal, credential: str | None = None) -> str:
+        """A token for ``principal``; with ``credential`` (the account's password hash) it
+        carries :meth:`stamp` of it, and is valid only while that credential is."""
         now = int(time.time())
         claims = {
             "sub": str(principal.id),
@@ -32,15 +50,24 @@ class TokenService:
         }
         if principal.project_id is not None:
             claims["project"] = principal.project_id
+        if credential is not None:
+            claims["cred"] = self.stamp(credential)
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def stamp(self, credential: str) -> str:
+        """A digest of ``credential`` keyed with the secret: equal for equal credentials,
+        useless for guessing the credential from a token."""
+        digest = hmac.new(self._secret, b"token-credential:" + credential.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token carries; :class:`Unauthorized` otherwise."""
         return self.verify_with_expiry(token)[0]
 
-    def verify_with_expiry(self, token: str) -> tuple[Principal, int]:
-        """The principal a valid token carries and its ``exp`` (Unix seconds), after which
-        the token is refused; :class:`Unauthorized` for an expired or invalid token."""
+    def verify_with_expiry(self, token: str) -> VerifiedToken:
+        """The principal a valid token carries, its ``exp`` (Unix seconds), after which the
+        token is refused, and its credential stamp; :class:`Unauthorized` for an expired or
+        invalid token."""
         try:
             claims = jwt.decode(
                 token,
@@ -52,8 +79,11 @@ class TokenService:
             raise Unauthorized("token expired; sign in again", code="token_expired") from None
         except jwt.PyJWTError:
             raise Unauthorized("invalid token", code="invalid_token") from None
+        stamp = claims.get("cred")
         # PyJWT accepted ``exp`` as anything int() takes.
-        return _principal(claims), int(claims["exp"])
+        return VerifiedToken(
+            _principal(claims), int(claims["exp"]), stamp if isinstance(stamp, str) else None
+        )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -9,38 +9,26 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import NotFound
-from kernel.db.schema import projects
-
-metadata = sa.MetaData(
-    schema="tessera",
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
+from kernel.db.schema import (
+    NAMING_CONVENTION,
+    SCHEMA,
+    id_column,
+    parent_column,
+    project_column,
+    timestamp_column,
 )
 
-
-def _now() -> sa.Column:
-    return sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    )
-
+metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
 views = sa.Table(
     "views",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column(
-        "project_id", sa.Text, sa.ForeignKey(projects.c.id, ondelete="CASCADE"), nullable=False
-    ),
+    id_column(),
+    project_column(),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("active_version", sa.Integer, nullable=False),
     sa.Column("created_by", JSONB, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    timestamp_column("created_at"),
     sa.UniqueConstraint("project_id", "name"),
 )
 
@@ -49,18 +37,11 @@ views = sa.Table(
 view_versions = sa.Table(
     "view_versions",
     metadata,
-    sa.Column(
-        "view_id",
-        sa.BigInteger,
-        sa.ForeignKey("tessera.views.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    parent_column("view_id", views.c.id, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("definition", JSONB, nullable=False),
     sa.Column("created_by", JSONB, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    timestamp_column("created_at"),
 )
 
 

@@ -18,19 +18,37 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# Column shapes this revision repeats. Kept here, not imported: a revision that has run
+# must create the same tables for ever, whatever later code does.
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False)
+
+
+def _timestamp(name: str) -> sa.Column:
+    return sa.Column(
+        name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+    )
+
+
+def _cascade(table: str, column: str, parent: str) -> sa.ForeignKeyConstraint:
+    """``table.column`` references ``parent.id``; rows go with their parent."""
+    return sa.ForeignKeyConstraint(
+        [column],
+        [f"tessera.{parent}.id"],
+        name=op.f(f"fk_{table}_{column}_{parent}"),
+        ondelete="CASCADE",
+    )
+
 
 def upgrade() -> None:
     op.create_table(
         "admins",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("email", sa.Text(), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_admins")),
         sa.UniqueConstraint("email", name=op.f("uq_admins_email")),
@@ -38,7 +56,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_events",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=True),
         sa.Column("actor", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("action", sa.Text(), nullable=False),
@@ -46,12 +64,7 @@ def upgrade() -> None:
         sa.Column("target", sa.Text(), nullable=False),
         sa.Column("before", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("after", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
         schema="tessera",
     )
@@ -64,7 +77,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column(
             "xact_id", Xid8(), server_default=sa.text("pg_current_xact_id()"), nullable=False
         ),
@@ -81,12 +94,7 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
         ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         schema="tessera",
     )
@@ -111,24 +119,14 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
         ),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         schema="tessera",
     )
     op.create_table(
         "api_keys",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("prefix", sa.Text(), nullable=False),
@@ -137,20 +135,10 @@ def upgrade() -> None:
         sa.Column("collections", postgresql.ARRAY(sa.Text()), nullable=True),
         sa.Column("role", sa.Text(), server_default="service", nullable=False),
         sa.Column("created_by", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["tessera.projects.id"],
-            name=op.f("fk_api_keys_project_id_projects"),
-            ondelete="CASCADE",
-        ),
+        _cascade("api_keys", "project_id", "projects"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
         schema="tessera",
@@ -160,62 +148,37 @@ def upgrade() -> None:
     )
     op.create_table(
         "collections",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("display_name", sa.Text(), nullable=False),
         sa.Column("sql_table_name", sa.Text(), nullable=False),
         sa.Column("is_deleted", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["tessera.projects.id"],
-            name=op.f("fk_collections_project_id_projects"),
-            ondelete="CASCADE",
-        ),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
+        _cascade("collections", "project_id", "projects"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collections")),
         sa.UniqueConstraint("project_id", "name", name=op.f("uq_collections_project_id_name")),
         schema="tessera",
     )
     op.create_table(
         "project_users",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=False),
         sa.Column("email", sa.Text(), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
         sa.Column("role", sa.Text(), server_default="user", nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["tessera.projects.id"],
-            name=op.f("fk_project_users_project_id_projects"),
-            ondelete="CASCADE",
-        ),
+        _cascade("project_users", "project_id", "projects"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_project_users")),
         sa.UniqueConstraint("project_id", "email", name=op.f("uq_project_users_project_id_email")),
         schema="tessera",
     )
     op.create_table(
         "schema_ops",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=False),
         sa.Column("op", sa.Text(), nullable=False),
         sa.Column("args", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -242,23 +205,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("actor", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status in ('pending', 'running', 'applied', 'failed')",
             name=op.f("ck_schema_ops_status"),
         ),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["tessera.projects.id"],
-            name=op.f("fk_schema_ops_project_id_projects"),
-            ondelete="CASCADE",
-        ),
+        _cascade("schema_ops", "project_id", "projects"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schema_ops")),
         schema="tessera",
     )
@@ -271,7 +224,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "fields",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("collection_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("display_name", sa.Text(), nullable=False),
@@ -290,24 +243,9 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("is_deleted", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["collection_id"],
-            ["tessera.collections.id"],
-            name=op.f("fk_fields_collection_id_collections"),
-            ondelete="CASCADE",
-        ),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
+        _cascade("fields", "collection_id", "collections"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fields")),
         sa.UniqueConstraint("collection_id", "name", name=op.f("uq_fields_collection_id_name")),
         schema="tessera",
@@ -317,28 +255,18 @@ def upgrade() -> None:
         sa.Column("collection_id", sa.BigInteger(), nullable=False),
         sa.Column("action", sa.Text(), nullable=False),
         sa.Column("rule", sa.Text(), nullable=True),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("updated_at"),
         sa.CheckConstraint(
             "action in ('list', 'read', 'create', 'update', 'delete')",
             name=op.f("ck_policies_action"),
         ),
-        sa.ForeignKeyConstraint(
-            ["collection_id"],
-            ["tessera.collections.id"],
-            name=op.f("fk_policies_collection_id_collections"),
-            ondelete="CASCADE",
-        ),
+        _cascade("policies", "collection_id", "collections"),
         sa.PrimaryKeyConstraint("collection_id", "action", name=op.f("pk_policies")),
         schema="tessera",
     )
     op.create_table(
         "aliases",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        _id(),
         sa.Column("project_id", sa.Text(), nullable=False),
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("old_name", sa.Text(), nullable=False),
@@ -346,32 +274,12 @@ def upgrade() -> None:
         sa.Column("field_id", sa.BigInteger(), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        _timestamp("created_at"),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("kind in ('collection', 'field')", name=op.f("ck_aliases_kind")),
-        sa.ForeignKeyConstraint(
-            ["collection_id"],
-            ["tessera.collections.id"],
-            name=op.f("fk_aliases_collection_id_collections"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["field_id"],
-            ["tessera.fields.id"],
-            name=op.f("fk_aliases_field_id_fields"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["project_id"],
-            ["tessera.projects.id"],
-            name=op.f("fk_aliases_project_id_projects"),
-            ondelete="CASCADE",
-        ),
+        _cascade("aliases", "collection_id", "collections"),
+        _cascade("aliases", "field_id", "fields"),
+        _cascade("aliases", "project_id", "projects"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_aliases")),
         schema="tessera",
     )
