@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server import TesseraServer, run_tessera, tessera_env
+from tests.services import create_database, drop_database
 
 
 def test_plugins_list_prints_the_builtins() -> None:
@@ -35,8 +38,19 @@ def test_unknown_plugin_stops_the_cli_in_one_line() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_migrate_and_admin_create(database_url: str, tmp_path: Path) -> None:
-    env = tessera_env(TESSERA_DATABASE_URL=database_url, TESSERA_DATA_DIR=str(tmp_path))
+@pytest.fixture
+async def empty_database(postgres_server: str) -> AsyncIterator[str]:
+    """A database of its own: the admin this file creates must not become the shared test
+    database's first admin (a server started later would then not create its own)."""
+    url = await create_database(postgres_server, "tessera_cli")
+    try:
+        yield url
+    finally:
+        await drop_database(postgres_server, url)
+
+
+def test_migrate_and_admin_create(empty_database: str, tmp_path: Path) -> None:
+    env = tessera_env(TESSERA_DATABASE_URL=empty_database, TESSERA_DATA_DIR=str(tmp_path))
     migrated = run_tessera(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
     assert "platform schema at 0003" in migrated.stdout
