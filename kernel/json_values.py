@@ -120,10 +120,47 @@ def decode_stored_json(data: bytes | str) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return _with_fragments(data)
-    # Depth never exceeds the number of opening brackets: most values are decided here.
-    if data.count(b"[") + data.count(b"{") <= RENDER_DEPTH or nesting_depth(value) <= RENDER_DEPTH:
+    if _within_render_depth(data, value):
         return value
     return _with_fragments(data)
+
+
+def _probe_write_depth() -> int:
+    """How many levels of arrays orjson writes (254 in orjson 3), found by trying, so
+    that :func:`_within_render_depth` stays exact should another orjson write more."""
+    value: list[Any] = []
+    depth = 1
+    while True:
+        try:
+            orjson.dumps([value])
+        except orjson.JSONEncodeError:
+            return depth
+        value, depth = [value], depth + 1
+
+
+#: The levels orjson writes, and the arrays that wrapped around a value leave it exactly
+#: :data:`RENDER_DEPTH` levels to write.
+WRITE_DEPTH = _probe_write_depth()
+_PADDING = WRITE_DEPTH - RENDER_DEPTH
+
+
+def _within_render_depth(data: bytes, value: Any) -> bool:
+    """Whether ``value``, parsed from ``data``, nests at most :data:`RENDER_DEPTH` levels,
+    cheapest test first: every level takes two bytes and one opening bracket of the text,
+    so short texts and texts with few brackets are decided there (most values); else
+    orjson writes the value wrapped in :data:`_PADDING` arrays, in C, which succeeds
+    exactly when it is shallow enough; only a value orjson refuses to write for another
+    reason is walked in Python."""
+    if len(data) <= 2 * RENDER_DEPTH or data.count(b"[") + data.count(b"{") <= RENDER_DEPTH:
+        return True
+    wrapped = value
+    for _ in range(_PADDING):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return nesting_depth(value) <= RENDER_DEPTH
+    return True
 
 
 #: How many levels of a deep stored value are still parsed into lists and dicts (what a

@@ -126,21 +126,76 @@ async def read_events(
     *,
     project_id: str | None = None,
     limit: int = 500,
+    through: Position | None = None,
 ) -> list[Event]:
-    """Up to ``limit`` final events after ``after``, oldest first (one project, or all)."""
-    project_clause = "AND project_id = $4" if project_id is not None else ""
+    """Up to ``limit`` final events after ``after``, oldest first (one project, or all).
+
+    ``through`` stops the read at that position, included: with a position
+    :func:`read_event_heads` returned, it reads exactly the events those heads stand for."""
+    clauses, arguments = _bounds(after, limit, through=through)
+    if project_id is not None:
+        arguments.append(project_id)
+        clauses.append(f"project_id = ${len(arguments)}")
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM tessera.events "
-        "WHERE (xact_id, id) > ($1::text::xid8, $2::bigint) "
-        "AND xact_id < pg_snapshot_xmin(pg_current_snapshot()) "
-        f"{project_clause} ORDER BY xact_id, id LIMIT $3",
-        *(
-            [str(after.xact_id), after.id, limit, project_id]
-            if project_id is not None
-            else [str(after.xact_id), after.id, limit]
-        ),
+        f"SELECT {_COLUMNS} FROM tessera.events WHERE {' AND '.join(clauses)}"
+        " ORDER BY xact_id, id LIMIT $3",
+        *arguments,
     )
     return [_event(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class EventHead:
+    """Where an event is and whose it is, without its payload."""
+
+    position: Position
+    project_id: str
+
+
+async def read_event_heads(
+    conn: asyncpg.Connection, after: Position, *, limit: int = 500, final_below: int | None = None
+) -> list[EventHead]:
+    """The positions and projects of the events :func:`read_events` would return (all
+    projects), without reading or decoding their payloads: a reader that skips most
+    events reads the batch in full with :func:`read_events` ``(through=...)`` when it must.
+
+    ``final_below`` is a transaction id horizon the caller read earlier in the same
+    transaction as ``pg_snapshot_xmin(pg_current_snapshot())`` (never anything else:
+    events of transactions at or above a snapshot's xmin may still commit). Only events
+    below it are read, so everything committed before them was visible to that earlier
+    statement too. Without it, this statement's own horizon applies."""
+    clauses, arguments = _bounds(after, limit, final_below=final_below)
+    rows = await conn.fetch(
+        "SELECT xact_id::text::bigint AS xact, id, project_id FROM tessera.events"
+        f" WHERE {' AND '.join(clauses)} ORDER BY xact_id, id LIMIT $3",
+        *arguments,
+    )
+    return [EventHead(Position(row["xact"], row["id"]), row["project_id"]) for row in rows]
+
+
+def _bounds(
+    after: Position,
+    limit: int,
+    *,
+    through: Position | None = None,
+    final_below: int | None = None,
+) -> tuple[list[str], list[Any]]:
+    """The conditions (and their arguments ``$1``..) of a read after ``after``: final
+    events only (below ``final_below``, else this statement's horizon), up to ``through``
+    when given. ``$3`` is always ``limit``."""
+    clauses = ["(xact_id, id) > ($1::text::xid8, $2::bigint)"]
+    arguments: list[Any] = [str(after.xact_id), after.id, limit]
+    if final_below is None:
+        clauses.append("xact_id < pg_snapshot_xmin(pg_current_snapshot())")
+    else:
+        arguments.append(str(final_below))
+        clauses.append(f"xact_id < ${len(arguments)}::text::xid8")
+    if through is not None:
+        arguments += [str(through.xact_id), through.id]
+        clauses.append(
+            f"(xact_id, id) <= (${len(arguments) - 1}::text::xid8, ${len(arguments)}::bigint)"
+        )
+    return clauses, arguments
 
 
 async def head_position(conn: asyncpg.Connection) -> Position:

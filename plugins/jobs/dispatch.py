@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from kernel import NotFound
-from kernel.events.reader import Event, Position, head_position, read_events
+from kernel.events.reader import (
+    Event,
+    Position,
+    head_position,
+    read_event_heads,
+    read_events,
+)
 from kernel.expr import ExpressionError
 from plugins.jobs.conditions import bind_condition, condition_holds
 from plugins.jobs.matching import (
@@ -42,6 +48,9 @@ class Dispatcher:
     def __init__(self, host: JobHost) -> None:
         self.host = host
         self.tessera = host.tessera
+        #: What the last pass knew: ``(version of tessera.job_subscribers, projects with
+        #: an active webhook or workflow then)``; None before the first pass with events.
+        self.subscribed: tuple[int, frozenset[str]] | None = None
 
     async def run(self) -> None:
         while True:
@@ -71,28 +80,45 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """One batch: returns how many events it consumed.
 
+        The batch is first read without payloads (positions and projects). Events of
+        projects with no active webhook or workflow are consumed without being decoded;
+        only when the batch holds an event of a project that has subscribers is the same
+        batch read in full. Which projects have subscribers is kept per process and
+        reloaded when ``tessera.job_subscribers.version`` moved (every change to webhooks
+        or workflows bumps it in its own transaction). The counter is read in the pass's
+        first statement, and the batch holds only events final before that statement's
+        snapshot: a webhook or workflow committed before an event is always seen by the
+        pass that consumes it, whichever process changed it, with no message to lose.
+
         Each event is planned and recorded on its own (a savepoint): an event that cannot
         be (unreadable metadata, a payload PostgreSQL refuses) gets its deliveries and runs
         recorded ``failed`` with the error, is logged and counted
         (``tessera_dispatch_failures_total``), and the batch goes on. One event never
         holds back the others."""
+        delivery_ids: list[int] = []
+        run_ids: list[int] = []
         async with self.tessera.db.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT xact_id, event_id FROM tessera.job_cursors WHERE name = $1 FOR UPDATE",
+                "SELECT c.xact_id, c.event_id, s.version,"
+                " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon"
+                " FROM tessera.job_cursors c, tessera.job_subscribers s"
+                " WHERE c.name = $1 FOR UPDATE OF c",
                 CURSOR,
             )
-            events = await read_events(conn, Position(row["xact_id"], row["event_id"]), limit=BATCH)
-            if not events:
+            after = Position(row["xact_id"], row["event_id"])
+            heads = await read_event_heads(conn, after, limit=BATCH, final_below=row["horizon"])
+            if not heads:
                 return 0
-            subscribers = await self._subscribers(conn, events)
-            delivery_ids: list[int] = []
-            run_ids: list[int] = []
-            for event in events:
-                jobs = await self._jobs(subscribers, event)
-                for job, job_id in await self._record(conn, event, jobs):
-                    if job_id is not None and job.status == "pending":
-                        (delivery_ids if job.kind == "delivery" else run_ids).append(job_id)
-            last = events[-1].position
+            last = heads[-1].position
+            subscribed = await self._subscribed_projects(conn, row["version"])
+            if any(head.project_id in subscribed for head in heads):
+                events = await read_events(conn, after, limit=BATCH, through=last)
+                subscribers = await self._subscribers(conn, events, subscribed)
+                for event in events:
+                    jobs = await self._jobs(subscribers, event)
+                    for job, job_id in await self._record(conn, event, jobs):
+                        if job_id is not None and job.status == "pending":
+                            (delivery_ids if job.kind == "delivery" else run_ids).append(job_id)
             await conn.execute(
                 "UPDATE tessera.job_cursors SET xact_id = $2, event_id = $3, updated_at = now()"
                 " WHERE name = $1",
@@ -102,11 +128,25 @@ class Dispatcher:
             )
         await self.host.enqueue_deliveries(delivery_ids)
         await self.host.enqueue_runs(run_ids)
-        return len(events)
+        return len(heads)
 
-    async def _subscribers(self, conn: Any, events: list[Event]) -> Subscribers:
-        """The active webhooks and workflows of the batch's projects."""
-        projects = sorted({event.project_id for event in events})
+    async def _subscribed_projects(self, conn: Any, version: int) -> frozenset[str]:
+        """The projects with an active webhook or workflow, as of ``version`` of
+        ``tessera.job_subscribers`` or later: reloaded only when the version moved."""
+        if self.subscribed is None or self.subscribed[0] != version:
+            rows = await conn.fetch(
+                "SELECT project_id FROM tessera.webhooks WHERE active"
+                " UNION SELECT project_id FROM tessera.workflows WHERE active"
+            )
+            self.subscribed = (version, frozenset(row["project_id"] for row in rows))
+        return self.subscribed[1]
+
+    async def _subscribers(
+        self, conn: Any, events: list[Event], subscribed: frozenset[str]
+    ) -> Subscribers:
+        """The active webhooks and workflows of the batch's projects (of those among
+        ``subscribed``: the others have none)."""
+        projects = sorted({event.project_id for event in events} & subscribed)
         hooks = defaultdict(list)
         for hook in await conn.fetch(
             "SELECT id, project_id, events, created_at FROM tessera.webhooks"

@@ -71,6 +71,7 @@ class JobHost:
         self.http: httpx.AsyncClient | None = None
         self._worker: dramatiq.Worker | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.dispatcher = Dispatcher(self)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -78,11 +79,10 @@ class JobHost:
         self.loop = asyncio.get_running_loop()
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.tessera.bus.subscribe("events", lambda _payload: self.wake.set())
-        dispatcher = Dispatcher(self)
-        await dispatcher.ensure_cursor()
+        await self.dispatcher.ensure_cursor()
         self.tessera.event_retention.keep_unread("jobs.dispatcher", dispatched_up_to)
         self._tasks = [
-            asyncio.create_task(dispatcher.run(), name="jobs-dispatcher"),
+            asyncio.create_task(self.dispatcher.run(), name="jobs-dispatcher"),
             asyncio.create_task(Sweeper(self).run(), name="jobs-sweeper"),
         ]
         if self.consume or self.in_process:
