@@ -18,7 +18,7 @@ from kernel.catalog.model import (
     RecordRuleDef,
     RuleDef,
 )
-from kernel.catalog.names import check_name, record_rule_index_name
+from kernel.catalog.names import check_name, record_rule_index_name, transient_name
 from kernel.catalog.record_rule_names import (
     fields_in_condition,
     record_rule_definition,
@@ -223,6 +223,7 @@ __all__ = [
     "stop_step",
     "stop_tasks",
     "system_columns",
+    "transient_name",
     "unique_index_name",
     "validate_policies",
     "with_rules",

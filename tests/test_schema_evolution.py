@@ -1468,11 +1468,21 @@ async def test_swap_refuses_values_that_break_uniqueness_and_changes_nothing(
     await applied(api, copy["op"], **copy["args"])
     before = await snapshot(pg, api.project)
 
+    assert preview_duplicates(await api.preview(swap["op"], **swap["args"])) == (1, 2)
     response = await api.apply(swap["op"], **swap["args"])
-    assert error(response, 409)["code"] == "unique_violation"
-    await assert_failed(api, "swap_fields", "unique_violation")
+    refused = error(response, 409)
+    assert refused["code"] == "duplicates_exist"
+    assert "code=1 (2 records)" in refused["message"]
+    await assert_failed(api, "swap_fields", "duplicates_exist")
     assert await snapshot(pg, api.project) == before
     assert [f["name"] for f in (await describe(api, "m"))["fields"]] == ["code", "code_integer"]
+
+
+def preview_duplicates(response: httpx.Response) -> tuple[int, int]:
+    """``(groups, rows)`` of the records a preview found colliding under a unique index."""
+    assert response.status_code == 200, response.text
+    duplicates = response.json()["impact"]["duplicates"]
+    return duplicates["groups"], duplicates["rows"]
 
 
 async def test_copy_and_swap_refuse_bad_arguments(api: Api) -> None:

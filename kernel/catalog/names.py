@@ -85,3 +85,20 @@ def record_rule_index_name(collection_id: int, rule: str) -> str:
     so renames never leave it stale; the reconciler drops a valid index of this shape that
     no record rule names (:func:`kernel.ddl.reconcile.drop_orphaned_rule_indexes`)."""
     return f"uq_c{collection_id}_{rule}"[:MAX_IDENTIFIER]
+
+
+#: What every :func:`transient_name` starts with, before the collection's id.
+TRANSIENT_PREFIX = "tmp_c"
+
+
+def transient_name(collection_id: int, final: str, definition: str = "") -> str:
+    """The name under which an op builds an index or ``CHECK`` constraint on collection
+    ``collection_id``'s table before its transaction (a concurrent step), for the
+    transaction to rename to ``final`` or drop: ``tmp_c<collection id>_<digest>_<final>``,
+    63 characters at most. The digest covers ``final`` and ``definition`` (the columns, the
+    condition), so a build for another definition never passes for this one. Nothing
+    Tessera keeps has this shape: the reconciler drops any index or constraint that has it
+    while no op of the project is unfinished
+    (:func:`kernel.ddl.reconcile.drop_orphaned_transients`)."""
+    digest = hashlib.sha256(f"{final}\0{definition}".encode()).hexdigest()[:10]
+    return f"{TRANSIENT_PREFIX}{collection_id}_{digest}_{final}"[:MAX_IDENTIFIER]

@@ -28,6 +28,7 @@ catalog are exactly as before) and records the op ``failed`` with its error.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +143,9 @@ class SchemaEngine:
         """Plan ``op_name`` against the current catalog; returns DDL, warnings, impact.
 
         Runs in a read-only transaction that is rolled back: it cannot change anything.
+        An op with concurrent steps previews them first, then its transaction's steps as
+        apply plans them once they ran (``concurrent_done``); its impact is read as
+        without them (what stored rows would refuse).
         """
         await self.tessera.catalog.get(project_id)
         operation = self.operation_class(op_name)
@@ -165,6 +169,8 @@ class SchemaEngine:
                     raise
                 raise translated from None
             await conn.rollback()
+        if concurrent:  # the transaction's steps as apply plans them, after those
+            plan = operation(args, dataclasses.replace(op.context, concurrent_done=True)).plan()
         if found:
             impact = {**impact, "dependents": [item.describe() for item in found]}
         return {

@@ -138,6 +138,20 @@ class SchemaInspector:
         ).scalar_one_or_none()
         return bool(row)
 
+    async def valid_check(self, collection: CollectionDef, name: str) -> bool:
+        """Whether the table has a ``CHECK`` constraint ``name`` that is validated (added
+        ``NOT VALID`` and then checked by ``VALIDATE CONSTRAINT``, or added validated)."""
+        row = (
+            await self.conn.execute(
+                sa.text(
+                    "SELECT convalidated FROM pg_constraint"
+                    " WHERE conrelid = to_regclass(:table) AND conname = :name AND contype = 'c'"
+                ),
+                {"table": self.qualified(collection), "name": name},
+            )
+        ).scalar_one_or_none()
+        return bool(row)
+
     async def impact(self, collection: CollectionDef, *, rewrite: bool) -> dict[str, Any]:
         """Rows affected and an estimate of the time the change holds its lock."""
         size = await self.table_size(collection)

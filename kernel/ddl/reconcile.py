@@ -44,6 +44,13 @@ was refused. Such an index refuses writes no rule explains. One is dropped only 
 collection's advisory locks (those every op on it holds) while no op of its project is
 unfinished, and after checking again there that no rule names it and no unique field
 owns that name.
+
+And it drops the **transient indexes and constraints**
+(:func:`drop_orphaned_transients`): what an op builds under a transient name before its
+transaction (:func:`kernel.catalog.names.transient_name`), for the transaction to rename,
+when the process died between the two or the undo failed. Such an object refuses writes
+no rule explains. One is dropped only under its collection's advisory locks while no op of
+its project is unfinished.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kernel.catalog.names import TRANSIENT_PREFIX
 from kernel.db.engine import Database
 from kernel.db.schema import schema_ops
 from kernel.ddl.columns import unique_index_name
@@ -171,6 +179,7 @@ class OpReconciler:
         interrupted = await self._mark_abandoned_ops()
         await drop_abandoned_indexes(self.db, self.lock_timeout_ms)
         await drop_orphaned_rule_indexes(self.db, self.lock_timeout_ms)
+        await drop_orphaned_transients(self.db, self.lock_timeout_ms)
         return interrupted
 
     async def _mark_abandoned_ops(self) -> list[int]:
@@ -353,8 +362,22 @@ async def _unique_field_indexes(
 async def _drop_orphan(connection: asyncpg.Connection, row: asyncpg.Record) -> bool:
     """Drop one orphan under its collection's locks, if it still is one; False when an op
     holds them, it is no orphan any more, or the drop fails (logged)."""
+    still = (row["schema"], row["name"], row["collection_id"], row["project_id"])
+    drop = f"DROP INDEX CONCURRENTLY IF EXISTS {_qualified(row)}"
+    return await _drop_locked(connection, row, (_STILL_ORPHANED, still), drop)
+
+
+async def _drop_locked(
+    connection: asyncpg.Connection,
+    row: asyncpg.Record,
+    still: tuple[str, tuple[object, ...]],
+    drop: str,
+) -> bool:
+    """Run ``drop`` under the locks of ``row``'s project (shared) and collection, tried
+    (never waited for), if the query ``still`` (with its arguments) still answers true
+    there; False when an op holds the locks, ``still`` says no, or the drop fails
+    (logged). The locks are released before it returns."""
     project, collection = row["project_id"], row["collection"]
-    qualified = _qualified(row)
     locks = (
         ("pg_try_advisory_lock_shared(hashtext($1))", ("tessera:" + project,)),
         ("pg_try_advisory_lock(hashtext($1), hashtext($2))", (project, collection)),
@@ -363,18 +386,68 @@ async def _drop_orphan(connection: asyncpg.Connection, row: asyncpg.Record) -> b
         for call, args in locks:
             if not await connection.fetchval(f"SELECT {call}", *args):
                 return False
-        orphaned = await connection.fetchval(
-            _STILL_ORPHANED, row["schema"], row["name"], row["collection_id"], project
-        )
-        if not orphaned:
+        query, arguments = still
+        if not await connection.fetchval(query, *arguments):
             return False
-        await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}")
+        await connection.execute(drop)
         return True
     except asyncpg.PostgresError as error:
-        log.warning("could not drop the orphaned unique index %s: %s", qualified, error)
+        log.warning("could not drop %s: %s", _qualified(row), error)
         return False
     finally:
         await connection.execute("SELECT pg_advisory_unlock_all()")
+
+
+#: Indexes and ``CHECK`` constraints of project tables named like a transient object of
+#: the table's own collection (``tmp_c<collection id>_...``,
+#: :func:`kernel.catalog.names.transient_name`).
+_TRANSIENTS = r"""
+SELECT n.nspname AS schema, o.name, o.kind, t.relname AS table_name,
+       col.project_id, col.id AS collection_id, col.name AS collection
+  FROM (SELECT c.relname::text AS name, x.indrelid AS relid, 'index' AS kind
+          FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+        UNION ALL
+        SELECT conname::text, conrelid, 'check' FROM pg_constraint WHERE contype = 'c') o
+  JOIN pg_class t ON t.oid = o.relid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  JOIN tessera.collections col
+    ON 'p_' || col.project_id = n.nspname AND col.sql_table_name = t.relname
+ WHERE left(o.name, length($1 || col.id || '_')) = $1 || col.id || '_'
+ ORDER BY 1, 2
+"""
+
+#: No op of the project is unfinished (so none is building or about to rename one).
+_NO_OP_UNFINISHED = """
+SELECT NOT EXISTS (
+         SELECT 1 FROM tessera.schema_ops o
+          WHERE o.project_id = $1 AND o.status IN ('pending', 'running'))
+"""
+
+
+async def drop_orphaned_transients(db: Database, lock_timeout_ms: int = 5000) -> list[str]:
+    """Drop every index and ``CHECK`` constraint of a transient name
+    (:func:`kernel.catalog.names.transient_name`): what an op builds before its
+    transaction, which that transaction renames or drops; one left outside an op is what
+    a process killed between the two, or a failed undo, leaves — a constraint or unique
+    index refusing writes no rule explains. One is dropped only under its collection's
+    advisory locks while no op of its project is unfinished (an index concurrently, a
+    constraint by ``ALTER TABLE``, under ``lock_timeout_ms``); returns their qualified
+    names."""
+    async with db.pool.acquire() as connection:
+        rows = await connection.fetch(_TRANSIENTS, TRANSIENT_PREFIX)
+    dropped = await _drop_each(db, rows, lock_timeout_ms, _drop_transient)
+    if dropped:
+        log.warning("dropped transient objects no op is building: %s", ", ".join(dropped))
+    return dropped
+
+
+async def _drop_transient(connection: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    if row["kind"] == "index":
+        drop = f"DROP INDEX CONCURRENTLY IF EXISTS {_qualified(row)}"
+    else:
+        table = f"{_quoted(row['schema'])}.{_quoted(row['table_name'])}"
+        drop = f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {_quoted(row['name'])}"
+    return await _drop_locked(connection, row, (_NO_OP_UNFINISHED, (row["project_id"],)), drop)
 
 
 def _qualified(row: asyncpg.Record) -> str:

@@ -5,8 +5,9 @@ an alias for a grace period, and retire_alias), drops (``drops``: drop_field (so
 restore_field, purge_field, restore_collection, purge_collection) and conversions
 (``conversions``: change_field_type in place when safe, otherwise a copy-and-swap wizard
 made of add_field, copy_field and ``swaps``' swap_fields), each carrying the field's rules
-(``carried_rules``). All run through the kernel's DDL engine
-like any other operation.
+(``carried_rules``; on a large table a swap builds their indexes and constraints before its
+transaction, ``prebuilt``). All run through the kernel's DDL engine like any other
+operation.
 """
 
 from __future__ import annotations

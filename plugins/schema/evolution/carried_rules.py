@@ -58,8 +58,10 @@ from kernel import (
     resolve_rules,
     rule_constraint_names,
     rule_field_names,
+    transient_name,
 )
 from kernel.expr import Binder, ExpressionError, parse
+from plugins.schema.evolution.prebuilt import PrebuiltCheck, PrebuiltIndex, compiled
 
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
@@ -257,15 +259,51 @@ class CarriedRules:
         live = self.collection.live_fields
         return [new.column if name == new.name else live[name].column for name in rule.unique]
 
-    async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+    def prebuilt(self) -> tuple[list[PrebuiltIndex], list[PrebuiltCheck]]:
+        """What :meth:`create_steps` installs, to build before a swap's transaction instead
+        (:mod:`plugins.schema.evolution.prebuilt`): the unique indexes and the constraints,
+        on the columns as they are, each under a transient name."""
+        schema, table, collection_id = self.schema, self.table, self.collection.id
+        checks = [
+            PrebuiltCheck(
+                schema,
+                table,
+                rule.constraint,
+                transient_name(collection_id, rule.constraint, compiled(now.condition)),
+                now.condition,
+                f"{rule.type_name} of {field.name}",
+            )
+            for (field, bound), (_, counted) in zip(self.rules, self.counted, strict=True)
+            for rule, now in zip(bound, counted, strict=True)
+            if rule.constraint is not None and rule.condition is not None
+        ]
+        indexes = []
+        for rule in self.uniques:
+            columns = self._unique_columns(rule, self.current)
+            indexes.append(
+                PrebuiltIndex(
+                    schema,
+                    table,
+                    rule.index,
+                    transient_name(collection_id, rule.index, ",".join(columns)),
+                    columns,
+                    ", ".join(rule.unique),
+                )
+            )
+        return indexes, checks
+
+    async def impact(self, inspector: SchemaInspector, *, proven: bool = False) -> dict[str, Any]:
         """Stored records that break a rebuilt constraint or collide under a rebuilt
-        unique index (read before the change, on the columns as they are)."""
+        unique index (read before the change, on the columns as they are). ``proven``:
+        none can — the constraints were validated and the indexes built before the
+        transaction — so nothing is read."""
         rules = [rule for _, bound in self.counted for rule in bound]
+        breaking = [] if proven else await count_breaking_rows(inspector, self.collection, rules)
         impact: dict[str, Any] = {
             "rules": {field.name: [r.type_name for r in bound] for field, bound in self.rules},
-            "constraints": await count_breaking_rows(inspector, self.collection, rules),
+            "constraints": breaking,
         }
-        if self.uniques:
+        if self.uniques and not proven:
             impact["unique"] = {
                 rule.name: await inspector.duplicates(
                     self.collection,
@@ -278,7 +316,8 @@ class CarriedRules:
     def refuse(self, impact: dict[str, Any]) -> None:
         refuse_breaking_rows(self.new.name, impact["constraints"])
         for rule in self.uniques:
-            refuse_duplicates(list(rule.unique), impact["unique"][rule.name])
+            if rule.name in impact.get("unique", {}):
+                refuse_duplicates(list(rule.unique), impact["unique"][rule.name])
 
     async def write(self, writer: CatalogWriter) -> None:
         """The rules as they now are: the new field's, the other fields', and none left on

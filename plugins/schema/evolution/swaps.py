@@ -1,6 +1,18 @@
 """``swap_fields``: the last step of the copy-and-swap wizard of a type change. The
 replacement takes the field's name, its required/unique flags and its rules
-(:mod:`plugins.schema.evolution.carried_rules`); the old field is kept, soft-dropped."""
+(:mod:`plugins.schema.evolution.carried_rules`); the old field is kept, soft-dropped.
+
+The swap builds what the replacement needs and lacks: the field's unique index, the
+compound unique indexes of record rules that name the field, the ``CHECK`` constraints
+of the rules it carries, and a scan proving it has a value in every record when it
+becomes required. Inside the op's transaction each of those holds the table's lock for
+the length of a scan or a build. On a table of ``ddl_concurrent_index_rows`` rows or more
+(the planner's estimate) they are built before the transaction instead, writes going on
+(:mod:`plugins.schema.evolution.prebuilt`), and the transaction only renames them — and
+``SET NOT NULL`` skips its scan, a validated ``CHECK (column IS NOT NULL)`` proving it. A
+build that fails, or a transaction that fails after it, is undone: tables and catalog are
+as before. Smaller tables get them inside the transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +20,13 @@ import dataclasses
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import Field
 
 from kernel import (
     CatalogWriter,
+    ConcurrentStep,
+    Conflict,
     DdlOperation,
     Plan,
     SchemaChange,
@@ -19,9 +34,13 @@ from kernel import (
     Step,
     ValidationFailed,
     check_name,
+    refuse_duplicates,
+    transient_name,
+    unique_index_name,
 )
 from plugins.schema.evolution.carried_rules import CarriedRules
 from plugins.schema.evolution.common import StrictArgs, free_field_name, live_field
+from plugins.schema.evolution.prebuilt import PrebuiltCheck, PrebuiltIndex, build_steps
 from plugins.schema.naming import check_field_name_free
 from plugins.schema.steps import (
     create_unique,
@@ -75,6 +94,10 @@ class SwapFields(DdlOperation):
         self.carried = CarriedRules(
             context, self.collection, self.field, renamed, replaced=self.replacement
         )
+        self.needs_index = self.field.unique and not self.replacement.unique
+        self.needs_value = self.field.required and not self.replacement.required
+        self.indexes, self.checks = self._prebuilt()
+        self.build: dict[str, Any] = {"concurrently": context.concurrent_done}
         steps = [
             *self.carried.drop_steps(),
             Step(
@@ -102,21 +125,24 @@ class SwapFields(DdlOperation):
                     partial(set_nullable, schema, table, self.keep_column, True),
                 )
             )
-            if not self.replacement.required:
-                steps.append(
-                    Step(
-                        f"make {self.new_column} required",
-                        partial(set_nullable, schema, table, self.new_column, False),
-                    )
-                )
-        if self.field.unique and not self.replacement.unique:
+        if self.needs_value:
             steps.append(
                 Step(
-                    f"unique index on {self.new_column}",
-                    partial(create_unique, schema, table, self.new_column),
+                    f"make {self.new_column} required",
+                    partial(set_nullable, schema, table, self.new_column, False),
                 )
             )
-        steps += self.carried.create_steps()
+        if context.concurrent_done:  # built before the transaction; preflight checks them
+            steps += [item.swap_in() for item in [*self.indexes, *self.checks]]
+        else:
+            if self.needs_index:
+                steps.append(
+                    Step(
+                        f"unique index on {self.new_column}",
+                        partial(create_unique, schema, table, self.new_column),
+                    )
+                )
+            steps += self.carried.create_steps()
         warnings = [
             f"{self.replacement.name!r} becomes {self.field.name!r}, with its rules and unique "
             f"rules; the old field is kept as {self.keep_as!r}, soft-dropped without rules "
@@ -124,12 +150,96 @@ class SwapFields(DdlOperation):
         ]
         return Plan(steps=steps, warnings=warnings)
 
+    def _prebuilt(self) -> tuple[list[PrebuiltIndex], list[PrebuiltCheck]]:
+        """What the swap builds, as it would be built before the transaction: the carried
+        rules' indexes and constraints, the field's unique index, the proof that the
+        replacement has a value in every record."""
+        schema, table = self.context.schema, self.collection.table
+        collection_id, column = self.collection.id, self.replacement.column
+        indexes, checks = self.carried.prebuilt()
+        if self.needs_index:
+            name = unique_index_name(table, [self.new_column])
+            indexes.insert(
+                0,
+                PrebuiltIndex(
+                    schema,
+                    table,
+                    name,
+                    transient_name(collection_id, name, column),
+                    [column],
+                    self.field.name,
+                ),
+            )
+        if self.needs_value:
+            proof = f"not_null_{self.new_column}"
+            checks.append(
+                PrebuiltCheck(
+                    schema,
+                    table,
+                    None,
+                    transient_name(collection_id, proof, column),
+                    sa.column(column).is_not(None),
+                    f"{self.field.name} has a value in every record",
+                )
+            )
+        return indexes, checks
+
+    async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
+        """The indexes and constraints the swap builds, built before its transaction on a
+        table of ``ddl_concurrent_index_rows`` rows or more (estimated)."""
+        threshold = self.context.tessera.settings.ddl_concurrent_index_rows
+        estimate = await inspector.estimated_rows(self.collection, threshold)
+        concurrently = estimate >= threshold and bool(self.indexes or self.checks)
+        self.build = {
+            "concurrently": concurrently,
+            "estimated_rows": estimate,
+            "threshold": threshold,
+        }
+        return build_steps(self.indexes, self.checks) if concurrently else []
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        if not self.context.concurrent_done:
+            return
+        missing = [
+            item.transient
+            for item in [*self.indexes, *self.checks]
+            if not await item.ready(inspector, self.collection)
+        ]
+        if missing:
+            raise Conflict(
+                f"what was built before this change ({', '.join(missing)}) is missing or not "
+                "valid; nothing changed: apply again",
+                code="concurrent_step_failed",
+            )
+
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        """Besides the table's size: the stored records that break the carried rules,
+        collide under the field's unique index or have no value for a required field —
+        none when the transaction follows a build that proved it (nothing is read) — and
+        which way the build goes (``index_build``)."""
         impact = await inspector.impact(self.collection, rewrite=False)
-        return {**impact, "rules": await self.carried.impact(inspector)}
+        proven = self.context.concurrent_done
+        impact["rules"] = await self.carried.impact(inspector, proven=proven)
+        column = self.replacement.column
+        if self.needs_index and not proven:
+            impact["duplicates"] = await inspector.duplicates(
+                self.collection, {self.field.name: column}
+            )
+        if self.needs_value and not proven:
+            impact["empty_values"] = await inspector.empty_values(self.collection, column)
+        return {**impact, "index_build": self.build}
 
     def refuse(self, impact: dict[str, Any]) -> None:
         self.carried.refuse(impact["rules"])
+        if "duplicates" in impact:
+            refuse_duplicates([self.field.name], impact["duplicates"])
+        if impact.get("empty_values"):
+            raise ValidationFailed(
+                f"{impact['empty_values']} records have no value in {self.replacement.name!r}, "
+                f"and {self.field.name!r} is required: fill them in, then swap again",
+                code="has_empty_values",
+                field="replacement",
+            )
 
     def target(self) -> tuple[str, str]:
         return "field", f"{self.args.collection}.{self.args.field}"
