@@ -179,6 +179,7 @@ async def _child(spec: dict[str, Any]) -> dict[str, Any]:
         lines = _env_int("BENCH_PROFILE_LINES", 25)
         keep = os.environ.get("BENCH_PROFILE_DIR")
         if keep:  # the raw statistics, for pstats (callers, callees)
+            os.makedirs(keep, exist_ok=True)
             profiler.dump_stats(Path(keep) / f"profile.{spec['op']}.pstats")
         order = os.environ.get("BENCH_PROFILE_SORT", "tottime")
         pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(lines)
@@ -213,6 +214,7 @@ def _instructions(dump_dir: Path, op: str) -> int:
         raise RuntimeError(f"expected one measured dump in {dump_dir}, found {dumps}")
     keep = os.environ.get("BENCH_CALLGRIND_DIR")
     if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(dumps[0], Path(keep) / f"callgrind.{op}.out")
     found = re.search(r"^(?:summary|totals): (\d+)", dumps[0].read_text(), re.MULTILINE)
     if found is None:
