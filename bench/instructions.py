@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 #: The operations this driver knows: name → how to build request ``n``'s path and query.
-OPERATIONS = ("get_by_id", "list_filtered", "view_query", "create", "update")
+OPERATIONS = ("get_by_id", "list_filtered", "view_query", "create", "update", "rules_list")
 
 #: Each operation's method and the status its requests must answer with.
 _METHODS = {"create": ("POST", 201), "update": ("PATCH", 200)}
@@ -103,6 +103,8 @@ class _Driver:
             query = f"{self.spec['view_query']}{(n * 7919) % self.spec['customers'] + 1}".encode()
         elif self.spec["op"] == "list_filtered":
             query = self.spec["query"].encode()
+        elif self.spec["op"] == "rules_list":  # served by FastAPI, declared late: route lookup
+            path = self.spec["rules_path"]
         headers = list(self.headers)
         if self.body:
             headers.append((b"content-length", str(len(self.body)).encode()))
@@ -275,6 +277,9 @@ def main() -> int:
             ),
             "ids": dataset.visible_ids,
             "view_path": seeding.VIEW_PATH,
+            "rules_path": (
+                f"/api/projects/{seeding.PROJECT}/collections/{seeding.RULED_COLLECTION}/rules"
+            ),
             "view_query": f"limit={seeding.PAGE_SIZE}&{seeding.VIEW_PARAM}=",
             "customers": seeding.CUSTOMER_COUNT,
             "auth_header": "X-API-Key",

@@ -34,6 +34,7 @@ from kernel.api.openapi import complete_document
 from kernel.api.pipeline import Pipeline, request_steps
 from kernel.api.request_id import install_log_record_factory
 from kernel.api.responses import JSONResponse
+from kernel.api.route_index import RouteIndex
 from kernel.config import Settings, load_settings
 from kernel.errors import PluginError
 from kernel.runtime import Tessera
@@ -143,6 +144,9 @@ def create_app(settings: Settings, *, server_process: bool = False) -> TesseraAp
             included.append(router)
     for router in included:
         app.include_router(router)
+    # The routes are final: FastAPI's router now tries only those that could match a
+    # request's path (kernel.api.route_index), not all of them in turn.
+    app.router.middleware_stack = RouteIndex(app.router)
     app.fast_path = FastPath(tessera, fast_routes)
     # The routes as declared: included with no prefix or dependencies added, each matches
     # the paths it serves (FastAPI's router may hold them wrapped).

@@ -1,7 +1,7 @@
 """The fast path: the records routes, and plugins' hot routes, served without FastAPI's stack.
 
 A records request is the hot path of every app built on Tessera. Through FastAPI it would
-pass FastAPI's middleware stack (server errors, telemetry), be matched against every route
+pass FastAPI's middleware stack (server errors, telemetry), be matched against FastAPI's routes
 and have its dependencies solved, at a cost larger than the query's.
 :class:`~kernel.api.app.TesseraApp` asks this fast path first, inside the request pipeline
 (:mod:`kernel.api.pipeline`: body limit, auth, quotas, metrics, CORS and request ids apply
