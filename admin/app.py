@@ -8,6 +8,7 @@ from starlette.requests import Request
 from admin.routing import AdminRoute
 from admin.site import AdminSite
 from admin.views import (
+    admins,
     auth,
     collections,
     fallback,
@@ -38,6 +39,7 @@ VIEWS = (
     logs,
     schema_ops,
     plugins,
+    admins,
     fallback,
 )
 

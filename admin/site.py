@@ -42,7 +42,7 @@ class AdminSite:
         )
 
     async def has_admin(self) -> bool:
-        """Whether an admin exists; once true it stays true (admins are never removed here)."""
+        """Whether an admin exists; once true it stays true (the last admin is never deleted)."""
         if not self._admin_exists:
             self._admin_exists = await self.tessera.identity.has_admin()
         return self._admin_exists

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -169,10 +170,15 @@ def cmd_plugins_list(args: argparse.Namespace) -> None:
             dist = entry_points[name].dist
             version, distribution = (dist.version, dist.name) if dist else ("?", "?")
             rows.append((name, "disabled", version, distribution, "", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    _print_columns(rows)
+
+
+def _print_columns(rows: Sequence[Sequence[str]]) -> None:
+    """Print ``rows`` (the first one a header) in aligned columns; the last is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[5]]).rstrip())
+        print("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _with_kernel(args: argparse.Namespace, work: Callable[[Tessera], Awaitable[T]]) -> T:
@@ -195,6 +201,18 @@ def cmd_admin_create(args: argparse.Namespace) -> None:
         args, lambda tessera: tessera.identity.create_admin(args.email, args.password)
     )
     print(f"admin {args.email} created (id {admin_id})")
+
+
+def _utc(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def cmd_admin_list(args: argparse.Namespace) -> None:
+    listed = _with_kernel(args, lambda tessera: tessera.identity.list_admins())
+    rows = [("EMAIL", "ADDED", "LAST SIGN-IN")]
+    for admin in listed:
+        rows.append((admin["email"], _utc(admin["created_at"]), _utc(admin["last_login_at"])))
+    _print_columns(rows)
 
 
 def cmd_admin_set_password(args: argparse.Namespace) -> None:
@@ -278,6 +296,9 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(run=cmd_admin_create)
+    admin_commands.add_parser(
+        "list", parents=[common], help="every admin, with when they last signed in"
+    ).set_defaults(run=cmd_admin_list)
     set_password = admin_commands.add_parser(
         "set-password",
         parents=[common],

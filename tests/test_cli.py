@@ -63,6 +63,12 @@ def test_migrate_and_admin_create(empty_database: str, tmp_path: Path) -> None:
     )
     assert duplicate.returncode == 1
     assert "an admin with email cli@tessera.test exists" in duplicate.stderr
+    listed = run_tessera(["admin", "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["EMAIL", "ADDED", "LAST", "SIGN-IN"]
+    assert row.split()[0] == "cli@tessera.test"
+    assert row.endswith("never")
 
 
 def test_a_refused_admin_create_prints_only_its_error(database_url: str, tmp_path: Path) -> None:

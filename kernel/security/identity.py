@@ -1,5 +1,5 @@
-"""Admins and project users: sign-up, sign-in, the first admin, and changing or removing an
-admin (which revokes the admin's tokens in every process)."""
+"""Admins and project users: sign-up, sign-in, the first admin, listing admins, and changing
+or removing an admin (which revokes the admin's tokens in every process)."""
 
 from __future__ import annotations
 
@@ -109,11 +109,24 @@ class IdentityService:
             await conn.execute(
                 admins.update().where(admins.c.id == row.id).values(last_login_at=datetime.now(UTC))
             )
-        principal = Principal(kind="admin", id=row.id, role="admin", email=row.email)
+        return self._signed_in(row.id, row.email, row.password_hash)
+
+    def _signed_in(self, admin_id: int, email: str, password_hash: str) -> dict[str, Any]:
+        """What a sign-in answers: a token stamped with ``password_hash``, and the admin."""
+        principal = Principal(kind="admin", id=admin_id, role="admin", email=email)
         return {
-            "token": self.tessera.tokens.issue(principal, credential=row.password_hash),
-            "admin": {"id": row.id, "email": row.email},
+            "token": self.tessera.tokens.issue(principal, credential=password_hash),
+            "admin": {"id": admin_id, "email": email},
         }
+
+    async def list_admins(self) -> list[dict[str, Any]]:
+        """Every admin, by email: ``id``, ``email``, ``created_at`` and ``last_login_at``
+        (``None`` until their first sign-in). Never their password hash."""
+        statement = sa.select(
+            admins.c.id, admins.c.email, admins.c.created_at, admins.c.last_login_at
+        ).order_by(admins.c.email)
+        async with self.tessera.db.engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(statement)]
 
     async def set_admin_password(
         self, email: str, password: str, actor: Principal = COMMAND_LINE
@@ -121,6 +134,41 @@ class IdentityService:
         """Give the admin ``email`` a new password and revoke every token issued before it,
         in every process; the admin's id. :class:`NotFound` (``admin_not_found``) when no
         such admin exists, :class:`ValidationFailed` for a weak password."""
+        return (await self._store_password(email, password, actor))[0]
+
+    async def change_own_admin_password(
+        self, admin: Principal, current_password: object, new_password: object
+    ) -> dict[str, Any]:
+        """The signed-in ``admin`` changes their own password.
+
+        ``current_password`` must be theirs (:class:`ValidationFailed` ``wrong_password`` on
+        ``current_password``); the new one follows the rules of :meth:`set_admin_password`,
+        which makes the change the same way (audited as ``admin.password``, every token of
+        theirs revoked in every process). Answers as :meth:`admin_login` does, with a fresh
+        token for the new password, so the session that asked keeps working.
+        :class:`NotFound` (``admin_not_found``) when the admin was deleted meanwhile.
+        """
+        check_password_strength(new_password)
+        async with self.tessera.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(admins.c.email, admins.c.password_hash).where(admins.c.id == admin.id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotFound("this admin no longer exists", code="admin_not_found")
+        if not await verify_password(row.password_hash, str(current_password)):
+            raise ValidationFailed(
+                "the current password is wrong", code="wrong_password", field="current_password"
+            )
+        admin_id, password_hash = await self._store_password(
+            row.email, str(new_password), actor=admin
+        )
+        return self._signed_in(admin_id, row.email, password_hash)
+
+    async def _store_password(self, email: str, password: str, actor: Principal) -> tuple[int, str]:
+        """Set and audit the new password of admin ``email``, then revoke their tokens; the
+        admin's id and new password hash."""
         email = normalise_email(email)
         check_password_strength(password)
         password_hash = await hash_password(password)
@@ -139,12 +187,14 @@ class IdentityService:
                 conn, actor=actor, action="admin.password", target_type="admin", target=email
             )
         await self.revoke_admin_tokens(admin_id)
-        return admin_id
+        return admin_id, password_hash
 
     async def delete_admin(self, email: str, actor: Principal = COMMAND_LINE) -> int:
         """Delete the admin ``email`` and revoke their tokens in every process; their id.
         :class:`NotFound` (``admin_not_found``) when no such admin exists,
-        :class:`Conflict` (``last_admin``) for the only admin left."""
+        :class:`Conflict` (``last_admin``) for the only admin left, and
+        :class:`Conflict` (``self_delete``) when ``actor`` is that admin: another admin (or
+        the ``tessera`` command) removes an account, so nobody locks themselves out."""
         email = normalise_email(email)
         async with self.tessera.db.engine.begin() as conn:
             # Locking every admin row makes two concurrent deletes of the last two wait in
@@ -161,6 +211,11 @@ class IdentityService:
                 raise Conflict(
                     f"{email} is the only admin; create another before deleting it",
                     code="last_admin",
+                )
+            if actor.is_admin and actor.id == ids_by_email[email]:
+                raise Conflict(
+                    "you cannot delete your own account; another admin can",
+                    code="self_delete",
                 )
             await conn.execute(admins.delete().where(admins.c.id == ids_by_email[email]))
             await record_audit(
