@@ -17,7 +17,7 @@ import sqlalchemy.exc
 from kernel.config import Settings
 from kernel.db.pool import PoolTimeout
 from kernel.runtime import Tessera
-from tests.conftest import Api, migrated_database, running, unique_id
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, migrated_database, running, unique_id
 from tests.tcp_proxy import PostgresProxy
 
 
@@ -132,7 +132,7 @@ async def test_a_request_waiting_too_long_for_a_control_connection_gets_a_503(
 
 
 async def test_session_state_goes_over_the_session_database_url(
-    own_url: str, make_settings: Callable[..., Settings], admin_headers: dict[str, str]
+    own_url: str, make_settings: Callable[..., Settings]
 ) -> None:
     proxy = PostgresProxy(own_url)
     await proxy.start()
@@ -143,7 +143,11 @@ async def test_session_state_goes_over_the_session_database_url(
                 if proxy.opened >= 2:
                     break
                 await asyncio.sleep(0.1)
-            response = await client.get("/api/projects", headers=admin_headers)
+            # An admin token names an account of the database it was issued by.
+            login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            token = (await client.post("/api/admin/login", json=login)).json()["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            response = await client.get("/api/projects", headers=headers)
             assert response.status_code == 200, response.text
             assert proxy.opened == 2  # the pools connect to database_url
     finally:
