@@ -24,7 +24,7 @@ change made, with no way back but another change; validated before, such a recor
 the step, the step is undone and the op refused (``existing_records_break_rule``) with
 nothing changed. Between the proof and the commit no write escapes a constraint: until the
 transaction the proof (and the old constraint) refuse it; from the transaction's first
-statement on, nothing else writes to the table. So when the op reports success every
+DDL statement on, nothing else writes to the table. So when the op reports success every
 stored record keeps every rule and every write is checked; PostgreSQL still marks the
 constraints ``NOT VALID`` (it was told by the proof, not by a scan of their own), which
 changes nothing about what they refuse — ``VALIDATE CONSTRAINT`` on one succeeds at any
@@ -32,8 +32,8 @@ time. Values changed by the conversion (integer → float, date → datetime) co
 rule the old values kept, and the table is rewritten under the lock anyway: those
 conversions validate inside the transaction, as smaller tables do.
 
-``copy_field`` copies inside its transaction, under the table's lock, however large the
-table: see :class:`CopyField`.
+``copy_field`` copies inside its transaction however large the table: see
+:class:`CopyField`.
 """
 
 from __future__ import annotations
@@ -367,10 +367,11 @@ class CopyField(DdlOperation):
     committed one by one, because:
 
     * a failed copy must leave the target as it was, and batches already committed would
-      have overwritten its values for good (``on_error: "fail"`` refuses on the first value
-      that does not convert, which may be the last record);
-    * values are converted by the field types in Python (:meth:`kernel.FieldType.
-      convert_value`), so no trigger could convert a write arriving during the copy;
+      have overwritten its values for good (``on_error: "fail"`` refuses once any value
+      does not convert, which the last batch may find);
+    * values are converted by the field types in Python
+      (:meth:`kernel.FieldType.convert_value`), so no trigger could convert a write
+      arriving during the copy;
       catching those writes up afterwards needs a mark of every changed record that
       writes bypassing the API (SQL) do not leave.
 
