@@ -163,6 +163,14 @@ class Gates:
         await session.fetchval("SELECT 1")
         return session
 
+    async def reading(self, collection: str) -> asyncpg.Connection:
+        """A transaction that read the table and stays open: a step taking the table's
+        ``ACCESS EXCLUSIVE`` lock (adding a constraint) waits for it."""
+        session = await self._session()
+        await session.execute("BEGIN")
+        await session.fetchval(f"SELECT count(*) FROM {table(self.api, collection)}")
+        return session
+
     async def next_in_line(self, collection: str) -> asyncpg.Connection:
         """A session queued for the table's ``SHARE UPDATE EXCLUSIVE`` lock behind the step
         holding it now: once that step ends it holds the lock, and the op's next step
@@ -260,17 +268,18 @@ async def refused_unchanged(
     response: httpx.Response,
     status: int,
     code: str,
+    op: str = "swap_fields",
 ) -> str:
-    """Check the swap was refused with ``status`` and ``code``, recorded ``failed``, and
+    """Check the ``op`` was refused with ``status`` and ``code``, recorded ``failed``, and
     left the table and catalog as ``before`` with nothing transient behind; its message."""
     assert response.status_code == status, response.text
     error = response.json()["errors"][0]
     assert error["code"] == code
     assert await state(pg, api, collection) == before
     assert await transients(pg, api, collection) == []
-    op = await last_op(api)
-    assert (op["op"], op["status"], op["error"]["errors"][0]["code"]) == (
-        "swap_fields",
+    recorded = await last_op(api)
+    assert (recorded["op"], recorded["status"], recorded["error"]["errors"][0]["code"]) == (
+        op,
         "failed",
         code,
     )

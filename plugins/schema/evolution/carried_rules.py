@@ -240,10 +240,13 @@ class CarriedRules:
         ]
         return steps
 
-    def create_steps(self) -> list[Step]:
-        """After the change: the constraints and unique indexes again, on the new column."""
+    def create_steps(self, *, validate: bool = True) -> list[Step]:
+        """After the change: the constraints and unique indexes again, on the new column;
+        ``validate`` False adds the constraints ``NOT VALID`` (no scan: proven otherwise)."""
         steps = [
-            step for _, rules in self.rules for step in check_steps(self.schema, self.table, rules)
+            step
+            for _, rules in self.rules
+            for step in check_steps(self.schema, self.table, rules, validate=validate)
         ]
         for rule in self.uniques:
             columns = self._unique_columns(rule, self.new)

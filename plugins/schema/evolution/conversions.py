@@ -1,6 +1,40 @@
 """Type changes: ``change_field_type`` in place when every value converts safely, else the
 copy-and-swap wizard made of ``add_field``, ``copy_field`` and ``swap_fields``
-(:mod:`plugins.schema.evolution.swaps`)."""
+(:mod:`plugins.schema.evolution.swaps`).
+
+In place, the ``CHECK`` constraints of the rules around the field are dropped before the
+``ALTER COLUMN ... TYPE`` and added again after it (PostgreSQL would otherwise check each
+again, scanning, even when the type change itself rewrites nothing), so inside the op's
+transaction each is validated by a scan holding the table's lock. When the conversion keeps
+every stored value as it is — PostgreSQL changes the type without rewriting the table
+(:func:`keeps_stored_values`: a character type to text or to one at least as long) — and
+the table has ``ddl_concurrent_index_rows`` rows or more, that scan goes before the
+transaction instead, reads and writes going on:
+
+1. before the transaction, each rule's constraint is added ``NOT VALID`` on the column as
+   it is, under a transient name, then validated (:mod:`plugins.schema.evolution.prebuilt`):
+   a *proof* that every stored record keeps the rule, and from then on every write must;
+2. in the transaction (under ``ACCESS EXCLUSIVE`` from its first DDL statement to its commit),
+   the old constraints and the proofs are dropped, the type changed, and the constraints
+   added again ``NOT VALID`` — no scan.
+
+Why this order: validating *after* the commit would report the change made before
+knowing a stored record keeps the rule, and a record that breaks it would leave the
+change made, with no way back but another change; validated before, such a record fails
+the step, the step is undone and the op refused (``existing_records_break_rule``) with
+nothing changed. Between the proof and the commit no write escapes a constraint: until the
+transaction the proof (and the old constraint) refuse it; from the transaction's first
+DDL statement on, nothing else writes to the table. So when the op reports success every
+stored record keeps every rule and every write is checked; PostgreSQL still marks the
+constraints ``NOT VALID`` (it was told by the proof, not by a scan of their own), which
+changes nothing about what they refuse — ``VALIDATE CONSTRAINT`` on one succeeds at any
+time. Values changed by the conversion (integer → float, date → datetime) could break a
+rule the old values kept, and the table is rewritten under the lock anyway: those
+conversions validate inside the transaction, as smaller tables do.
+
+``copy_field`` copies inside its transaction however large the table: see
+:class:`CopyField`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +45,6 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import Field, ValidationError
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kernel import (
@@ -32,12 +65,12 @@ from kernel import (
 )
 from plugins.schema.evolution.carried_rules import CarriedRules
 from plugins.schema.evolution.common import FieldArgs, StrictArgs, free_field_name, live_field
+from plugins.schema.evolution.prebuilt import ProvesBeforehand, compiled
 from plugins.schema.steps import (
     change_type,
     set_default,
 )
 
-_PG = postgresql.dialect()
 SAMPLE_FAILURES = 10
 COPY_BATCH = 5000
 
@@ -62,14 +95,29 @@ def target_type(context: OpContext, name: str, options: dict[str, Any]) -> Field
         ) from None
 
 
+def keeps_stored_values(old: sa.types.TypeEngine[Any], new: sa.types.TypeEngine[Any]) -> bool:
+    """Whether a plain cast from SQL type ``old`` to ``new`` keeps every stored value as it
+    is, so that PostgreSQL changes a column's type without rewriting the table (nor its
+    indexes): a character type to text, or to a character type at least as long. Other
+    conversions are taken to rewrite it."""
+    character = (sa.String, sa.Text)
+    if type(old) not in character or type(new) not in character:
+        return False
+    if type(new) is sa.Text or new.length is None:
+        return True
+    return type(old) is sa.String and old.length is not None and new.length >= old.length
+
+
 def json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime | date) else value
 
 
-class ChangeFieldType(DdlOperation):
+class ChangeFieldType(ProvesBeforehand, DdlOperation):
     """Change a field's type in place when every value converts safely (integer → float,
     string → text, date → datetime, wider strings, and what type plugins declare);
-    otherwise refuse, and preview the copy-and-swap wizard instead."""
+    otherwise refuse, and preview the copy-and-swap wizard instead. On a large table, a
+    conversion that keeps every stored value has its rules proven before its transaction
+    (``proofs``; see the module's docstring)."""
 
     name = "change_field_type"
     label = "Change field type"
@@ -101,6 +149,9 @@ class ChangeFieldType(DdlOperation):
             except FieldValueError:
                 conversion = None
         self.safe = conversion is not None
+        self.keeps_values = False
+        self.proofs = []
+        self.build = {"concurrently": context.concurrent_done}
         converted = dataclasses.replace(
             self.field, type=self.new_type, type_name=args.new_type, options=options
         )
@@ -115,9 +166,18 @@ class ChangeFieldType(DdlOperation):
                 wizard=self.wizard(),
             )
         self.carried = CarriedRules(context, self.collection, self.field, converted)
-        using = str(conversion.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+        using = compiled(conversion)
         schema, table, column = context.schema, self.collection.table, self.field.column
+        new_sql = self.new_type.sql_type()
+        self.keeps_values = using == compiled(
+            sa.cast(sa.column(column), new_sql)
+        ) and keeps_stored_values(self.field.type.sql_type(), new_sql)
+        if self.keeps_values:
+            _, checks = self.carried.prebuilt()
+            self.proofs = [dataclasses.replace(check, name=None) for check in checks]
         steps = self.carried.drop_steps()
+        if context.concurrent_done:  # validated before; dropped before the type change
+            steps += [proof.swap_in() for proof in self.proofs]
         if self.field.has_default:
             steps.append(
                 Step("remove the old default", partial(set_default, schema, table, column, None))
@@ -125,7 +185,7 @@ class ChangeFieldType(DdlOperation):
         steps.append(
             Step(
                 f"convert {column} to {args.new_type}",
-                partial(change_type, schema, table, column, self.new_type.sql_type(), using),
+                partial(change_type, schema, table, column, new_sql, using),
             )
         )
         if self.field.has_default:
@@ -141,7 +201,8 @@ class ChangeFieldType(DdlOperation):
                     ),
                 )
             )
-        return Plan(steps=steps + self.carried.create_steps())
+        validate = not context.concurrent_done
+        return Plan(steps=steps + self.carried.create_steps(validate=validate))
 
     def _rules_that_cannot_follow(self, converted: FieldDef) -> list[str]:
         """Warnings for the rules the guided steps' swap will refuse to carry."""
@@ -194,13 +255,19 @@ class ChangeFieldType(DdlOperation):
         }
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
-        impact = await inspector.impact(self.collection, rewrite=True)
+        """Besides the table's size (and whether the conversion rewrites it): for a safe
+        conversion, the stored records that break the rules bound again (none read when
+        validated proofs say so) and which way their constraints are checked
+        (``index_build``); else how many values convert."""
+        impact = await inspector.impact(self.collection, rewrite=not self.keeps_values)
         if not self.safe:
             impact["conversion"] = await analyse_conversion(
                 inspector.conn, self.context.schema, self.collection, self.field, self.new_type
             )
         else:
-            impact["rules"] = await self.carried.impact(inspector)
+            proven = self.context.concurrent_done
+            impact["rules"] = await self.carried.impact(inspector, proven=proven)
+            impact["index_build"] = self.build
         return impact
 
     def refuse(self, impact: dict[str, Any]) -> None:
@@ -291,7 +358,26 @@ class CopyFieldArgs(StrictArgs):
 
 
 class CopyField(DdlOperation):
-    """Copy every value of one field into another, converting it (a wizard step)."""
+    """Copy every value of one field into another, converting it (a wizard step).
+
+    The copy runs inside the op's transaction, in batches of ``COPY_BATCH`` records, on a
+    large table too. It changes no column, so it takes no table lock that blocks reads or
+    inserts; it holds the lock of each record it copied until its commit (a write to such
+    a record waits for the commit). It is not moved before the transaction, in batches
+    committed one by one, because:
+
+    * a failed copy must leave the target as it was, and batches already committed would
+      have overwritten its values for good (``on_error: "fail"`` refuses once any value
+      does not convert, which the last batch may find);
+    * values are converted by the field types in Python
+      (:meth:`kernel.FieldType.convert_value`), so no trigger could convert a write
+      arriving during the copy;
+      catching those writes up afterwards needs a mark of every changed record that
+      writes bypassing the API (SQL) do not leave.
+
+    A record written after the copy read it (or created after the last batch) keeps the
+    target's value as written; as for records written after the copy, a client moving to
+    the new field writes both until the swap, or copies again."""
 
     name = "copy_field"
     label = "Copy field values"

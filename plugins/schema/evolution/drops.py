@@ -34,6 +34,7 @@ from kernel import (
     unique_index_name,
 )
 from plugins.schema.evolution.common import CollectionArgs, FieldArgs
+from plugins.schema.evolution.prebuilt import ProvesBeforehand, value_proof
 from plugins.schema.steps import drop_column, drop_table, set_nullable
 
 
@@ -138,8 +139,18 @@ class RestoreFieldArgs(FieldArgs):
     )
 
 
-class RestoreField(DdlOperation):
-    """Bring a soft-dropped field back, with its data."""
+class RestoreField(ProvesBeforehand, DdlOperation):
+    """Bring a soft-dropped field back, with its data.
+
+    Restored required, its column is set ``NOT NULL``, a scan of the table under the lock
+    that blocks its reads and writes. On a table of ``ddl_concurrent_index_rows`` rows or
+    more (estimated), a ``CHECK (column IS NOT NULL)`` is added ``NOT VALID`` and validated
+    before the transaction instead, reads and writes going on
+    (:mod:`plugins.schema.evolution.prebuilt`): ``SET NOT NULL`` then skips its scan, the
+    constraint proving it, and the transaction drops the constraint. From the moment it is
+    added, a write that leaves the field empty is refused — as it is once the field is
+    required again. A record without a value refuses the op (``has_empty_values``) with
+    nothing changed, whichever way it goes."""
 
     name = "restore_field"
     label = "Restore field"
@@ -158,36 +169,45 @@ class RestoreField(DdlOperation):
             )
         self.required = self.field.required if self.args.required is None else self.args.required
         self.rules = restored_rules(context, self.collection, self.field)
+        schema, table, column = context.schema, self.collection.table, self.field.column
+        self.proofs = (
+            [value_proof(schema, table, self.collection.id, column, column, self.field.name)]
+            if self.required
+            else []
+        )
+        self.build = {"concurrently": context.concurrent_done}
         steps = []
         if self.required:
             steps.append(
                 Step(
-                    f"make {self.field.column} required again",
-                    partial(
-                        set_nullable,
-                        self.context.schema,
-                        self.collection.table,
-                        self.field.column,
-                        False,
-                    ),
+                    f"make {column} required again",
+                    partial(set_nullable, schema, table, column, False),
                 )
             )
+        if context.concurrent_done:  # validated before the transaction; preflight checks it
+            steps += [proof.swap_in() for proof in self.proofs]
         # Records written while the field was dropped have no value in it: the constraints
         # bind writes from now on, and the preview counts the stored records they would refuse.
-        steps += check_steps(context.schema, self.collection.table, self.rules, validate=False)
+        steps += check_steps(schema, table, self.rules, validate=False)
         return Plan(
             steps=steps,
             warnings=[f"{self.field.name!r} returns to the API with the data it had"],
         )
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        """The stored records that break the restored rules (``constraints``), those with
+        no value when it returns required (``empty_values``: none read when a validated
+        proof says so) and which way ``SET NOT NULL`` goes (``index_build``)."""
         breaking = await count_breaking_rows(inspector, self.collection, self.rules)
-        return {"constraints": breaking}
+        impact: dict[str, Any] = {"constraints": breaking, "index_build": self.build}
+        if self.required and not self.context.concurrent_done:
+            impact["empty_values"] = await inspector.empty_values(
+                self.collection, self.field.column
+            )
+        return impact
 
-    async def preflight(self, inspector: SchemaInspector) -> None:
-        if not self.required:
-            return
-        empty = await inspector.empty_values(self.collection, self.field.column)
+    def refuse(self, impact: dict[str, Any]) -> None:
+        empty = impact.get("empty_values")
         if empty:
             raise ValidationFailed(
                 f"{empty} records were written without {self.field.name!r} while it was "

@@ -3,10 +3,11 @@ large table keeps taking writes while they are built and checked.
 
 Each is built under a transient name (:func:`kernel.transient_name`) on the columns as they
 are before the op, by concurrent steps (:class:`kernel.ConcurrentStep`); the op's
-transaction then only renames it to its final name (a constraint proving a column has no
-empty value is dropped instead, once ``SET NOT NULL`` used it). PostgreSQL keeps an index
-or constraint on its columns through their renames, and renaming one is a catalog change,
-not a scan.
+transaction then only renames it to its final name — or drops it, when it was built only as
+a *proof*: that a column has no empty value, once ``SET NOT NULL`` used it; that the stored
+records keep a rule, before a type change adds the rule's own constraint back
+(:mod:`plugins.schema.evolution.conversions`). PostgreSQL keeps an index or constraint on
+its columns through their renames, and renaming one is a catalog change, not a scan.
 
 Why a ``CHECK`` constraint is added ``NOT VALID`` and validated *before* the transaction
 rather than after it: ``ADD CONSTRAINT ... NOT VALID`` holds ``ACCESS EXCLUSIVE`` only for
@@ -22,18 +23,32 @@ take over); a unique index does the same from the moment its build can see write
 The steps run in that order (:func:`build_steps`): every brief ``ACCESS EXCLUSIVE``
 first, so a busy table fails the op (``lock_timeout``) before any long work ran; then the
 index builds; then the validations. Neither of the long kinds blocks writes.
+
+An op builds this way on a table of ``ddl_concurrent_index_rows`` rows or more, by the
+planner's estimate, and says so in its preview's ``impact.index_build``
+(:func:`build_before`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql
 
-from kernel import CollectionDef, ConcurrentStep, SchemaInspector, Step
+from kernel import (
+    CollectionDef,
+    ConcurrentStep,
+    Conflict,
+    OpContext,
+    SchemaInspector,
+    Step,
+    transient_name,
+)
 from plugins.schema.steps import rename_index
 
 _PG = postgresql.dialect()
@@ -60,8 +75,14 @@ def _drop_check(schema: str, table: str, name: str, ops: Operations) -> None:
 
 
 def _add_check(schema: str, table: str, name: str, condition: Any, ops: Operations) -> None:
-    _drop_check(schema, table, name, ops)
-    ops.create_check_constraint(name, table, condition, schema=schema, postgresql_not_valid=True)
+    """Add the constraint ``NOT VALID``, dropping one of its name a dead process left
+    (never trusted), in one statement: the table's ``ACCESS EXCLUSIVE`` lock is taken, and
+    writes queue behind it, once rather than twice."""
+    quote = _PG.identifier_preparer.quote
+    ops.execute(
+        f"ALTER TABLE {_quoted(schema, table)} DROP CONSTRAINT IF EXISTS {quote(name)}, "
+        f"ADD CONSTRAINT {quote(name)} CHECK ({compiled(condition)}) NOT VALID"
+    )
 
 
 def _validate_check(schema: str, table: str, name: str, ops: Operations) -> None:
@@ -109,9 +130,9 @@ class PrebuiltIndex:
 
 @dataclass(frozen=True, slots=True)
 class PrebuiltCheck:
-    """A ``CHECK`` constraint ``name`` (``None``: one that only proves a column has no
-    empty value, dropped once used) whose ``condition`` names the columns as they are
-    before the op, built as ``transient``; ``label`` says what it checks."""
+    """A ``CHECK`` constraint ``name`` (``None``: a proof, dropped once used) whose
+    ``condition`` names the columns as they are before the op, built as ``transient``;
+    ``label`` says what it checks."""
 
     schema: str
     table: str
@@ -137,7 +158,8 @@ class PrebuiltCheck:
 
     def swap_in(self) -> Step:
         """In the transaction: the constraint takes its name, or (a proof) is dropped;
-        a proof's step goes after the ``SET NOT NULL`` it lets skip its scan."""
+        a proof's step goes after the ``SET NOT NULL`` it lets skip its scan, and before
+        a type change of its column (which would check it again, scanning)."""
         if self.name is None:
             return Step(
                 f"drop check constraint {self.transient} (it proved {self.label})",
@@ -152,6 +174,22 @@ class PrebuiltCheck:
         return await inspector.valid_check(collection, self.transient)
 
 
+def value_proof(
+    schema: str, table: str, collection_id: int, column: str, final: str, field: str
+) -> PrebuiltCheck:
+    """The proof that ``column`` has a value in every record, for a ``SET NOT NULL`` of
+    the column named ``final`` (the same, or ``column`` once renamed) to skip its scan:
+    ``field`` is the field it makes required."""
+    return PrebuiltCheck(
+        schema,
+        table,
+        None,
+        transient_name(collection_id, f"not_null_{final}", column),
+        sa.column(column).is_not(None),
+        f"{field} has a value in every record",
+    )
+
+
 def build_steps(indexes: list[PrebuiltIndex], checks: list[PrebuiltCheck]) -> list[ConcurrentStep]:
     """The steps that build them, in the order the module's docstring explains."""
     return (
@@ -159,6 +197,60 @@ def build_steps(indexes: list[PrebuiltIndex], checks: list[PrebuiltCheck]) -> li
         + [index.build() for index in indexes]
         + [check.validate() for check in checks]
     )
+
+
+async def build_before(
+    context: OpContext, inspector: SchemaInspector, collection: CollectionDef, wanted: bool
+) -> dict[str, Any]:
+    """Which way an op builds what it ``wanted`` to build, for its preview's
+    ``impact.index_build``: ``concurrently`` (before its transaction) when it wants
+    anything and the table has ``ddl_concurrent_index_rows`` rows or more (estimated), with
+    ``estimated_rows`` and ``threshold``."""
+    threshold = context.tessera.settings.ddl_concurrent_index_rows
+    estimate = await inspector.estimated_rows(collection, threshold)
+    return {
+        "concurrently": wanted and estimate >= threshold,
+        "estimated_rows": estimate,
+        "threshold": threshold,
+    }
+
+
+async def refuse_missing(
+    inspector: SchemaInspector,
+    collection: CollectionDef,
+    built: Sequence[PrebuiltIndex | PrebuiltCheck],
+) -> None:
+    """In the transaction, after the build: a 409 ``concurrent_step_failed`` when any of
+    ``built`` is missing or not valid (dropped meanwhile by hand or a reconcile pass)."""
+    absent = [item.transient for item in built if not await item.ready(inspector, collection)]
+    if absent:
+        raise Conflict(
+            f"what was built before this change ({', '.join(absent)}) is missing or not "
+            "valid; nothing changed: apply again",
+            code="concurrent_step_failed",
+        )
+
+
+class ProvesBeforehand:
+    """For an op (a :class:`kernel.DdlOperation`) whose transaction would scan the table
+    to check what its ``proofs`` (built in ``plan()``) check: on a table of
+    ``ddl_concurrent_index_rows`` rows or more they are added and validated before the
+    transaction, and ``plan()`` — seeing ``context.concurrent_done`` — drops them there
+    instead of scanning; ``build`` says which way it went (``impact.index_build``)."""
+
+    context: OpContext
+    collection: CollectionDef
+    proofs: list[PrebuiltCheck]
+    build: dict[str, Any]
+
+    async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
+        wanted = bool(self.proofs)
+        self.build = await build_before(self.context, inspector, self.collection, wanted)
+        return build_steps([], self.proofs) if self.build["concurrently"] else []
+
+    async def preflight(self, inspector: SchemaInspector) -> None:
+        if self.context.concurrent_done:
+            await refuse_missing(inspector, self.collection, self.proofs)
 
 
 def compiled(condition: Any) -> str:

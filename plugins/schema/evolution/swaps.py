@@ -20,13 +20,11 @@ import dataclasses
 from functools import partial
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import Field
 
 from kernel import (
     CatalogWriter,
     ConcurrentStep,
-    Conflict,
     DdlOperation,
     Plan,
     SchemaChange,
@@ -40,7 +38,14 @@ from kernel import (
 )
 from plugins.schema.evolution.carried_rules import CarriedRules
 from plugins.schema.evolution.common import StrictArgs, free_field_name, live_field
-from plugins.schema.evolution.prebuilt import PrebuiltCheck, PrebuiltIndex, build_steps
+from plugins.schema.evolution.prebuilt import (
+    PrebuiltCheck,
+    PrebuiltIndex,
+    build_before,
+    build_steps,
+    refuse_missing,
+    value_proof,
+)
 from plugins.schema.naming import check_field_name_free
 from plugins.schema.steps import (
     create_unique,
@@ -171,46 +176,21 @@ class SwapFields(DdlOperation):
                 ),
             )
         if self.needs_value:
-            proof = f"not_null_{self.new_column}"
             checks.append(
-                PrebuiltCheck(
-                    schema,
-                    table,
-                    None,
-                    transient_name(collection_id, proof, column),
-                    sa.column(column).is_not(None),
-                    f"{self.field.name} has a value in every record",
-                )
+                value_proof(schema, table, collection_id, column, self.new_column, self.field.name)
             )
         return indexes, checks
 
     async def concurrent_steps(self, inspector: SchemaInspector) -> list[ConcurrentStep]:
         """The indexes and constraints the swap builds, built before its transaction on a
         table of ``ddl_concurrent_index_rows`` rows or more (estimated)."""
-        threshold = self.context.tessera.settings.ddl_concurrent_index_rows
-        estimate = await inspector.estimated_rows(self.collection, threshold)
-        concurrently = estimate >= threshold and bool(self.indexes or self.checks)
-        self.build = {
-            "concurrently": concurrently,
-            "estimated_rows": estimate,
-            "threshold": threshold,
-        }
-        return build_steps(self.indexes, self.checks) if concurrently else []
+        wanted = bool(self.indexes or self.checks)
+        self.build = await build_before(self.context, inspector, self.collection, wanted)
+        return build_steps(self.indexes, self.checks) if self.build["concurrently"] else []
 
     async def preflight(self, inspector: SchemaInspector) -> None:
-        if not self.context.concurrent_done:
-            return
-        missing = [
-            item.transient
-            for item in [*self.indexes, *self.checks]
-            if not await item.ready(inspector, self.collection)
-        ]
-        if missing:
-            raise Conflict(
-                f"what was built before this change ({', '.join(missing)}) is missing or not "
-                "valid; nothing changed: apply again",
-                code="concurrent_step_failed",
-            )
+        if self.context.concurrent_done:
+            await refuse_missing(inspector, self.collection, [*self.indexes, *self.checks])
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
         """Besides the table's size: the stored records that break the carried rules,
