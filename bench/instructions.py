@@ -40,7 +40,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 #: The operations this driver knows: name → how to build request ``n``'s path and query.
-OPERATIONS = ("get_by_id", "list_filtered", "view_query", "create", "update", "rules_list")
+OPERATIONS = (
+    "get_by_id",
+    "list_filtered",
+    "list_filtered_deep",
+    "view_query",
+    "create",
+    "update",
+    "rules_list",
+)
 
 #: Each operation's method and the status its requests must answer with.
 _METHODS = {"create": ("POST", 201), "update": ("PATCH", 200)}
@@ -103,6 +111,10 @@ class _Driver:
             query = f"{self.spec['view_query']}{(n * 7919) % self.spec['customers'] + 1}".encode()
         elif self.spec["op"] == "list_filtered":
             query = self.spec["query"].encode()
+        elif self.spec["op"] == "list_filtered_deep":  # the cursors make bench's deep pages use
+            cursors = self.spec["deep_cursors"]
+            cursor = urlencode({"cursor": cursors[n % len(cursors)]})
+            query = f"{self.spec['query']}&{cursor}".encode()
         elif self.spec["op"] == "rules_list":  # served by FastAPI, declared late: route lookup
             path = self.spec["rules_path"]
         headers = list(self.headers)
@@ -266,7 +278,12 @@ def main() -> int:
         provision(server_url, url is not None, Path(tmp)) as database,
     ):
         work_dir = Path(tmp)
-        with tessera_server(database.url, work_dir, workers=1, pool_size=4) as server:
+        # One secret for the seeding server and the measured app: the deep pages' cursors
+        # were signed by the one and must be accepted by the other.
+        secret_key = os.urandom(32).hex()
+        with tessera_server(
+            database.url, work_dir, workers=1, pool_size=4, secret_key=secret_key
+        ) as server:
             dataset = seeding.seed(server.base_url, database.url, rows, ADMIN_EMAIL, ADMIN_PASSWORD)
         field, op, value = seeding.LIST_FILTER
         spec = {
@@ -276,6 +293,7 @@ def main() -> int:
                 {f"filter[{field}][{op}]": value, "sort": seeding.LIST_SORT, "limit": 25}
             ),
             "ids": dataset.visible_ids,
+            "deep_cursors": [page.cursor for page in dataset.deep_pages],
             "view_path": seeding.VIEW_PATH,
             "rules_path": (
                 f"/api/projects/{seeding.PROJECT}/collections/{seeding.RULED_COLLECTION}/rules"
@@ -292,7 +310,7 @@ def main() -> int:
             **os.environ,
             "TESSERA_DATABASE_URL": database.url,
             "TESSERA_DATA_DIR": str(work_dir),
-            "TESSERA_SECRET_KEY": os.urandom(32).hex(),
+            "TESSERA_SECRET_KEY": secret_key,
             "TESSERA_DB_POOL_SIZE": "4",
             "TESSERA_LOG_LEVEL": "warning",
         }

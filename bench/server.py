@@ -75,9 +75,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def tessera_server(
-    database_url: str, data_dir: Path, *, workers: int, pool_size: int
+    database_url: str,
+    data_dir: Path,
+    *,
+    workers: int,
+    pool_size: int,
+    secret_key: str | None = None,
 ) -> Iterator[RunningServer]:
-    """Start Tessera (it migrates, creates the bench admin, serves), yield it, stop it."""
+    """Start Tessera (it migrates, creates the bench admin, serves), yield it, stop it.
+
+    ``secret_key``: the deployment's secret (random when None); another process given the
+    same one accepts the tokens and cursors this server issued."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = data_dir / "tessera.log"
@@ -85,7 +93,7 @@ def tessera_server(
         **os.environ,
         "TESSERA_DATABASE_URL": database_url,
         "TESSERA_DATA_DIR": str(data_dir),
-        "TESSERA_SECRET_KEY": os.urandom(32).hex(),
+        "TESSERA_SECRET_KEY": secret_key or os.urandom(32).hex(),
         "TESSERA_ADMIN_EMAIL": ADMIN_EMAIL,
         "TESSERA_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "TESSERA_DB_POOL_SIZE": str(pool_size),
