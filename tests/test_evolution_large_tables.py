@@ -428,3 +428,37 @@ async def test_only_admins_and_schema_keys_change_field_types(
             api, pg, "posts", {"op": "change_field_type", "args": TO_TEXT}
         )
         assert (await last_op(api))["op"] == "change_field_type"
+
+
+#: Values a literal must carry exactly into SQL: a percent sign (escaped for another
+#: driver's parameter style), a colon (a bind marker to SQLAlchemy's text), runs of spaces
+#: and a tab (collapsed or expanded by a renderer for people), ``;`` and a newline (where
+#: a renderer splits statements), a quote.
+AWKWARD = ["50% off", "a:b", "p  q", "t\tb", "x;\ny", "it's"]
+
+
+async def test_a_proof_carries_awkward_literals_exactly(
+    make_settings: Callable[..., Settings], pg: asyncpg.Connection
+) -> None:
+    """The proof of an ``enum`` rule is built before the transaction from SQL rendered for
+    it: every stored value must pass it, and the rule must refuse and accept exactly what
+    the catalog's rule does afterwards."""
+    field = {"name": "label", "type": "string", "rules": [{"type": "enum", "value": AWKWARD}]}
+    async with small_threshold_api(make_settings) as api:
+        await api.create_collection("offers", [field])
+        for number in range(THRESHOLD * 2):
+            await api.create("offers", {"label": AWKWARD[number % len(AWKWARD)]})
+        changed = await api.apply(
+            "change_field_type", collection="offers", field="label", new_type="text"
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["impact"]["index_build"] == {"concurrently": True}
+        for value in AWKWARD:
+            created = await post(api, "offers", {"label": value})
+            assert created.status_code == 201, (value, created.text)
+            await pg.execute(f"INSERT INTO {table(api, 'offers')} (label) VALUES ($1)", value)
+        for near in ["50%% off", "p q", "t    b", "x; y", "a: b"]:
+            assert codes(await post(api, "offers", {"label": near})) == [("label", "enum")]
+            with pytest.raises(asyncpg.CheckViolationError):
+                await pg.execute(f"INSERT INTO {table(api, 'offers')} (label) VALUES ($1)", near)
+        assert await transients(pg, api, "offers") == []

@@ -25,7 +25,7 @@ import asyncpg
 
 from kernel.db.engine import Database
 from kernel.db.errors import postgres_error
-from kernel.ddl.operation import ConcurrentStep, render
+from kernel.ddl.operation import ConcurrentStep, render, statements
 from kernel.ddl.reconcile import op_session
 from kernel.errors import Conflict
 
@@ -93,7 +93,7 @@ class ConcurrentRun:
             for step in self.steps:
                 self.started.append(step)
                 try:
-                    for sql in render(step.run):
+                    for sql in statements(step.run):
                         await connection.execute(sql)
                 except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
                     await self._undo_on(connection)
@@ -136,7 +136,7 @@ class ConcurrentRun:
     async def _undo_on(self, connection: asyncpg.Connection) -> None:
         for step in reversed(self.started):
             try:
-                for sql in render(step.undo):
+                for sql in statements(step.undo):
                     await connection.execute(sql)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 log.exception("could not undo %r of a failed schema op", step.description)

@@ -43,12 +43,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import DDLElement
 
 from kernel.catalog.model import CollectionDef, FieldDef, ProjectCatalog
 from kernel.errors import NotFound
 from kernel.references import SchemaChange
 from kernel.security.principal import Principal
+
+#: What DDL is compiled for: PostgreSQL through asyncpg, the driver that runs it.
+_DIALECT = PGDialect_asyncpg()
 
 if TYPE_CHECKING:
     from kernel.catalog.writer import CatalogWriter
@@ -83,15 +88,38 @@ def render_steps(steps: list[Step] | list[ConcurrentStep]) -> list[str]:
     return statements
 
 
-def render(run: Callable[[Operations], None]) -> list[str]:
-    """The SQL statements ``run`` issues through Alembic's operations, one per item."""
-    buffer = io.StringIO()
+def statements(run: Callable[[Operations], None]) -> list[str]:
+    """The SQL statements ``run`` issues through Alembic's operations, one per item, exactly
+    as they are to be executed: a statement given as text (``ops.execute(str)``) as
+    written, a construct compiled for PostgreSQL with its values inline.
+
+    Alembic's own offline output is not exact enough to execute: it escapes ``%`` for
+    another driver's parameter style, turns tabs into spaces and ends statements with
+    ``;`` and a newline, which a literal may hold too. So the statements are taken from
+    Alembic's one place that issues them (its implementation's ``_exec``) and compiled for
+    asyncpg, the driver that runs them, whose numbered parameters leave ``%`` alone."""
     context = MigrationContext.configure(
-        dialect_name="postgresql",
-        opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
+        dialect=_DIALECT,
+        opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True},
     )
+    issued: list[str] = []
+
+    def record(construct: Any, execution_options: Any = None, *args: Any, **kwargs: Any) -> None:
+        if isinstance(construct, str):
+            issued.append(construct)
+            return
+        literal = {} if isinstance(construct, DDLElement) else {"literal_binds": True}
+        issued.append(str(construct.compile(dialect=_DIALECT, compile_kwargs=literal)).strip())
+
+    context.impl._exec = record  # type: ignore[method-assign]
     run(Operations(context))
-    return [" ".join(part.split()) for part in buffer.getvalue().split(";\n") if part.strip()]
+    return issued
+
+
+def render(run: Callable[[Operations], None]) -> list[str]:
+    """The statements of ``run`` (:func:`statements`) for people to read: each on one line,
+    runs of whitespace as one space."""
+    return [" ".join(sql.split()) for sql in statements(run)]
 
 
 @dataclass(slots=True)

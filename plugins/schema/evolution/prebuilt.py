@@ -38,7 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from kernel import (
     CollectionDef,
@@ -51,7 +51,9 @@ from kernel import (
 )
 from plugins.schema.steps import rename_index
 
-_PG = postgresql.dialect()
+#: Conditions and names are compiled for asyncpg, the driver that runs them (it leaves
+#: `%` in literals alone: see kernel.ddl.operation.statements).
+_PG = PGDialect_asyncpg()
 
 
 def _quoted(schema: str, name: str) -> str:
