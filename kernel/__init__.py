@@ -55,6 +55,15 @@ from kernel.ddl.columns import (
 )
 from kernel.ddl.inspect import SchemaInspector
 from kernel.ddl.operation import ConcurrentStep, DdlOperation, OpContext, Plan, Step
+from kernel.ddl.prebuilt import (
+    PrebuiltCheck,
+    PrebuiltIndex,
+    ProvesBeforehand,
+    build_before,
+    build_steps,
+    compiled_condition,
+    refuse_missing,
+)
 from kernel.errors import (
     BadRequest,
     Conflict,
@@ -155,11 +164,14 @@ __all__ = [
     "Plan",
     "PluginError",
     "PluginInfo",
+    "PrebuiltCheck",
+    "PrebuiltIndex",
     "Principal",
     "ProjectCatalog",
     "ProjectCreate",
     "ProjectSettings",
     "ProjectUpdate",
+    "ProvesBeforehand",
     "QuotaExceeded",
     "QuotaPolicy",
     "Readable",
@@ -189,6 +201,8 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "WorkflowAction",
+    "build_before",
+    "build_steps",
     "check_json_scalar",
     "check_json_value",
     "check_key",
@@ -196,6 +210,7 @@ __all__ = [
     "check_steps",
     "check_upload_quota",
     "collection_condition_fields",
+    "compiled_condition",
     "condition_builder_html",
     "condition_fields",
     "condition_rows",
@@ -214,6 +229,7 @@ __all__ = [
     "record_rule_index_name",
     "refuse_breaking_rows",
     "refuse_duplicates",
+    "refuse_missing",
     "renamed_record_rule",
     "resolve_field",
     "resolve_rules",

@@ -3,7 +3,7 @@
 lock is proven before their transaction instead, writes going on — ``CHECK (column IS NOT
 NULL)`` for a field restored required, each rule's constraint for a type change that keeps
 every stored value — added ``NOT VALID`` and validated under a transient name, then
-dropped by the transaction (plugins/schema/evolution/prebuilt.py, drops.py,
+dropped by the transaction (kernel/ddl/prebuilt.py, plugins/schema/evolution/drops.py,
 conversions.py).
 
 As in tests/test_swap_concurrent.py, the tests set a threshold of a few rows and hold the
@@ -122,6 +122,26 @@ async def applied_the_long_way(
     assert applied.json()["impact"]["index_build"] == {"concurrently": True}
     assert await transients(pg, api, collection) == []
     assert await catalog_mismatches(pg, api.project) == []
+
+
+async def stopped_by_maintenance(
+    api: Api,
+    pg: asyncpg.Connection,
+    gate: Gates,
+    collection: str,
+    applying: Coroutine[Any, Any, httpx.Response],
+    op: str,
+) -> None:
+    """Switch maintenance on while ``applying``'s validation is held back: the transaction
+    refuses, what was built is dropped, and the table and catalog are as before (but for
+    the catalog version the switch bumped)."""
+    before = await state(pg, api, collection)
+    task, lock = await validation_held(api, pg, gate, collection, applying)
+    await set_settings(api, maintenance=True)
+    await gate.release(lock)
+    refused = await finished(task)
+    before["version"] = [{"catalog_version": before["version"][0]["catalog_version"] + 1}]
+    await refused_unchanged(pg, api, collection, before, refused, 409, "maintenance_mode", op)
 
 
 # -- restore_field ----------------------------------------------------------------------
@@ -402,21 +422,12 @@ async def test_stored_records_breaking_a_rule_refuse_the_type_change(
 async def test_a_type_change_stopped_after_its_proofs_undoes_them(
     make_settings: Callable[..., Settings], pg: asyncpg.Connection
 ) -> None:
-    """Maintenance switched on during the validation: the transaction refuses, the proof is
-    dropped, and the column, its constraints and the catalog are as before (but for the
-    catalog version the switch bumped)."""
+    """Maintenance switched on during the validation: the proof is dropped, and the column,
+    its constraints and the catalog are as before."""
     async with small_threshold_api(make_settings) as api, gates(api, pg) as gate:
         await posts(api)
-        before = await state(pg, api, "posts")
         changing = api.apply("change_field_type", **TO_TEXT)
-        applying, lock = await validation_held(api, pg, gate, "posts", changing)
-        await set_settings(api, maintenance=True)
-        await gate.release(lock)
-        refused = await finished(applying)
-        before["version"] = [{"catalog_version": before["version"][0]["catalog_version"] + 1}]
-        await refused_unchanged(
-            pg, api, "posts", before, refused, 409, "maintenance_mode", "change_field_type"
-        )
+        await stopped_by_maintenance(api, pg, gate, "posts", changing, "change_field_type")
 
 
 async def test_only_admins_and_schema_keys_change_field_types(

@@ -3,7 +3,7 @@ indexes and ``CHECK`` constraints the swap carries are built before its transact
 constraints added ``NOT VALID`` then validated, indexes built concurrently, each under a
 transient name — and the transaction only renames them; writes go on meanwhile. A build
 that fails, or a transaction that fails after it, is undone; what a dead process leaves,
-the reconciler drops (plugins/schema/evolution/prebuilt.py, kernel/ddl/reconcile.py).
+the reconciler drops (kernel/ddl/prebuilt.py, kernel/ddl/reconcile.py).
 
 As in tests/test_rules_concurrent.py, the tests set a threshold of a few rows and make each
 long step wait — an index build for a snapshot older than it, a step taking the table's

@@ -4,6 +4,14 @@ Rules set with a field (``rules`` on create_collection and add_field) are checke
 stored by those operations through the kernel; this operation replaces them later, with a
 preview that shows the ``CHECK`` constraints it installs and how many existing records
 break each of them (apply is refused while any does).
+
+Adding a ``CHECK`` constraint scans the stored records while holding the table's ``ACCESS
+EXCLUSIVE`` lock. On a table of ``ddl_concurrent_index_rows`` rows or more (the planner's
+estimate) each new constraint is instead added ``NOT VALID`` under a transient name and
+validated before the op's transaction, writes going on (:class:`kernel.PrebuiltCheck`);
+the transaction drops the old constraints and renames the new ones to their final names.
+A stored record that breaks a new rule fails the validation: the steps are undone and the
+op refused (``existing_records_break_rule``) with nothing changed.
 """
 
 from __future__ import annotations
@@ -18,15 +26,19 @@ from kernel import (
     DdlOperation,
     FieldDef,
     Plan,
+    PrebuiltCheck,
+    ProvesBeforehand,
     RuleSpec,
     SchemaInspector,
     check_steps,
+    compiled_condition,
     count_breaking_rows,
     drop_check_step,
     queryable_fields,
     refuse_breaking_rows,
     resolve_rules,
     rule_constraint_names,
+    transient_name,
 )
 
 
@@ -38,9 +50,10 @@ class SetFieldRulesArgs(BaseModel):
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
-class SetFieldRules(DdlOperation):
+class SetFieldRules(ProvesBeforehand, DdlOperation):
     """Replace a field's rules. Rules with an exact database form are also installed as
-    ``CHECK`` constraints (the field's previous ones are dropped)."""
+    ``CHECK`` constraints (the field's previous ones are dropped); on a large table they
+    are validated before the transaction (the module's docstring)."""
 
     name = "set_field_rules"
     label = "Set field rules"
@@ -68,8 +81,24 @@ class SetFieldRules(DdlOperation):
             taken=rule_constraint_names(self.collection.fields) - set(old),
         )
         schema, table = context.schema, self.collection.table
+        self.proofs = [
+            PrebuiltCheck(
+                schema,
+                table,
+                rule.constraint,
+                transient_name(self.collection.id, rule.constraint, compiled_condition(condition)),
+                condition,
+                f"{rule.type_name} of {self.field.name}",
+            )
+            for rule in self.rules
+            if rule.constraint is not None and (condition := rule.condition) is not None
+        ]
+        self.build = {"concurrently": context.concurrent_done}
         steps = [drop_check_step(schema, table, name) for name in old]
-        steps += check_steps(schema, table, self.rules)
+        if context.concurrent_done:  # validated before the transaction; preflight checks them
+            steps += [check.swap_in() for check in self.proofs]
+        else:
+            steps += check_steps(schema, table, self.rules)
         unchecked = sorted({rule.type_name for rule in self.rules if rule.condition is None})
         warnings = []
         if unchecked:
@@ -80,9 +109,15 @@ class SetFieldRules(DdlOperation):
         return Plan(steps=steps, warnings=warnings)
 
     async def impact(self, inspector: SchemaInspector) -> dict[str, Any]:
+        """The stored records that break each new constraint (``constraints``: none read
+        once they were validated before the transaction) and which way they are checked
+        (``index_build``)."""
         size = await inspector.table_size(self.collection)
-        breaking = await count_breaking_rows(inspector, self.collection, self.rules)
-        return {"rows": size["rows"], "constraints": breaking}
+        proven = self.context.concurrent_done
+        breaking = (
+            [] if proven else await count_breaking_rows(inspector, self.collection, self.rules)
+        )
+        return {"rows": size["rows"], "constraints": breaking, "index_build": self.build}
 
     def refuse(self, impact: dict[str, Any]) -> None:
         refuse_breaking_rows(self.field.name, impact["constraints"])

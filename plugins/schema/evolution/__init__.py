@@ -6,7 +6,8 @@ restore_field, purge_field, restore_collection, purge_collection) and conversion
 (``conversions``: change_field_type in place when safe, otherwise a copy-and-swap wizard
 made of add_field, copy_field and ``swaps``' swap_fields), each carrying the field's rules
 (``carried_rules``; on a large table a swap builds their indexes and constraints before its
-transaction, ``prebuilt``). All run through the kernel's DDL engine like any other
+transaction, :mod:`kernel.ddl.prebuilt`, with ``prebuilt``'s proof that a required field
+has a value). All run through the kernel's DDL engine like any other
 operation.
 """
 

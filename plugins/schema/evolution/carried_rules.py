@@ -39,6 +39,8 @@ from kernel import (
     ErrorItem,
     FieldDef,
     OpContext,
+    PrebuiltCheck,
+    PrebuiltIndex,
     RecordRuleDef,
     ResolvedRule,
     RuleDef,
@@ -47,6 +49,7 @@ from kernel import (
     Step,
     ValidationFailed,
     check_steps,
+    compiled_condition,
     count_breaking_rows,
     drop_check_step,
     fields_in_condition,
@@ -61,7 +64,6 @@ from kernel import (
     transient_name,
 )
 from kernel.expr import Binder, ExpressionError, parse
-from plugins.schema.evolution.prebuilt import PrebuiltCheck, PrebuiltIndex, compiled
 
 
 def _drop_index(schema: str, table: str, name: str, ops: Operations) -> None:
@@ -264,7 +266,7 @@ class CarriedRules:
 
     def prebuilt(self) -> tuple[list[PrebuiltIndex], list[PrebuiltCheck]]:
         """What :meth:`create_steps` installs, to build before a swap's transaction instead
-        (:mod:`plugins.schema.evolution.prebuilt`): the unique indexes and the constraints,
+        (:mod:`kernel.ddl.prebuilt`): the unique indexes and the constraints,
         on the columns as they are, each under a transient name."""
         schema, table, collection_id = self.schema, self.table, self.collection.id
         checks = [
@@ -272,7 +274,7 @@ class CarriedRules:
                 schema,
                 table,
                 rule.constraint,
-                transient_name(collection_id, rule.constraint, compiled(now.condition)),
+                transient_name(collection_id, rule.constraint, compiled_condition(now.condition)),
                 now.condition,
                 f"{rule.type_name} of {field.name}",
             )

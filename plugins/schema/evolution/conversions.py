@@ -12,7 +12,7 @@ the table has ``ddl_concurrent_index_rows`` rows or more, that scan goes before 
 transaction instead, reads and writes going on:
 
 1. before the transaction, each rule's constraint is added ``NOT VALID`` on the column as
-   it is, under a transient name, then validated (:mod:`plugins.schema.evolution.prebuilt`):
+   it is, under a transient name, then validated (:mod:`kernel.ddl.prebuilt`):
    a *proof* that every stored record keeps the rule, and from then on every write must;
 2. in the transaction (under ``ACCESS EXCLUSIVE`` from its first DDL statement to its commit),
    the old constraints and the proofs are dropped, the type changed, and the constraints
@@ -57,15 +57,16 @@ from kernel import (
     FieldValueError,
     OpContext,
     Plan,
+    ProvesBeforehand,
     SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
+    compiled_condition,
     server_default,
 )
 from plugins.schema.evolution.carried_rules import CarriedRules
 from plugins.schema.evolution.common import FieldArgs, StrictArgs, free_field_name, live_field
-from plugins.schema.evolution.prebuilt import ProvesBeforehand, compiled
 from plugins.schema.steps import (
     change_type,
     set_default,
@@ -166,10 +167,10 @@ class ChangeFieldType(ProvesBeforehand, DdlOperation):
                 wizard=self.wizard(),
             )
         self.carried = CarriedRules(context, self.collection, self.field, converted)
-        using = compiled(conversion)
+        using = compiled_condition(conversion)
         schema, table, column = context.schema, self.collection.table, self.field.column
         new_sql = self.new_type.sql_type()
-        self.keeps_values = using == compiled(
+        self.keeps_values = using == compiled_condition(
             sa.cast(sa.column(column), new_sql)
         ) and keeps_stored_values(self.field.type.sql_type(), new_sql)
         if self.keeps_values:

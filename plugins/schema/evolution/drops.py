@@ -19,6 +19,7 @@ from kernel import (
     NotFound,
     OpContext,
     Plan,
+    ProvesBeforehand,
     ResolvedRule,
     RuleSpec,
     SchemaChange,
@@ -34,7 +35,7 @@ from kernel import (
     unique_index_name,
 )
 from plugins.schema.evolution.common import CollectionArgs, FieldArgs
-from plugins.schema.evolution.prebuilt import ProvesBeforehand, value_proof
+from plugins.schema.evolution.prebuilt import value_proof
 from plugins.schema.steps import drop_column, drop_table, set_nullable
 
 
@@ -146,7 +147,7 @@ class RestoreField(ProvesBeforehand, DdlOperation):
     that blocks its reads and writes. On a table of ``ddl_concurrent_index_rows`` rows or
     more (estimated), a ``CHECK (column IS NOT NULL)`` is added ``NOT VALID`` and validated
     before the transaction instead, reads and writes going on
-    (:mod:`plugins.schema.evolution.prebuilt`): ``SET NOT NULL`` then skips its scan, the
+    (:mod:`kernel.ddl.prebuilt`): ``SET NOT NULL`` then skips its scan, the
     constraint proving it, and the transaction drops the constraint. From the moment it is
     added, a write that leaves the field empty is refused — as it is once the field is
     required again. A record without a value refuses the op (``has_empty_values``) with

@@ -8,7 +8,7 @@ of the rules it carries, and a scan proving it has a value in every record when 
 becomes required. Inside the op's transaction each of those holds the table's lock for
 the length of a scan or a build. On a table of ``ddl_concurrent_index_rows`` rows or more
 (the planner's estimate) they are built before the transaction instead, writes going on
-(:mod:`plugins.schema.evolution.prebuilt`), and the transaction only renames them — and
+(:mod:`kernel.ddl.prebuilt`), and the transaction only renames them — and
 ``SET NOT NULL`` skips its scan, a validated ``CHECK (column IS NOT NULL)`` proving it. A
 build that fails, or a transaction that fails after it, is undone: tables and catalog are
 as before. Smaller tables get them inside the transaction.
@@ -27,25 +27,23 @@ from kernel import (
     ConcurrentStep,
     DdlOperation,
     Plan,
+    PrebuiltCheck,
+    PrebuiltIndex,
     SchemaChange,
     SchemaInspector,
     Step,
     ValidationFailed,
+    build_before,
+    build_steps,
     check_name,
     refuse_duplicates,
+    refuse_missing,
     transient_name,
     unique_index_name,
 )
 from plugins.schema.evolution.carried_rules import CarriedRules
 from plugins.schema.evolution.common import StrictArgs, free_field_name, live_field
-from plugins.schema.evolution.prebuilt import (
-    PrebuiltCheck,
-    PrebuiltIndex,
-    build_before,
-    build_steps,
-    refuse_missing,
-    value_proof,
-)
+from plugins.schema.evolution.prebuilt import value_proof
 from plugins.schema.naming import check_field_name_free
 from plugins.schema.steps import (
     create_unique,
