@@ -1,11 +1,11 @@
-"""The dispatcher's cache of which projects have subscribers (plugins/jobs/dispatch.py).
+"""The dispatcher's passes over projects with and without subscribers
+(plugins/jobs/dispatch.py).
 
-A pass reads ``tessera.job_subscribers.version`` (bumped by a trigger on every change to
-webhooks and workflows) and reloads which projects have an active webhook or workflow only
-when it moved; events of the other projects are consumed without decoding their payloads.
-These tests start from a dispatcher that has cached "this project has no subscribers" and
-change subscribers through the API, through another app and by plain SQL (no message to any
-bus): later events must reach exactly the active subscribers, once each.
+A pass reads its batch's positions and projects, asks which of those projects have an
+active webhook or workflow, and reads in full only a batch holding events of such a
+project. These tests start after a pass that found no subscriber in the project and change
+subscribers through the API, through another app and by plain SQL (no message to any bus):
+later events must reach exactly the active subscribers, once each.
 """
 
 from __future__ import annotations
@@ -47,13 +47,12 @@ async def all_dispatched(conn: asyncpg.Connection) -> bool:
     )
 
 
-async def cached_without_subscribers(api: Api, conn: asyncpg.Connection) -> None:
-    """Write, wait for the pass that consumes the write, and check that the dispatcher now
-    holds "no subscribers in this project" in its cache."""
+async def passed_without_subscribers(api: Api, conn: asyncpg.Connection) -> None:
+    """Write, and wait for the pass that consumes the write: a pass that found no
+    subscriber in the project (and recorded nothing)."""
     await api.create("orders", {"title": "nobody listens"})
     await eventually(lambda: all_dispatched(conn))
-    cached = jobs_host(api).dispatcher.subscribed
-    assert cached is not None and api.project not in cached[1]
+    assert await conn.fetchval("SELECT count(*) FROM tessera.webhook_deliveries") == 0
 
 
 async def delivered_records(conn: asyncpg.Connection, webhook_id: int) -> list[int]:
@@ -73,12 +72,12 @@ async def settle(api: Api, conn: asyncpg.Connection, title: str) -> dict[str, An
     return record
 
 
-async def test_webhooks_created_deactivated_and_deleted_after_a_cached_empty_pass(
+async def test_webhooks_created_deactivated_and_deleted_after_a_pass_that_found_none(
     make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
 ) -> None:
     async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
         await orders(api)
-        await cached_without_subscribers(api, conn)
+        await passed_without_subscribers(api, conn)
 
         hook = await webhook(api, receiver.url)
         first = await settle(api, conn, "first")
@@ -95,7 +94,6 @@ async def test_webhooks_created_deactivated_and_deleted_after_a_cached_empty_pas
         deleted = await api.client.delete(api.url(f"/webhooks/{hook['id']}"), headers=api.headers)
         assert deleted.status_code == 204
         await settle(api, conn, "after the delete")
-        assert jobs_host(api).dispatcher.subscribed[1] == frozenset()
         assert await conn.fetchval("SELECT count(*) FROM tessera.webhook_deliveries") == 0
 
 
@@ -104,7 +102,7 @@ async def test_a_workflow_paused_and_resumed_runs_only_while_active(
 ) -> None:
     async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
         await orders(api)
-        await cached_without_subscribers(api, conn)
+        await passed_without_subscribers(api, conn)
         flow = await workflow(
             api,
             {
@@ -131,11 +129,11 @@ async def test_a_workflow_paused_and_resumed_runs_only_while_active(
 async def test_a_webhook_created_through_another_app_reaches_the_leaders_dispatcher(
     make_settings: Callable[..., Settings], jobs_db: str, receiver: Receiver
 ) -> None:
-    """App A leads and has cached "no subscribers"; app B (another kernel, pool and bus)
-    creates the webhook and writes. A's next pass delivers B's write."""
+    """App A leads and has passed over the project finding no subscriber; app B (another
+    kernel, pool and bus) creates the webhook and writes. A's next pass delivers B's write."""
     async with deployment(make_settings, jobs_db) as a, outbox(jobs_db) as conn:
         await orders(a)
-        await cached_without_subscribers(a, conn)
+        await passed_without_subscribers(a, conn)
         settings = make_settings(database_url=jobs_db, plugins={"config": {"jobs": FAST}})
         async with running(settings) as client_b:
             b = Api(client_b, a.headers, a.project)
@@ -155,7 +153,7 @@ async def test_a_webhook_gets_the_events_written_after_it_was_created_and_no_ear
     creation time: the dispatcher's ``created_at`` rule still decides."""
     async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
         await orders(api)
-        await cached_without_subscribers(api, conn)
+        await passed_without_subscribers(api, conn)
         hook = await webhook(api, receiver.url)
         collection_id = await conn.fetchval(
             "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = 'orders'",
@@ -186,7 +184,7 @@ async def test_batches_mixing_projects_with_and_without_subscribers_lose_and_rep
     per_transaction = BATCH * 2 // 3
     async with deployment(make_settings, jobs_db) as api, outbox(jobs_db) as conn:
         await orders(api)
-        await cached_without_subscribers(api, conn)
+        await passed_without_subscribers(api, conn)
         hook = await webhook(api, receiver.url, ["orders.insert"])
         collection_id = await conn.fetchval(
             "SELECT id FROM tessera.collections WHERE project_id = $1 AND name = 'orders'",

@@ -48,9 +48,6 @@ class Dispatcher:
     def __init__(self, host: JobHost) -> None:
         self.host = host
         self.tessera = host.tessera
-        #: What the last pass knew: ``(version of tessera.job_subscribers, projects with
-        #: an active webhook or workflow then)``; None before the first pass with events.
-        self.subscribed: tuple[int, frozenset[str]] | None = None
 
     async def run(self) -> None:
         while True:
@@ -83,12 +80,13 @@ class Dispatcher:
         The batch is first read without payloads (positions and projects). Events of
         projects with no active webhook or workflow are consumed without being decoded;
         only when the batch holds an event of a project that has subscribers is the same
-        batch read in full. Which projects have subscribers is kept per process and
-        reloaded when ``tessera.job_subscribers.version`` moved (every change to webhooks
-        or workflows bumps it in its own transaction). The counter is read in the pass's
-        first statement, and the batch holds only events final before that statement's
-        snapshot: a webhook or workflow committed before an event is always seen by the
-        pass that consumes it, whichever process changed it, with no message to lose.
+        batch read in full. Which of the batch's projects have subscribers is asked in the
+        pass, after its events were read: a webhook or workflow committed before an event
+        was final is always seen by the pass that consumes the event, whichever process
+        changed it, with no cache and no message to lose. (A counter bumped by a trigger
+        on every change, read instead of asking, would make every webhook and workflow
+        write in every project wait for one row, and deadlock against a rename's
+        reference rewrite that locks webhooks and workflows in turn.)
 
         Each event is planned and recorded on its own (a savepoint): an event that cannot
         be (unreadable metadata, a payload PostgreSQL refuses) gets its deliveries and runs
@@ -99,10 +97,9 @@ class Dispatcher:
         run_ids: list[int] = []
         async with self.tessera.db.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT c.xact_id, c.event_id, s.version,"
+                "SELECT xact_id, event_id,"
                 " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon"
-                " FROM tessera.job_cursors c, tessera.job_subscribers s"
-                " WHERE c.name = $1 FOR UPDATE OF c",
+                " FROM tessera.job_cursors WHERE name = $1 FOR UPDATE",
                 CURSOR,
             )
             after = Position(row["xact_id"], row["event_id"])
@@ -110,7 +107,7 @@ class Dispatcher:
             if not heads:
                 return 0
             last = heads[-1].position
-            subscribed = await self._subscribed_projects(conn, row["version"])
+            subscribed = await _subscribed_projects(conn, {head.project_id for head in heads})
             if any(head.project_id in subscribed for head in heads):
                 events = await read_events(conn, after, limit=BATCH, through=last)
                 subscribers = await self._subscribers(conn, events, subscribed)
@@ -129,17 +126,6 @@ class Dispatcher:
         await self.host.enqueue_deliveries(delivery_ids)
         await self.host.enqueue_runs(run_ids)
         return len(heads)
-
-    async def _subscribed_projects(self, conn: Any, version: int) -> frozenset[str]:
-        """The projects with an active webhook or workflow, as of ``version`` of
-        ``tessera.job_subscribers`` or later: reloaded only when the version moved."""
-        if self.subscribed is None or self.subscribed[0] != version:
-            rows = await conn.fetch(
-                "SELECT project_id FROM tessera.webhooks WHERE active"
-                " UNION SELECT project_id FROM tessera.workflows WHERE active"
-            )
-            self.subscribed = (version, frozenset(row["project_id"] for row in rows))
-        return self.subscribed[1]
 
     async def _subscribers(
         self, conn: Any, events: list[Event], subscribed: frozenset[str]
@@ -259,6 +245,16 @@ class Job:
 
     def failed(self, error: str) -> Job:
         return Job(self.kind, self.target_id, "failed", self.depth, error)
+
+
+async def _subscribed_projects(conn: Any, projects: set[str]) -> frozenset[str]:
+    """Those of ``projects`` with an active webhook or workflow."""
+    rows = await conn.fetch(
+        "SELECT project_id FROM tessera.webhooks WHERE active AND project_id = ANY($1)"
+        " UNION SELECT project_id FROM tessera.workflows WHERE active AND project_id = ANY($1)",
+        sorted(projects),
+    )
+    return frozenset(row["project_id"] for row in rows)
 
 
 def _describe(error: Exception) -> str:

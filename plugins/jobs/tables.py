@@ -104,11 +104,3 @@ job_cursors = sa.Table(
     sa.Column("event_id", sa.BigInteger, nullable=False),
     timestamp_column("updated_at"),
 )
-
-# How many times webhooks or workflows changed (one row, bumped by a trigger on both
-# tables): the dispatcher reloads which projects have subscribers when it moves.
-job_subscribers = sa.Table(
-    "job_subscribers",
-    metadata,
-    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
-)
