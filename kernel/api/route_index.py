@@ -38,7 +38,10 @@ What is left is per included router: FastAPI matches within the router that serv
 request (and again when it dispatches to the route), so that router's size still counts;
 the other routers' sizes no longer do. The index is built once the app's routes are final
 (:func:`kernel.api.app.create_app`, after every router is included) and again should a
-route be added to the app itself later.
+route be added to the app itself later. A route added later to a router already included
+is not seen (nor by the fast path, which is built at the same moment): plugins declare
+their routes before ``register_routes`` returns them (docs/plugins.md says so); asking
+FastAPI's routes version on every request would walk every included router again.
 """
 
 from __future__ import annotations
