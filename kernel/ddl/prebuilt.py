@@ -89,8 +89,10 @@ def _validate_check(schema: str, table: str, name: str, ops: Operations) -> None
 
 
 def _rename_index(schema: str, old: str, new: str, ops: Operations) -> None:
+    """Without ``IF EXISTS``: a transient index gone by now fails the transaction rather
+    than leave a field the catalog calls unique without its index."""
     quote = _PG.identifier_preparer.quote
-    ops.execute(f"ALTER INDEX IF EXISTS {quote(schema)}.{quote(old)} RENAME TO {quote(new)}")
+    ops.execute(f"ALTER INDEX {quote(schema)}.{quote(old)} RENAME TO {quote(new)}")
 
 
 def _rename_check(schema: str, table: str, old: str, new: str, ops: Operations) -> None:

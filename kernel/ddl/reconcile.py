@@ -412,7 +412,7 @@ SELECT n.nspname AS schema, o.name, o.kind, t.relname AS table_name,
   JOIN pg_namespace n ON n.oid = t.relnamespace
   JOIN tessera.collections col
     ON 'p_' || col.project_id = n.nspname AND col.sql_table_name = t.relname
- WHERE left(o.name, length($1 || col.id || '_')) = $1 || col.id || '_'
+ WHERE o.name ~ ('^' || $1 || col.id || '_[0-9a-f]{10}_')
  ORDER BY 1, 2
 """
 
