@@ -46,6 +46,10 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, within: float) -> No
         )
 
 
+#: Seconds a step cancelled at its deadline gets to finish its cleanup.
+CANCELLED_STEP_GRACE = 1.0
+
+
 async def stop_step(step: str, stopping: Awaitable[object], *, within: float | None = None) -> None:
     """Await one step of a shutdown (closing a pool, a client, a lock, a plugin's
     ``shutdown`` hook), at most ``within`` seconds when given.
@@ -64,6 +68,9 @@ async def stop_step(step: str, stopping: Awaitable[object], *, within: float | N
     if not done:
         task.cancel()
         log.error("stopping: %s did not finish within %s s; cancelled", step, within)
+        # Let its cleanup (``finally`` blocks) run before the steps after it close what it
+        # may still use; one that swallows its cancellation is not waited for longer.
+        await asyncio.wait({task}, timeout=CANCELLED_STEP_GRACE)
     elif task.cancelled():
         log.error("stopping: %s was cancelled", step)
     elif task.exception() is not None:
