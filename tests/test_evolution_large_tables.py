@@ -212,6 +212,7 @@ async def test_writes_go_on_while_the_restore_proves_every_record_has_a_value(
         refused = await post(api, "notes", {"body": "no title"})
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["code"] == "check_failed"
+        assert "a schema change in progress" in refused.json()["errors"][0]["message"]
         with pytest.raises(asyncpg.CheckViolationError):
             await pg.execute(f"INSERT INTO {notes_table} (body) VALUES ('x')")
         assert not applying.done()

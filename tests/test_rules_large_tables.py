@@ -121,6 +121,7 @@ async def test_writes_go_on_while_the_new_rule_is_validated(
         refused = await post(api, "tickets", {"region": "us", "number": 500})
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["code"] == "check_failed"
+        assert "a schema change in progress" in refused.json()["errors"][0]["message"]
         with pytest.raises(asyncpg.CheckViolationError):
             await pg.execute(f"INSERT INTO {tickets} (region, number) VALUES ('sql', 500)")
         assert codes(await post(api, "tickets", {"number": -1})) == [("number", "min")]

@@ -340,6 +340,7 @@ async def test_writes_go_on_while_the_swap_builds_and_validates(
         refused = await post(api, "orders", {"qty": 500, "qty_integer": 5000, "note": "x"})
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["code"] == "check_failed"
+        assert "a schema change in progress" in refused.json()["errors"][0]["message"]
 
         # A snapshot taken now: not one the first build waits for, but older than the second.
         second_snapshot = await gate.old_snapshot()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from kernel.catalog.names import TRANSIENT_PREFIX
 from kernel.errors import Conflict, TesseraError, ValidationFailed
 
 
@@ -54,9 +55,7 @@ def translate_postgres_error(
     if state == "23502":
         return ValidationFailed(f"{field or 'a field'} is required", code="required", field=field)
     if state == "23514":
-        return ValidationFailed(
-            "a value breaks a constraint of the collection", code="check_failed"
-        )
+        return ValidationFailed(_check_message(pg), code="check_failed")
     if state == "55P03":
         return Conflict(
             "the collection is busy (another transaction holds a lock on it); try again shortly",
@@ -71,6 +70,21 @@ def translate_postgres_error(
             f"a value is not valid: {pg.message}", code="invalid_value", field=field
         )
     return None
+
+
+def _check_message(pg: asyncpg.PostgresError) -> str:
+    """What a ``CHECK`` refusal says: the constraint's name (a rule's, such as
+    ``rule_title_min_length``), or, for one a schema change is building on a large table
+    (:func:`kernel.catalog.names.transient_name`), that the change is in progress."""
+    constraint = getattr(pg, "constraint_name", None)
+    if not constraint:
+        return "a value breaks a constraint of the collection"
+    if constraint.startswith(TRANSIENT_PREFIX):
+        return (
+            "a value breaks what a schema change in progress on this collection checks "
+            f"({constraint}): write what the change expects, or try again once it is done"
+        )
+    return f"a value breaks a constraint of the collection ({constraint})"
 
 
 def _unique_field(detail: str, names: dict[str, str]) -> str | None:
