@@ -11,7 +11,7 @@ from typing import Any
 from kernel.db.engine import Database
 from kernel.db.schema import schema_ops
 from kernel.ddl.history import append_transition
-from kernel.ddl.reconcile import UNFINISHED
+from kernel.ddl.reconcile import UNFINISHED, mark_failed
 from kernel.errors import TesseraError
 from kernel.security.principal import Principal
 
@@ -63,15 +63,6 @@ async def record_failure(
     )
     try:
         async with db.engine.begin() as conn:
-            await conn.execute(
-                schema_ops.update()
-                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                .values(
-                    status="failed",
-                    error=body,
-                    transitions=append_transition(schema_ops.c.transitions, "failed", now),
-                    finished_at=now,
-                )
-            )
+            await conn.execute(mark_failed(op_id, body, now))
     except Exception:
         log.exception("could not record schema op %s as failed", op_id)

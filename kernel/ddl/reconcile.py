@@ -60,6 +60,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -78,6 +79,23 @@ log = logging.getLogger(__name__)
 LOCK_NAMESPACE = 0x5C4E0A
 #: Statuses of an op that has not finished.
 UNFINISHED = ("pending", "running")
+
+
+def mark_failed(op_id: int, body: dict[str, Any], now: datetime) -> sa.Update:
+    """The statement that marks op ``op_id``, if still unfinished, ``failed`` with the
+    error ``body`` at ``now``."""
+    return (
+        schema_ops.update()
+        .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
+        .values(
+            status="failed",
+            error=body,
+            transitions=append_transition(schema_ops.c.transitions, "failed", now),
+            finished_at=now,
+        )
+    )
+
+
 #: The ``error`` of an op whose applier went away.
 INTERRUPTED = {
     "status": 500,
@@ -214,16 +232,7 @@ class OpReconciler:
             ).scalar_one()
             if not free:
                 return False
-            marked = await conn.execute(
-                schema_ops.update()
-                .where(schema_ops.c.id == op_id, schema_ops.c.status.in_(UNFINISHED))
-                .values(
-                    status="failed",
-                    error=INTERRUPTED,
-                    transitions=append_transition(schema_ops.c.transitions, "failed", now),
-                    finished_at=now,
-                )
-            )
+            marked = await conn.execute(mark_failed(op_id, INTERRUPTED, now))
             return marked.rowcount == 1
 
 
